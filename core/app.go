@@ -1,0 +1,274 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// App runs a topology against a Kafka cluster: the equivalent of Kafka
+// Streams' KafkaStreams. Several instances (processes) with the same
+// application id share the work through the consumer group.
+type App struct {
+	topo *Topology
+	cfg  *config
+
+	subs                []*subtopology
+	topicSub            map[string]int // cluster topic -> sub-topology
+	clusterSourceTopics []string
+	balancer            *taskBalancer
+
+	stats   stats
+	running atomic.Bool
+
+	countsMu sync.Mutex
+	counts   map[string]int32
+	admin    *kadm.Client
+}
+
+// New validates the configuration and prepares topo to run. The topology
+// must not be modified afterwards.
+func New(topo *Topology, opts ...Option) (*App, error) {
+	if topo == nil || len(topo.nodes) == 0 {
+		return nil, errors.New("core: empty topology")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.brokers) == 0 {
+		return nil, errors.New("core: WithBrokers is required")
+	}
+	topo.sealed = true
+	a := &App{topo: topo, cfg: cfg, subs: topo.subtopologies(), topicSub: map[string]int{}, counts: map[string]int32{}}
+	for _, st := range a.subs {
+		for _, topic := range st.sourceTopics {
+			ct := a.resolveTopic(topic)
+			a.topicSub[ct] = st.id
+			a.clusterSourceTopics = append(a.clusterSourceTopics, ct)
+		}
+	}
+	sort.Strings(a.clusterSourceTopics)
+	a.balancer = newTaskBalancer(a.topicSub)
+	return a, nil
+}
+
+// resolveTopic maps an in-topology topic name to the cluster topic:
+// repartition topics get the application id prefix.
+func (a *App) resolveTopic(topic string) string {
+	return resolveTopic(a.topo, a.cfg.appID, topic)
+}
+
+func resolveTopic(topo *Topology, appID, topic string) string {
+	if _, ok := topo.repartition[topic]; ok {
+		return appID + "-" + topic
+	}
+	return topic
+}
+
+// Stats returns a snapshot of the application's counters.
+func (a *App) Stats() Stats { return a.stats.snapshot() }
+
+// Topology returns the topology the application runs.
+func (a *App) Topology() *Topology { return a.topo }
+
+// Run starts the stream threads and blocks until ctx is cancelled (a
+// graceful shutdown: in-flight work is finished and committed, tasks are
+// closed and the group is left; Run then returns nil) or until an
+// unhandled error stops the application (Run returns it, naming the
+// record's topic, partition and offset; nothing past it was committed).
+func (a *App) Run(ctx context.Context) error {
+	if !a.running.CompareAndSwap(false, true) {
+		return errors.New("core: App.Run called twice")
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, a.cfg.kgoOpts...), kgo.SeedBrokers(a.cfg.brokers...))...)
+	if err != nil {
+		return fmt.Errorf("core: admin client: %w", err)
+	}
+	defer cl.Close()
+	a.admin = kadm.NewClient(cl)
+	if err := a.prepareTopics(ctx); err != nil {
+		return err
+	}
+	threads := make([]*thread, a.cfg.threads)
+	for i := range threads {
+		if threads[i], err = newThread(a, i); err != nil {
+			for _, t := range threads[:i] {
+				t.cl.Close()
+			}
+			return err
+		}
+	}
+	a.cfg.log.Info("sluice: application starting", "application.id", a.cfg.appID,
+		"guarantee", a.cfg.guarantee, "threads", a.cfg.threads, "source_topics", a.clusterSourceTopics)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(threads))
+	for _, t := range threads {
+		go func() {
+			err := t.run(runCtx)
+			if err != nil {
+				a.cfg.fail(err)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range threads {
+		select {
+		case err := <-errs:
+			if err != nil && first == nil {
+				first = err
+				cancel() // stop the other threads
+			}
+		case <-a.cfg.fatalCh:
+			cancel()
+			err := <-errs
+			if first == nil {
+				first = a.cfg.fatal()
+				if first == nil {
+					first = err
+				}
+			}
+		}
+	}
+	if first == nil {
+		first = a.cfg.fatal()
+	}
+	a.cfg.log.Info("sluice: application stopped", "application.id", a.cfg.appID, "err", first)
+	return first
+}
+
+// prepareTopics checks that the source topics exist and creates the
+// internal repartition topics, each with the partition count of the
+// largest source topic of the sub-topology that writes it, unless set.
+func (a *App) prepareTopics(ctx context.Context) error {
+	var user []string
+	for _, topic := range a.topo.SourceTopics() {
+		if _, internal := a.topo.repartition[topic]; !internal {
+			user = append(user, topic)
+		}
+	}
+	counts, err := a.describe(ctx, user)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, topic := range user {
+		if _, ok := counts[topic]; !ok {
+			missing = append(missing, topic)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("core: source topic(s) %s do not exist on the cluster; create them before starting application %q",
+			strings.Join(missing, ", "), a.cfg.appID)
+	}
+	// Resolve repartition partition counts in dependency order.
+	want := map[string]int32{}
+	for name, rt := range a.topo.repartition {
+		if rt.Partitions > 0 {
+			want[name] = rt.Partitions
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, st := range a.subs {
+			for _, sink := range st.sinkTopics {
+				if _, internal := a.topo.repartition[sink]; !internal || want[sink] > 0 {
+					continue
+				}
+				var n int32
+				known := true
+				for _, src := range st.sourceTopics {
+					c, ok := counts[src]
+					if _, internal := a.topo.repartition[src]; internal {
+						c, ok = want[src]
+					}
+					if !ok || c == 0 {
+						known = false
+						break
+					}
+					n = max(n, c)
+				}
+				if known {
+					want[sink] = n
+					changed = true
+				}
+			}
+		}
+	}
+	for name := range a.topo.repartition {
+		n := want[name]
+		if n == 0 {
+			return fmt.Errorf("core: cannot derive the partition count of repartition topic %q; set it explicitly", name)
+		}
+		topic := a.resolveTopic(name)
+		resp, err := a.admin.CreateTopic(ctx, n, a.cfg.replicationFactor, map[string]*string{
+			"cleanup.policy": ptr("delete"),
+			"retention.ms":   ptr("-1"),
+		}, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("core: create repartition topic %q: %w", topic, err)
+		}
+		a.countsMu.Lock()
+		a.counts[topic] = n
+		a.countsMu.Unlock()
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (a *App) describe(ctx context.Context, topics []string) (map[string]int32, error) {
+	out := map[string]int32{}
+	if len(topics) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	td, err := a.admin.ListTopics(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("core: describe topics %v: %w", topics, err)
+	}
+	for _, d := range td {
+		if d.Err == nil {
+			out[d.Topic] = int32(len(d.Partitions))
+		}
+	}
+	a.countsMu.Lock()
+	for t, n := range out {
+		a.counts[t] = n
+	}
+	a.countsMu.Unlock()
+	return out, nil
+}
+
+// partitionCount returns a topic's partition count, cached.
+func (a *App) partitionCount(topic string) (int32, error) {
+	a.countsMu.Lock()
+	n, ok := a.counts[topic]
+	a.countsMu.Unlock()
+	if ok {
+		return n, nil
+	}
+	counts, err := a.describe(context.Background(), []string{topic})
+	if err != nil {
+		return 0, err
+	}
+	if n, ok := counts[topic]; ok {
+		return n, nil
+	}
+	return 0, fmt.Errorf("core: topic %q does not exist", topic)
+}

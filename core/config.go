@@ -1,0 +1,231 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ProcessingGuarantee selects at-least-once or exactly-once processing.
+type ProcessingGuarantee string
+
+const (
+	// AtLeastOnce commits input offsets after the output of every record
+	// before them was acknowledged. A crash may repeat output, never lose it.
+	AtLeastOnce ProcessingGuarantee = "at_least_once"
+	// ExactlyOnceV2 writes output records and input offsets of one commit in
+	// one Kafka transaction (KIP-447: one transactional producer per stream
+	// thread) and reads input read_committed.
+	ExactlyOnceV2 ProcessingGuarantee = "exactly_once_v2"
+)
+
+// ParseProcessingGuarantee parses "at_least_once" or "exactly_once_v2".
+func ParseProcessingGuarantee(s string) (ProcessingGuarantee, error) {
+	switch g := ProcessingGuarantee(strings.ToLower(s)); g {
+	case AtLeastOnce, ExactlyOnceV2:
+		return g, nil
+	}
+	return "", fmt.Errorf("core: unknown processing guarantee %q (want %q or %q)", s, AtLeastOnce, ExactlyOnceV2)
+}
+
+// Option configures an App.
+type Option func(*config)
+
+type config struct {
+	brokers                []string
+	appID                  string
+	guarantee              ProcessingGuarantee
+	commitInterval         time.Duration
+	maxTaskIdle            time.Duration
+	extractor              TimestampExtractor
+	invalidTimestamps      InvalidTimestampPolicy
+	deserializationHandler DeserializationHandler
+	processingHandler      ProcessingHandler
+	productionHandler      ProductionHandler
+	instanceID             string
+	txnTimeout             time.Duration
+	sessionTimeout         time.Duration
+	threads                int
+	log                    *slog.Logger
+	metrics                Metrics
+	kgoOpts                []kgo.Opt
+	replicationFactor      int16
+	pollTimeout            time.Duration
+
+	fatalOnce sync.Once
+	fatalErr  error
+	fatalCh   chan struct{}
+}
+
+// WithBrokers sets the seed brokers. Required.
+func WithBrokers(addrs ...string) Option { return func(c *config) { c.brokers = addrs } }
+
+// WithApplicationID sets the application id: the consumer group id, the
+// prefix of internal topics and of transactional ids. Required.
+func WithApplicationID(id string) Option { return func(c *config) { c.appID = id } }
+
+// WithProcessingGuarantee sets the guarantee. Default: AtLeastOnce, as in
+// Kafka Streams.
+func WithProcessingGuarantee(g ProcessingGuarantee) Option {
+	return func(c *config) { c.guarantee = g }
+}
+
+// WithCommitInterval sets how often progress is committed. Default: 100ms
+// under ExactlyOnceV2 and 30s under AtLeastOnce, as in Kafka Streams.
+func WithCommitInterval(d time.Duration) Option { return func(c *config) { c.commitInterval = d } }
+
+// WithMaxTaskIdle sets how long a task with several input partitions waits
+// for data on an empty partition before processing the others out of
+// timestamp order (max.task.idle.ms). Default 0: wait only for data known
+// to be on the broker. Negative: never wait.
+func WithMaxTaskIdle(d time.Duration) Option { return func(c *config) { c.maxTaskIdle = d } }
+
+// WithTimestampExtractor sets how event time is read from input records.
+// Default: RecordTime().
+func WithTimestampExtractor(e TimestampExtractor) Option { return func(c *config) { c.extractor = e } }
+
+// WithInvalidTimestampPolicy sets what happens to records with a negative
+// timestamp. Default: FailOnInvalidTimestamp.
+func WithInvalidTimestampPolicy(p InvalidTimestampPolicy) Option {
+	return func(c *config) { c.invalidTimestamps = p }
+}
+
+// WithDeserializationHandler sets the handler for input records that cannot
+// be deserialized. Default: LogAndFail.
+func WithDeserializationHandler(h DeserializationHandler) Option {
+	return func(c *config) { c.deserializationHandler = h }
+}
+
+// WithProcessingHandler sets the handler for errors returned by processors
+// and punctuators. Default: ProcessingLogAndFail.
+func WithProcessingHandler(h ProcessingHandler) Option {
+	return func(c *config) { c.processingHandler = h }
+}
+
+// WithProductionHandler sets the handler for output records that cannot be
+// serialized or produced. Default: ProductionLogAndFail.
+func WithProductionHandler(h ProductionHandler) Option {
+	return func(c *config) { c.productionHandler = h }
+}
+
+// WithInstanceID enables static group membership (group.instance.id): an
+// instance restarted with the same id takes its partitions back at once
+// instead of after a session timeout, and its transactional id fences the
+// crashed incarnation's open transaction immediately. Each thread uses
+// "<id>-<thread>". Default: dynamic membership.
+func WithInstanceID(id string) Option { return func(c *config) { c.instanceID = id } }
+
+// WithTransactionTimeout sets the producer transaction timeout under
+// ExactlyOnceV2. Default: 10s, as in Kafka Streams, so that a crashed
+// instance's open transaction is aborted quickly.
+func WithTransactionTimeout(d time.Duration) Option { return func(c *config) { c.txnTimeout = d } }
+
+// WithSessionTimeout sets the group session timeout. Default: 45s (Kafka's
+// default).
+func WithSessionTimeout(d time.Duration) Option { return func(c *config) { c.sessionTimeout = d } }
+
+// WithThreads sets the number of stream threads, each with its own Kafka
+// client and group membership. Default: 1.
+func WithThreads(n int) Option { return func(c *config) { c.threads = n } }
+
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithMetrics sets where metrics go, in addition to App.Stats. Default: none.
+func WithMetrics(m Metrics) Option { return func(c *config) { c.metrics = m } }
+
+// WithKafkaOptions appends franz-go client options (TLS, SASL, ...) to every
+// client the application creates. Options that the runtime relies on
+// (group, transactional id, isolation level, balancer) are overridden.
+func WithKafkaOptions(opts ...kgo.Opt) Option {
+	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
+}
+
+// WithReplicationFactor sets the replication factor of internal topics.
+// Default: -1, the broker's default.
+func WithReplicationFactor(rf int16) Option { return func(c *config) { c.replicationFactor = rf } }
+
+func newConfig(opts []Option) (*config, error) {
+	c := &config{
+		guarantee:         AtLeastOnce,
+		extractor:         RecordTime(),
+		txnTimeout:        10 * time.Second,
+		sessionTimeout:    45 * time.Second,
+		threads:           1,
+		replicationFactor: -1,
+		pollTimeout:       100 * time.Millisecond,
+		fatalCh:           make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.deserializationHandler == nil {
+		c.deserializationHandler = LogAndFail(c.log)
+	}
+	if c.processingHandler == nil {
+		c.processingHandler = ProcessingLogAndFail(c.log)
+	}
+	if c.productionHandler == nil {
+		c.productionHandler = ProductionLogAndFail(c.log)
+	}
+	if c.commitInterval == 0 {
+		c.commitInterval = 30 * time.Second
+		if c.guarantee == ExactlyOnceV2 {
+			c.commitInterval = 100 * time.Millisecond
+		}
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if c.appID == "" {
+		errs = append(errs, errors.New("core: WithApplicationID is required"))
+	}
+	if _, err := ParseProcessingGuarantee(string(c.guarantee)); err != nil {
+		errs = append(errs, err)
+	}
+	if c.commitInterval < 0 {
+		errs = append(errs, fmt.Errorf("core: negative commit interval %v", c.commitInterval))
+	}
+	if c.threads < 1 {
+		errs = append(errs, fmt.Errorf("core: WithThreads(%d): need at least 1", c.threads))
+	}
+	if c.txnTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("core: transaction timeout %v is below 1s", c.txnTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// fail records the first fatal error; the application stops with it.
+func (c *config) fail(err error) {
+	c.fatalOnce.Do(func() {
+		c.fatalErr = err
+		close(c.fatalCh)
+	})
+}
+
+func (c *config) fatal() error {
+	select {
+	case <-c.fatalCh:
+		return c.fatalErr
+	default:
+		return nil
+	}
+}
+
+func (c *config) asyncProductionFailed(id TaskID, rec *kgo.Record, err error) {
+	ec := ErrorContext{TaskID: id, Topic: rec.Topic, Partition: rec.Partition, Offset: -1}
+	if c.guarantee == ExactlyOnceV2 || c.productionHandler(ec, rec, err) == Fail {
+		c.fail(&ProcessingError{Context: ec, Kind: "production",
+			Err: fmt.Errorf("produce to %q (partition %d): %w", rec.Topic, rec.Partition, err)})
+	}
+}

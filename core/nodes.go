@@ -1,0 +1,239 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/serde"
+)
+
+// receiver is a built node that accepts typed records.
+type receiver[K, V any] interface {
+	process(rec Record[K, V]) error
+}
+
+// rawReceiver is a built source node: it deserializes raw records.
+type rawReceiver interface {
+	processRaw(rec *kgo.Record, ts int64) error
+}
+
+func castChildren[K, V any](parent string, children []any) ([]receiver[K, V], error) {
+	out := make([]receiver[K, V], len(children))
+	for i, c := range children {
+		r, ok := c.(receiver[K, V])
+		if !ok {
+			return nil, fmt.Errorf("core: node %q: child %d does not accept (%s, %s)", parent, i, typeName(typeOf[K]()), typeName(typeOf[V]()))
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// ---- source ----
+
+type sourceSpec[K, V any] struct {
+	nodeBase
+	keys   serde.Deserializer[K]
+	values serde.Deserializer[V]
+	cfg    sourceConfig
+}
+
+func (s *sourceSpec[K, V]) base() *nodeBase { return &s.nodeBase }
+
+func (s *sourceSpec[K, V]) instantiate(tk *task, children []any) (any, error) {
+	cs, err := castChildren[K, V](s.name, children)
+	if err != nil {
+		return nil, err
+	}
+	return &sourceNode[K, V]{spec: s, tk: tk, children: cs}, nil
+}
+
+type sourceNode[K, V any] struct {
+	spec     *sourceSpec[K, V]
+	tk       *task
+	children []receiver[K, V]
+}
+
+func (n *sourceNode[K, V]) processRaw(raw *kgo.Record, ts int64) error {
+	var rec Record[K, V]
+	var err error
+	if raw.Key != nil {
+		if rec.Key, err = n.spec.keys.Deserialize(raw.Topic, raw.Key); err != nil {
+			return n.tk.deserializationFailed(fmt.Errorf("key: %w", err))
+		}
+	}
+	if raw.Value != nil {
+		if rec.Value, err = n.spec.values.Deserialize(raw.Topic, raw.Value); err != nil {
+			return n.tk.deserializationFailed(fmt.Errorf("value: %w", err))
+		}
+	}
+	rec.Timestamp = time.UnixMilli(ts)
+	rec.Headers = raw.Headers
+	for _, c := range n.children {
+		if err := c.process(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- processor ----
+
+type processorSpec[KIn, VIn, KOut, VOut any] struct {
+	nodeBase
+	supplier func() Processor[KIn, VIn, KOut, VOut]
+}
+
+func (s *processorSpec[KIn, VIn, KOut, VOut]) base() *nodeBase { return &s.nodeBase }
+
+func (s *processorSpec[KIn, VIn, KOut, VOut]) instantiate(tk *task, children []any) (any, error) {
+	cs, err := castChildren[KOut, VOut](s.name, children)
+	if err != nil {
+		return nil, err
+	}
+	p := s.supplier()
+	if p == nil {
+		return nil, fmt.Errorf("core: processor %q: supplier returned nil", s.name)
+	}
+	n := &processorNodeImpl[KIn, VIn, KOut, VOut]{name: s.name, tk: tk, proc: p}
+	n.ctx = &nodeContext[KOut, VOut]{tk: tk, name: s.name, children: cs, childNames: s.children}
+	tk.addCloser(s.name, p.Close)
+	tk.addIniter(func() error {
+		if err := p.Init(n.ctx); err != nil {
+			return fmt.Errorf("core: init processor %q of task %s: %w", s.name, tk.id, err)
+		}
+		return nil
+	})
+	return n, nil
+}
+
+type processorNodeImpl[KIn, VIn, KOut, VOut any] struct {
+	name string
+	tk   *task
+	proc Processor[KIn, VIn, KOut, VOut]
+	ctx  *nodeContext[KOut, VOut]
+}
+
+func (n *processorNodeImpl[KIn, VIn, KOut, VOut]) process(rec Record[KIn, VIn]) error {
+	err := n.proc.Process(rec)
+	if err == nil {
+		return nil
+	}
+	return n.tk.processingFailed(n.name, err)
+}
+
+// nodeContext is the ProcessorContext of one processor instance.
+type nodeContext[K, V any] struct {
+	tk         *task
+	name       string
+	children   []receiver[K, V]
+	childNames []string
+}
+
+func (c *nodeContext[K, V]) Forward(rec Record[K, V]) error {
+	for _, ch := range c.children {
+		if err := ch.process(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *nodeContext[K, V]) ForwardTo(child string, rec Record[K, V]) error {
+	for i, name := range c.childNames {
+		if name == child {
+			return c.children[i].process(rec)
+		}
+	}
+	return fmt.Errorf("core: processor %q has no child %q", c.name, child)
+}
+
+func (c *nodeContext[K, V]) RecordMetadata() (RecordMetadata, bool) {
+	if c.tk.cur == nil {
+		return RecordMetadata{}, false
+	}
+	return RecordMetadata{Topic: c.tk.cur.Topic, Partition: c.tk.cur.Partition, Offset: c.tk.cur.Offset}, true
+}
+
+func (c *nodeContext[K, V]) Schedule(interval time.Duration, typ PunctuationType, fn Punctuator) (Cancellable, error) {
+	return c.tk.schedule(c.name, interval, typ, fn)
+}
+
+func (c *nodeContext[K, V]) TaskID() TaskID        { return c.tk.id }
+func (c *nodeContext[K, V]) ApplicationID() string { return c.tk.env.appID }
+func (c *nodeContext[K, V]) NodeName() string      { return c.name }
+func (c *nodeContext[K, V]) StreamTime() time.Time {
+	if c.tk.streamTime == unknownTime {
+		return time.Time{}
+	}
+	return time.UnixMilli(c.tk.streamTime)
+}
+func (c *nodeContext[K, V]) WallClockTime() time.Time { return c.tk.env.now() }
+func (c *nodeContext[K, V]) Commit()                  { c.tk.commitRequested = true }
+
+// ErrNoStore is returned by StateStore for a store the processor cannot reach.
+var ErrNoStore = errors.New("core: no such state store")
+
+func (c *nodeContext[K, V]) StateStore(name string) (any, error) {
+	return nil, fmt.Errorf("%w: %q (processor %q)", ErrNoStore, name, c.name)
+}
+
+// ---- sink ----
+
+type sinkSpec[K, V any] struct {
+	nodeBase
+	keys        serde.Serializer[K]
+	values      serde.Serializer[V]
+	to          TopicChooser[K, V]
+	partitioner StreamPartitioner[K, V]
+}
+
+func (s *sinkSpec[K, V]) base() *nodeBase { return &s.nodeBase }
+
+func (s *sinkSpec[K, V]) instantiate(tk *task, _ []any) (any, error) {
+	n := &sinkNodeImpl[K, V]{spec: s, tk: tk}
+	if s.to.fixed != "" {
+		n.fixedTopic = tk.env.resolveTopic(s.to.fixed)
+	}
+	return n, nil
+}
+
+type sinkNodeImpl[K, V any] struct {
+	spec       *sinkSpec[K, V]
+	tk         *task
+	fixedTopic string
+}
+
+func (n *sinkNodeImpl[K, V]) process(rec Record[K, V]) error {
+	topic := n.fixedTopic
+	if topic == "" {
+		topic = n.tk.env.resolveTopic(n.spec.to.fn(rec))
+		if topic == "" {
+			return n.tk.productionFailed(n.spec.name, &kgo.Record{}, errors.New("topic chooser returned an empty topic name"))
+		}
+	}
+	out := &kgo.Record{Topic: topic, Partition: -1, Timestamp: rec.Timestamp, Headers: rec.Headers}
+	var err error
+	if out.Key, err = n.spec.keys.Serialize(topic, rec.Key); err != nil {
+		return n.tk.productionFailed(n.spec.name, out, fmt.Errorf("serialize key: %w", err))
+	}
+	if out.Value, err = n.spec.values.Serialize(topic, rec.Value); err != nil {
+		return n.tk.productionFailed(n.spec.name, out, fmt.Errorf("serialize value: %w", err))
+	}
+	if n.spec.partitioner != nil {
+		count, err := n.tk.env.out.partitions(topic)
+		if err != nil {
+			return n.tk.productionFailed(n.spec.name, out, err)
+		}
+		if p, ok := n.spec.partitioner(topic, rec, count); ok {
+			if p < 0 || p >= count {
+				return n.tk.productionFailed(n.spec.name, out, fmt.Errorf("partitioner chose partition %d of %d", p, count))
+			}
+			out.Partition = p
+		}
+	}
+	return n.tk.send(n.spec.name, out)
+}

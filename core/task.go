@@ -1,0 +1,483 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const unknownTime = math.MinInt64
+
+// collector is where a task's output records go: the Kafka producer in the
+// runtime, in-memory topics in the test driver.
+type collector interface {
+	// send hands rec over for delivery. Delivery failures are reported
+	// through the task's production handler, possibly asynchronously.
+	send(tk *task, rec *kgo.Record)
+	// partitions returns the partition count of an output topic.
+	partitions(topic string) (int32, error)
+}
+
+// taskEnv is what the tasks of one stream thread (or of the test driver)
+// share. It is read-only after creation.
+type taskEnv struct {
+	appID        string
+	cfg          *config
+	now          func() time.Time
+	resolveTopic func(string) string
+	out          collector
+	log          *slog.Logger
+}
+
+// recordQueue buffers the fetched records of one input partition of a task.
+type recordQueue struct {
+	topic     string // cluster topic name
+	partition int32
+	source    rawReceiver
+	extractor TimestampExtractor
+
+	recs []*kgo.Record
+	ts   []int64
+	head int
+
+	partitionTime int64 // largest extracted timestamp, unknownTime before any
+	// committable is the next offset to commit: past every record that was
+	// processed, skipped or dropped.
+	committable      int64
+	committableEpoch int32
+	// end is the partition's known end offset (high watermark, or last
+	// stable offset under read_committed) and position the next offset the
+	// consumer will return; both -1 when unknown. Used for the idle rules.
+	end, position int64
+}
+
+func (q *recordQueue) empty() bool   { return q.head == len(q.recs) }
+func (q *recordQueue) size() int     { return len(q.recs) - q.head }
+func (q *recordQueue) headTS() int64 { return q.ts[q.head] }
+
+// lag is the number of records known to exist past what was fetched; -1
+// when unknown.
+func (q *recordQueue) lag() int64 {
+	if q.end < 0 || q.position < 0 {
+		return -1
+	}
+	if q.end <= q.position {
+		return 0
+	}
+	return q.end - q.position
+}
+
+// task runs one sub-topology for one partition number. Every method runs on
+// the goroutine that owns the task (a stream thread or the test driver).
+type task struct {
+	id    TaskID
+	env   *taskEnv
+	sub   *subtopology
+	nodes map[string]any
+
+	queues  []*recordQueue
+	byTopic map[string]*recordQueue
+
+	initers []func() error
+	closers []namedCloser
+
+	streamTime   int64
+	cur          *kgo.Record
+	punctuating  string // node whose punctuator runs, for error context
+	streamPunct  []*schedule
+	wallPunct    []*schedule
+	idleDeadline time.Time
+
+	commitRequested bool
+	promise         func(*kgo.Record, error)
+
+	// counters, read by the owning goroutine for metrics
+	consumed, produced, dropped, enforced int64
+}
+
+type namedCloser struct {
+	name string
+	fn   func() error
+}
+
+// newTask instantiates the sub-topology's nodes for partition p.
+// topicsPresent says which source topics have partition p (a merged topic
+// with fewer partitions contributes no queue).
+func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartition func(topic string) bool) (*task, error) {
+	tk := &task{
+		id:         TaskID{Subtopology: sub.id, Partition: p},
+		env:        env,
+		sub:        sub,
+		nodes:      map[string]any{},
+		byTopic:    map[string]*recordQueue{},
+		streamTime: unknownTime,
+	}
+	tk.promise = func(r *kgo.Record, err error) {
+		if err != nil {
+			env.cfg.asyncProductionFailed(tk.id, r, err)
+		}
+	}
+	// Children are always added after their parents, so building in
+	// reverse insertion order builds every child before its parents.
+	for i := len(sub.nodes) - 1; i >= 0; i-- {
+		spec := sub.nodes[i]
+		b := spec.base()
+		children := make([]any, len(b.children))
+		for j, c := range b.children {
+			children[j] = tk.nodes[c]
+		}
+		built, err := spec.instantiate(tk, children)
+		if err != nil {
+			return nil, err
+		}
+		tk.nodes[b.name] = built
+		if b.kind == kindSource {
+			src := built.(rawReceiver)
+			extractor := env.cfg.extractor
+			if ss, ok := spec.(interface{ sourceExtractor() TimestampExtractor }); ok && ss.sourceExtractor() != nil {
+				extractor = ss.sourceExtractor()
+			}
+			for _, topic := range b.topics {
+				cluster := env.resolveTopic(topic)
+				if hasPartition != nil && !hasPartition(cluster) {
+					continue
+				}
+				q := &recordQueue{topic: cluster, partition: p, source: src, extractor: extractor,
+					partitionTime: unknownTime, committable: -1, end: -1, position: -1}
+				tk.queues = append(tk.queues, q)
+				tk.byTopic[cluster] = q
+			}
+		}
+	}
+	// Initialise processors parents first (reverse of build order).
+	for i := len(tk.initers) - 1; i >= 0; i-- {
+		if err := tk.initers[i](); err != nil {
+			tk.close()
+			return nil, err
+		}
+	}
+	return tk, nil
+}
+
+func (s *sourceSpec[K, V]) sourceExtractor() TimestampExtractor { return s.cfg.extractor }
+
+func (tk *task) addIniter(fn func() error)            { tk.initers = append(tk.initers, fn) }
+func (tk *task) addCloser(name string, fn func() error) { tk.closers = append(tk.closers, namedCloser{name, fn}) }
+
+// close closes processors (parents first) and returns the first error.
+func (tk *task) close() error {
+	var first error
+	for i := len(tk.closers) - 1; i >= 0; i-- {
+		if err := tk.closers[i].fn(); err != nil && first == nil {
+			first = fmt.Errorf("core: close processor %q of task %s: %w", tk.closers[i].name, tk.id, err)
+		}
+	}
+	tk.closers = nil
+	return first
+}
+
+// addRecords buffers fetched records of one partition, extracting their
+// timestamps. Control records only advance the position.
+func (tk *task) addRecords(q *recordQueue, recs []*kgo.Record) {
+	if q.head > 0 && q.head == len(q.recs) {
+		q.recs, q.ts, q.head = q.recs[:0], q.ts[:0], 0
+	}
+	for _, r := range recs {
+		q.position = r.Offset + 1
+		if r.Attrs.IsControl() {
+			if q.empty() {
+				q.committable, q.committableEpoch = r.Offset+1, r.LeaderEpoch
+			}
+			continue
+		}
+		pt := time.Time{}
+		if q.partitionTime != unknownTime {
+			pt = time.UnixMilli(q.partitionTime)
+		}
+		ts := q.extractor(r, pt).UnixMilli()
+		if ts >= 0 && ts > q.partitionTime {
+			q.partitionTime = ts
+		}
+		q.recs = append(q.recs, r)
+		q.ts = append(q.ts, ts)
+	}
+}
+
+// buffered is the number of records waiting in the task's queues.
+func (tk *task) buffered() int {
+	n := 0
+	for _, q := range tk.queues {
+		n += q.size()
+	}
+	return n
+}
+
+// lagWaitCap bounds how long a task waits for data known to be on the
+// broker but not fetched yet (Kafka Streams waits indefinitely; a cap
+// protects against an end offset that no fetch will ever reach).
+const lagWaitCap = 2 * time.Second
+
+// nextQueue picks the queue whose head record has the smallest timestamp,
+// applying the max-task-idle rules of KIP-695: when some input partition
+// has nothing buffered, the task waits for data known to be on the broker,
+// and for up to maxTaskIdle for new data, before processing the others.
+// force skips the waiting (used before an exactly-once commit).
+func (tk *task) nextQueue(now time.Time, force bool) *recordQueue {
+	var best *recordQueue
+	allBuffered := true
+	for _, q := range tk.queues {
+		if q.empty() {
+			allBuffered = false
+			continue
+		}
+		if best == nil || q.headTS() < best.headTS() {
+			best = q
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	maxIdle := tk.env.cfg.maxTaskIdle
+	if allBuffered || force || maxIdle < 0 {
+		tk.idleDeadline = time.Time{}
+		return best
+	}
+	wait := maxIdle
+	for _, q := range tk.queues {
+		if q.empty() && q.lag() != 0 {
+			wait = max(wait, lagWaitCap)
+		}
+	}
+	if tk.idleDeadline.IsZero() {
+		tk.idleDeadline = now.Add(wait)
+	}
+	if now.Before(tk.idleDeadline) {
+		return nil
+	}
+	tk.enforced++
+	return best
+}
+
+// processOne processes the next record in timestamp order. It returns false
+// when nothing is processable now.
+func (tk *task) processOne(now time.Time, force bool) (bool, error) {
+	q := tk.nextQueue(now, force)
+	if q == nil {
+		return false, nil
+	}
+	rec, ts := q.recs[q.head], q.ts[q.head]
+	q.recs[q.head] = nil
+	q.head++
+	if q.empty() {
+		tk.idleDeadline = time.Time{}
+	}
+	tk.consumed++
+	tk.cur = rec
+	err := tk.processRecord(q, rec, ts)
+	tk.cur = nil
+	if err != nil {
+		return true, err
+	}
+	q.committable, q.committableEpoch = rec.Offset+1, rec.LeaderEpoch
+	return true, tk.punctuateStreamTime()
+}
+
+func (tk *task) processRecord(q *recordQueue, rec *kgo.Record, ts int64) error {
+	if ts < 0 {
+		switch tk.env.cfg.invalidTimestamps {
+		case SkipOnInvalidTimestamp:
+			tk.env.log.Warn("sluice: skipping record with invalid timestamp", "where", tk.errorContext("").String(), "timestamp", ts)
+			tk.dropped++
+			return nil
+		case UsePartitionTimeOnInvalidTimestamp:
+			if q.partitionTime != unknownTime {
+				ts = q.partitionTime
+				break
+			}
+			fallthrough
+		default:
+			return &ProcessingError{Context: tk.errorContext(""), Kind: "timestamp",
+				Err: fmt.Errorf("invalid (negative) timestamp %d; use a timestamp extractor or another InvalidTimestampPolicy", ts)}
+		}
+	}
+	if ts > tk.streamTime {
+		tk.streamTime = ts
+	}
+	return q.source.processRaw(rec, ts)
+}
+
+func (tk *task) errorContext(node string) ErrorContext {
+	ec := ErrorContext{TaskID: tk.id, Node: node, Record: tk.cur}
+	if tk.cur != nil {
+		ec.Topic, ec.Partition, ec.Offset = tk.cur.Topic, tk.cur.Partition, tk.cur.Offset
+	} else if node == "" {
+		ec.Node = tk.punctuating
+	}
+	return ec
+}
+
+// deserializationFailed runs the deserialization handler for the current
+// record.
+func (tk *task) deserializationFailed(err error) error {
+	ec := tk.errorContext("")
+	res := tk.env.cfg.deserializationHandler(ec, err)
+	for _, dl := range res.DeadLetters {
+		tk.env.out.send(tk, dl)
+		tk.produced++
+	}
+	if res.Response == Continue {
+		tk.dropped++
+		return nil
+	}
+	return &ProcessingError{Context: ec, Kind: "deserialization", Err: err}
+}
+
+// processingFailed runs the processing handler once, at the node where the
+// error was returned; errors already decided deeper pass through.
+func (tk *task) processingFailed(node string, err error) error {
+	var pe *ProcessingError
+	if errors.As(err, &pe) {
+		return err
+	}
+	ec := tk.errorContext(node)
+	if tk.cur == nil {
+		ec.Node = node
+	}
+	if tk.env.cfg.processingHandler(ec, err) == Continue {
+		tk.dropped++
+		return nil
+	}
+	return &ProcessingError{Context: ec, Kind: "processing", Err: err}
+}
+
+func (tk *task) productionFailed(node string, rec *kgo.Record, err error) error {
+	ec := tk.errorContext(node)
+	if tk.env.cfg.productionHandler(ec, rec, err) == Continue {
+		tk.dropped++
+		return nil
+	}
+	return &ProcessingError{Context: ec, Kind: "production", Err: fmt.Errorf("topic %q: %w", rec.Topic, err)}
+}
+
+func (tk *task) send(_ string, rec *kgo.Record) error {
+	tk.env.out.send(tk, rec)
+	tk.produced++
+	return nil
+}
+
+// offsets returns the next offsets to commit for the task's partitions that
+// made progress.
+func (tk *task) offsets(into map[string]map[int32]kgo.EpochOffset) {
+	for _, q := range tk.queues {
+		if q.committable < 0 {
+			continue
+		}
+		m := into[q.topic]
+		if m == nil {
+			m = map[int32]kgo.EpochOffset{}
+			into[q.topic] = m
+		}
+		m[q.partition] = kgo.EpochOffset{Epoch: q.committableEpoch, Offset: q.committable}
+	}
+}
+
+// clearBuffers drops buffered records (after an aborted transaction the
+// consumer re-reads from the committed offsets).
+func (tk *task) clearBuffers() {
+	for _, q := range tk.queues {
+		clear(q.recs)
+		q.recs, q.ts, q.head = q.recs[:0], q.ts[:0], 0
+		q.committable = -1
+		q.position = -1
+	}
+	tk.idleDeadline = time.Time{}
+}
+
+// ---- punctuation ----
+
+type schedule struct {
+	node      string
+	interval  int64
+	next      int64
+	fn        Punctuator
+	cancelled bool
+}
+
+func (s *schedule) Cancel() { s.cancelled = true }
+
+func (tk *task) schedule(node string, interval time.Duration, typ PunctuationType, fn Punctuator) (Cancellable, error) {
+	if interval < time.Millisecond {
+		return nil, fmt.Errorf("core: processor %q: punctuation interval %v is below 1ms", node, interval)
+	}
+	if fn == nil {
+		return nil, fmt.Errorf("core: processor %q: nil punctuator", node)
+	}
+	s := &schedule{node: node, interval: interval.Milliseconds(), fn: fn}
+	if typ == WallClockTime {
+		s.next = tk.env.now().UnixMilli() + s.interval
+		tk.wallPunct = append(tk.wallPunct, s)
+	} else {
+		s.next = 0 // fire with the first record, then on interval boundaries
+		tk.streamPunct = append(tk.streamPunct, s)
+	}
+	return s, nil
+}
+
+func (tk *task) punctuateStreamTime() error {
+	if len(tk.streamPunct) == 0 || tk.streamTime == unknownTime {
+		return nil
+	}
+	var err error
+	tk.streamPunct, err = tk.punctuate(tk.streamPunct, tk.streamTime)
+	return err
+}
+
+func (tk *task) punctuateWallClock() error {
+	if len(tk.wallPunct) == 0 {
+		return nil
+	}
+	var err error
+	tk.wallPunct, err = tk.punctuate(tk.wallPunct, tk.env.now().UnixMilli())
+	return err
+}
+
+// punctuate fires every due schedule once, earliest first, like Kafka
+// Streams' PunctuationQueue, and reschedules it on the next interval
+// boundary after now.
+func (tk *task) punctuate(list []*schedule, now int64) ([]*schedule, error) {
+	for {
+		var due *schedule
+		for _, s := range list {
+			if !s.cancelled && s.next <= now && (due == nil || s.next < due.next) {
+				due = s
+			}
+		}
+		if due == nil {
+			break
+		}
+		next := due.next + due.interval
+		if now >= next {
+			next = now - (now-due.next)%due.interval + due.interval
+		}
+		due.next = next
+		tk.punctuating = due.node
+		err := due.fn(time.UnixMilli(now))
+		tk.punctuating = ""
+		if err != nil {
+			if err = tk.processingFailed(due.node, err); err != nil {
+				return list, err
+			}
+		}
+	}
+	kept := list[:0]
+	for _, s := range list {
+		if !s.cancelled {
+			kept = append(kept, s)
+		}
+	}
+	return kept, nil
+}

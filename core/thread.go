@@ -1,0 +1,559 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// thread is one stream thread: one Kafka client (consumer, and producer;
+// transactional under exactly_once_v2), one group member, and the tasks of
+// the partitions assigned to it. See DESIGN.md for the ownership rules:
+// the run loop owns the tasks; rebalance callbacks only run while the loop
+// is blocked in a poll (kgo.BlockRebalanceOnPoll) and take mu to be sure.
+type thread struct {
+	app   *App
+	cfg   *config
+	idx   int
+	name  string
+	eos   bool
+	txnID string
+
+	cl   *kgo.Client
+	sess *kgo.GroupTransactSession
+	adm  *kadm.Client
+
+	mu    sync.Mutex
+	tasks map[TaskID]*task
+	env   *taskEnv
+	err   error // set by callbacks; returned by the loop
+
+	lastCommit time.Time
+	reported   struct{ consumed, produced, dropped int64 }
+}
+
+func newThread(app *App, idx int) (*thread, error) {
+	cfg := app.cfg
+	t := &thread{app: app, cfg: cfg, idx: idx, eos: cfg.guarantee == ExactlyOnceV2, tasks: map[TaskID]*task{}}
+	t.name = cfg.appID + "-StreamThread-" + strconv.Itoa(idx+1)
+	t.env = &taskEnv{appID: cfg.appID, cfg: cfg, now: time.Now, resolveTopic: app.resolveTopic, out: t, log: cfg.log.With("thread", t.name)}
+
+	opts := append([]kgo.Opt{}, cfg.kgoOpts...)
+	opts = append(opts,
+		kgo.SeedBrokers(cfg.brokers...),
+		kgo.ClientID(t.name),
+		kgo.ConsumerGroup(cfg.appID),
+		kgo.ConsumeTopics(app.clusterSourceTopics...),
+		kgo.Balancers(app.balancer),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(t.onAssigned),
+		kgo.OnPartitionsRevoked(t.onRevoked),
+		kgo.OnPartitionsLost(t.onLost),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.SessionTimeout(cfg.sessionTimeout),
+		kgo.RecordPartitioner(defaultPartitioner()),
+		kgo.KeepControlRecords(),
+		kgo.ProducerLinger(5*time.Millisecond),
+	)
+	if cfg.instanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.instanceID+"-"+strconv.Itoa(idx+1)))
+	}
+	var err error
+	if t.eos {
+		// A stable transactional id lets a restarted instance fence and
+		// abort its crashed predecessor's open transaction at once.
+		suffix := cfg.instanceID
+		if suffix == "" {
+			suffix = randomID()
+		}
+		t.txnID = cfg.appID + "-" + suffix + "-" + strconv.Itoa(idx+1)
+		opts = append(opts,
+			kgo.TransactionalID(t.txnID),
+			kgo.TransactionTimeout(cfg.txnTimeout),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(),
+		)
+		t.sess, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			t.cl = t.sess.Client()
+		}
+	} else {
+		opts = append(opts, kgo.DisableAutoCommit())
+		t.cl, err = kgo.NewClient(opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("core: thread %s: new kafka client: %w", t.name, err)
+	}
+	t.adm = kadm.NewClient(t.cl)
+	return t, nil
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ---- collector ----
+
+func (t *thread) send(tk *task, rec *kgo.Record) {
+	t.cl.Produce(context.Background(), rec, tk.promise)
+}
+
+func (t *thread) partitions(topic string) (int32, error) { return t.app.partitionCount(topic) }
+
+// ---- run loop ----
+
+func (t *thread) run(ctx context.Context) (err error) {
+	log := t.env.log
+	defer func() {
+		t.shutdown(err == nil)
+	}()
+	if t.eos {
+		if err := t.sess.Begin(); err != nil {
+			return fmt.Errorf("core: %s: begin transaction: %w", t.name, err)
+		}
+	}
+	t.lastCommit = time.Now()
+	for {
+		if err := t.cfg.fatal(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			log.Info("sluice: stream thread stopping")
+			return nil
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, t.pollWait())
+		fetches := t.cl.PollFetches(pollCtx)
+		cancel()
+		t.mu.Lock()
+		err := t.step(ctx, fetches)
+		t.mu.Unlock()
+		t.cl.AllowRebalance()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// pollWait bounds a poll so that commits and wall-clock punctuators run on
+// time when no records arrive.
+func (t *thread) pollWait() time.Duration {
+	wait := t.cfg.pollTimeout
+	if left := time.Until(t.lastCommit.Add(t.cfg.commitInterval)); left < wait {
+		wait = max(left, time.Millisecond)
+	}
+	return wait
+}
+
+// step handles one poll's worth of work: buffer, process, punctuate, commit.
+// It runs with mu held.
+func (t *thread) step(ctx context.Context, fetches kgo.Fetches) error {
+	if t.err != nil {
+		return t.err
+	}
+	var fetchErr error
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return
+		}
+		if errors.Is(err, kgo.ErrClientClosed) {
+			fetchErr = err
+			return
+		}
+		t.env.log.Warn("sluice: fetch error", "topic", topic, "partition", p, "err", err)
+	})
+	if fetchErr != nil {
+		return fmt.Errorf("core: %s: %w", t.name, fetchErr)
+	}
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 {
+			return
+		}
+		q := t.queue(fp.Topic, fp.Partition)
+		if q == nil {
+			return // not ours (any more); its new owner re-reads it
+		}
+		tk := t.tasks[TaskID{t.app.topicSub[fp.Topic], fp.Partition}]
+		tk.addRecords(q, fp.Records)
+		if t.eos {
+			q.end = fp.LastStableOffset
+		} else {
+			q.end = fp.HighWatermark
+		}
+	})
+	now := time.Now()
+	if err := t.processAll(now, false); err != nil {
+		return err
+	}
+	for _, tk := range t.tasks {
+		if err := tk.punctuateWallClock(); err != nil {
+			return err
+		}
+	}
+	t.report()
+	if t.commitDue(now) {
+		return t.commit(ctx)
+	}
+	return nil
+}
+
+func (t *thread) queue(topic string, p int32) *recordQueue {
+	sub, ok := t.app.topicSub[topic]
+	if !ok {
+		return nil
+	}
+	tk := t.tasks[TaskID{sub, p}]
+	if tk == nil {
+		return nil
+	}
+	return tk.byTopic[topic]
+}
+
+func (t *thread) processAll(now time.Time, force bool) error {
+	for _, tk := range t.tasks {
+		for {
+			ok, err := tk.processOne(now, force)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func (t *thread) commitDue(now time.Time) bool {
+	if now.Sub(t.lastCommit) >= t.cfg.commitInterval {
+		return true
+	}
+	for _, tk := range t.tasks {
+		if tk.commitRequested {
+			return true
+		}
+	}
+	return false
+}
+
+// commit makes the processed input and everything it produced durable.
+//
+// at_least_once: flush the producer (every output acknowledged), then
+// commit the next offset of every processed record.
+//
+// exactly_once_v2: process what is still buffered (the transaction
+// commits the offsets of everything polled), then end the transaction:
+// the session flushes, adds the offsets to the transaction and commits it,
+// or aborts if the group rebalanced meanwhile, in which case the consumer
+// is rewound to the committed offsets and the buffers are dropped.
+func (t *thread) commit(ctx context.Context) error {
+	start := time.Now()
+	for _, tk := range t.tasks {
+		tk.commitRequested = false
+	}
+	if t.eos {
+		if err := t.processAll(start, true); err != nil {
+			return err
+		}
+		if err := t.cfg.fatal(); err != nil {
+			return err
+		}
+		committed, err := t.sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			return fmt.Errorf("core: %s: commit transaction: %w", t.name, err)
+		}
+		if err := t.cfg.fatal(); err != nil {
+			return err
+		}
+		if !committed {
+			t.app.stats.aborted.Add(1)
+			t.env.log.Info("sluice: transaction aborted after a rebalance; re-processing from the committed offsets")
+			for _, tk := range t.tasks {
+				tk.clearBuffers()
+			}
+		} else {
+			t.app.stats.commits.Add(1)
+		}
+		if err := t.sess.Begin(); err != nil {
+			return fmt.Errorf("core: %s: begin transaction: %w", t.name, err)
+		}
+	} else {
+		if err := t.commitAtLeastOnce(ctx, t.tasks); err != nil {
+			return err
+		}
+		t.app.stats.commits.Add(1)
+	}
+	t.lastCommit = time.Now()
+	lat := t.lastCommit.Sub(start)
+	t.app.stats.lastCommitNanos.Store(int64(lat))
+	if m := t.cfg.metrics; m != nil {
+		m.Counter("commits_total", 1, Label{"thread", t.name})
+		m.Histogram("commit_latency_seconds", lat.Seconds(), Label{"thread", t.name})
+	}
+	return nil
+}
+
+func (t *thread) commitAtLeastOnce(ctx context.Context, tasks map[TaskID]*task) error {
+	if err := t.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("core: %s: flush producer: %w", t.name, err)
+	}
+	if err := t.cfg.fatal(); err != nil {
+		return err // a record was not produced: commit nothing past it
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for _, tk := range tasks {
+		tk.offsets(offsets)
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	var commitErr error
+	t.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			commitErr = err
+			return
+		}
+		for _, topic := range resp.Topics {
+			for _, p := range topic.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && commitErr == nil {
+					commitErr = fmt.Errorf("%s[%d]: %w", topic.Topic, p.Partition, err)
+				}
+			}
+		}
+	})
+	if commitErr != nil {
+		if errors.Is(commitErr, kerr.RebalanceInProgress) || errors.Is(commitErr, kerr.IllegalGeneration) || errors.Is(commitErr, kerr.UnknownMemberID) {
+			// The partitions moved; their new owner resumes from the last
+			// commit and may repeat some output (at-least-once).
+			t.env.log.Info("sluice: offset commit skipped during a rebalance", "err", commitErr)
+			return nil
+		}
+		return fmt.Errorf("core: %s: commit offsets: %w", t.name, commitErr)
+	}
+	return nil
+}
+
+// report publishes counters (per poll, not per record).
+func (t *thread) report() {
+	var c, p, d, lag int64
+	for _, tk := range t.tasks {
+		c += tk.consumed
+		p += tk.produced
+		d += tk.dropped
+		for _, q := range tk.queues {
+			if l := q.lag(); l > 0 {
+				lag += l
+			}
+			lag += int64(q.size())
+		}
+	}
+	dc, dp, dd := c-t.reported.consumed, p-t.reported.produced, d-t.reported.dropped
+	t.reported.consumed, t.reported.produced, t.reported.dropped = c, p, d
+	st := &t.app.stats
+	st.consumed.Add(dc)
+	st.produced.Add(dp)
+	st.dropped.Add(dd)
+	st.lag.Store(lag)
+	if m := t.cfg.metrics; m != nil && (dc != 0 || dp != 0 || dd != 0) {
+		l := Label{"thread", t.name}
+		m.Counter("records_consumed_total", dc, l)
+		m.Counter("records_produced_total", dp, l)
+		m.Counter("records_dropped_total", dd, l)
+		m.Gauge("consumer_lag", float64(lag), l)
+	}
+}
+
+// ---- rebalance callbacks (run while the loop is blocked in poll) ----
+
+func (t *thread) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.app.stats.rebalances.Add(1)
+	var created []*task
+	for topic, parts := range assigned {
+		sub, ok := t.app.topicSub[topic]
+		if !ok {
+			continue
+		}
+		for _, p := range parts {
+			id := TaskID{sub, p}
+			if t.tasks[id] != nil {
+				continue
+			}
+			tk, err := newTask(t.env, t.app.subs[sub], t.app.topo, p, func(topic string) bool {
+				n, err := t.app.partitionCount(topic)
+				return err == nil && p < n
+			})
+			if err != nil {
+				t.err = err
+				return
+			}
+			t.tasks[id] = tk
+			created = append(created, tk)
+		}
+	}
+	t.initLags(ctx, created)
+	t.app.stats.tasks.Add(int64(len(created)))
+	if len(created) > 0 {
+		ids := make([]string, len(created))
+		for i, tk := range created {
+			ids[i] = tk.id.String()
+		}
+		t.env.log.Info("sluice: tasks assigned", "tasks", ids)
+	}
+}
+
+// initLags seeds the idle rules with each new partition's end offset and
+// committed position, so that a task waits for data known to be on the
+// broker before processing its other partitions out of order.
+func (t *thread) initLags(ctx context.Context, tasks []*task) {
+	if len(tasks) == 0 {
+		return
+	}
+	var topics []string
+	seen := map[string]bool{}
+	for _, tk := range tasks {
+		for _, q := range tk.queues {
+			if !seen[q.topic] {
+				seen[q.topic] = true
+				topics = append(topics, q.topic)
+			}
+		}
+	}
+	var ends kadm.ListedOffsets
+	var err error
+	if t.eos {
+		ends, err = t.adm.ListCommittedOffsets(ctx, topics...)
+	} else {
+		ends, err = t.adm.ListEndOffsets(ctx, topics...)
+	}
+	if err != nil {
+		return // lags stay unknown; the idle rules fall back to the wait cap
+	}
+	starts, err := t.adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return
+	}
+	committed, _ := t.adm.FetchOffsetsForTopics(ctx, t.cfg.appID, topics...)
+	for _, tk := range tasks {
+		for _, q := range tk.queues {
+			end, ok := ends.Lookup(q.topic, q.partition)
+			if !ok || end.Err != nil {
+				continue
+			}
+			pos := int64(-1)
+			if c, ok := committed.Lookup(q.topic, q.partition); ok && c.Err == nil && c.At >= 0 {
+				pos = c.At
+			} else if s, ok := starts.Lookup(q.topic, q.partition); ok && s.Err == nil {
+				pos = s.Offset
+			}
+			if pos >= 0 {
+				q.end, q.position = end.Offset, pos
+			}
+		}
+	}
+}
+
+func (t *thread) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	gone := t.tasksOf(revoked)
+	if len(gone) == 0 {
+		return
+	}
+	if !t.eos && t.err == nil && t.cfg.fatal() == nil {
+		// Commit what was processed before handing the partitions over.
+		if err := t.commitAtLeastOnce(ctx, gone); err != nil {
+			t.env.log.Warn("sluice: commit on revoke failed", "err", err)
+		}
+	}
+	// Under exactly_once_v2 the session aborts the open transaction at the
+	// next End; the new owner re-processes from the last commit.
+	t.closeTasks(gone, "revoked")
+}
+
+func (t *thread) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closeTasks(t.tasksOf(lost), "lost")
+}
+
+func (t *thread) tasksOf(parts map[string][]int32) map[TaskID]*task {
+	out := map[TaskID]*task{}
+	for topic, ps := range parts {
+		sub, ok := t.app.topicSub[topic]
+		if !ok {
+			continue
+		}
+		for _, p := range ps {
+			id := TaskID{sub, p}
+			if tk := t.tasks[id]; tk != nil {
+				out[id] = tk
+			}
+		}
+	}
+	return out
+}
+
+func (t *thread) closeTasks(tasks map[TaskID]*task, why string) {
+	ids := make([]string, 0, len(tasks))
+	for id, tk := range tasks {
+		if err := tk.close(); err != nil {
+			t.env.log.Warn("sluice: closing task", "task", id, "err", err)
+		}
+		delete(t.tasks, id)
+		ids = append(ids, id.String())
+	}
+	t.app.stats.tasks.Add(-int64(len(tasks)))
+	if len(ids) > 0 {
+		t.env.log.Info("sluice: tasks closed", "tasks", ids, "why", why)
+	}
+}
+
+// shutdown finishes in-flight work and commits when clean, closes the
+// tasks, and leaves the group by closing the client.
+func (t *thread) shutdown(clean bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t.mu.Lock()
+	if clean && t.err == nil {
+		if t.eos {
+			if err := t.processAll(time.Now(), true); err == nil && t.cfg.fatal() == nil {
+				if _, err := t.sess.End(ctx, kgo.TryCommit); err != nil {
+					t.env.log.Warn("sluice: final commit failed", "err", err)
+				}
+			} else {
+				_, _ = t.sess.End(ctx, kgo.TryAbort)
+			}
+		} else {
+			if err := t.processAll(time.Now(), true); err == nil {
+				if err := t.commitAtLeastOnce(ctx, t.tasks); err != nil {
+					t.env.log.Warn("sluice: final commit failed", "err", err)
+				}
+			}
+		}
+	} else if t.eos {
+		_, _ = t.sess.End(ctx, kgo.TryAbort)
+	}
+	t.closeTasks(t.tasks, "shutdown")
+	t.report()
+	t.mu.Unlock()
+	// Closing leaves the group (dynamic members) so the partitions move now.
+	t.cl.AllowRebalance()
+	if t.sess != nil {
+		t.sess.Close()
+	} else {
+		t.cl.Close()
+	}
+}

@@ -1,0 +1,170 @@
+// Package testbroker starts an in-process Kafka-protocol broker (franz-go's
+// kfake) per test, on a random loopback port, so any package can run real
+// integration tests with plain `go test`.
+package testbroker
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Broker is one in-process cluster, closed when the test ends.
+type Broker struct {
+	cluster *kfake.Cluster
+	addrs   []string
+}
+
+// New starts a single-node cluster for t. Topics are auto-created with
+// 4 partitions unless created explicitly. extra options are appended to the
+// defaults (later options win).
+func New(t testing.TB, extra ...kfake.Opt) *Broker {
+	t.Helper()
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(4),
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+		kfake.BrokerConfigs(map[string]string{
+			"log.cleaner.backoff.ms":               "200",
+			"group.consumer.heartbeat.interval.ms": "100",
+		}),
+	}
+	c, err := kfake.NewCluster(append(opts, extra...)...)
+	if err != nil {
+		t.Fatalf("testbroker: start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return &Broker{cluster: c, addrs: c.ListenAddrs()}
+}
+
+// Addr is the first broker's host:port.
+func (b *Broker) Addr() string { return b.addrs[0] }
+
+// Addrs are all seed brokers.
+func (b *Broker) Addrs() []string { return append([]string(nil), b.addrs...) }
+
+// Cluster exposes the kfake cluster for fault injection and compaction.
+func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
+
+// Client returns a kgo client seeded with the broker, closed at test end.
+func (b *Broker) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.addrs...)}, opts...)...)
+	if err != nil {
+		t.Fatalf("testbroker: new client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// CreateTopic creates topic with the given partitions and configs (may be nil).
+func (b *Broker) CreateTopic(t testing.TB, topic string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	adm := kadm.NewClient(b.Client(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("testbroker: create topic %q: %v", topic, err)
+	}
+}
+
+// Produce writes records synchronously, failing the test on any error.
+func (b *Broker) Produce(t testing.TB, recs ...*kgo.Record) {
+	t.Helper()
+	cl := b.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("testbroker: produce: %v", err)
+	}
+}
+
+// ReadAll reads topic from the start up to its end offsets as of the call
+// (last stable offsets: only committed transactional data) and returns the
+// records ordered by partition, then offset. Transaction markers are skipped.
+func (b *Broker) ReadAll(t testing.TB, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(b.Client(t))
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("testbroker: list end offsets of %q: %v", topic, err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			t.Fatalf("testbroker: end offset of %s[%d]: %v", o.Topic, o.Partition, o.Err)
+		}
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	var out []*kgo.Record
+	if len(want) == 0 {
+		return out
+	}
+	cl := b.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	done := func() bool {
+		for _, end := range want {
+			if end > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	// Offsets just below an end offset may be transaction markers, which are
+	// never returned: stop when every partition reached its end or when the
+	// broker has had nothing more to give for a while.
+	pos := map[int32]int64{}
+	idle := 0
+	for !done() && idle < 5 {
+		pollCtx, pollCancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		fs := cl.PollFetches(pollCtx)
+		pollCancel()
+		if ctx.Err() != nil {
+			t.Fatalf("testbroker: read %q: timed out with positions %v, want %v", topic, pos, want)
+		}
+		n := 0
+		fs.EachError(func(_ string, p int32, err error) {
+			if err != context.DeadlineExceeded {
+				t.Fatalf("testbroker: read %q[%d]: %v", topic, p, err)
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			pos[r.Partition] = r.Offset + 1
+			if end, ok := want[r.Partition]; ok && r.Offset < end {
+				out = append(out, r)
+			}
+		})
+		for p, end := range want {
+			if end > 0 && pos[p] >= end {
+				want[p] = 0
+			}
+		}
+		if n == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Partition != out[j].Partition {
+			return out[i].Partition < out[j].Partition
+		}
+		return out[i].Offset < out[j].Offset
+	})
+	return out
+}
