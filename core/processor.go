@@ -40,8 +40,10 @@ func (p *funcProcessor[KIn, VIn, KOut, VOut]) Init(ctx ProcessorContext[KOut, VO
 	p.ctx = ctx
 	return nil
 }
-func (p *funcProcessor[KIn, VIn, KOut, VOut]) Process(r Record[KIn, VIn]) error { return p.fn(p.ctx, r) }
-func (p *funcProcessor[KIn, VIn, KOut, VOut]) Close() error                    { return nil }
+func (p *funcProcessor[KIn, VIn, KOut, VOut]) Process(r Record[KIn, VIn]) error {
+	return p.fn(p.ctx, r)
+}
+func (p *funcProcessor[KIn, VIn, KOut, VOut]) Close() error { return nil }
 
 // PunctuationType says which clock drives a punctuator.
 type PunctuationType int

@@ -165,8 +165,10 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 
 func (s *sourceSpec[K, V]) sourceExtractor() TimestampExtractor { return s.cfg.extractor }
 
-func (tk *task) addIniter(fn func() error)            { tk.initers = append(tk.initers, fn) }
-func (tk *task) addCloser(name string, fn func() error) { tk.closers = append(tk.closers, namedCloser{name, fn}) }
+func (tk *task) addIniter(fn func() error) { tk.initers = append(tk.initers, fn) }
+func (tk *task) addCloser(name string, fn func() error) {
+	tk.closers = append(tk.closers, namedCloser{name, fn})
+}
 
 // close closes processors (parents first) and returns the first error.
 func (tk *task) close() error {

@@ -52,7 +52,7 @@ type funcSerde[T any] struct {
 	de  func(string, []byte) (T, error)
 }
 
-func (f funcSerde[T]) Serialize(topic string, v T) ([]byte, error) { return f.ser(topic, v) }
+func (f funcSerde[T]) Serialize(topic string, v T) ([]byte, error)   { return f.ser(topic, v) }
 func (f funcSerde[T]) Deserialize(topic string, b []byte) (T, error) { return f.de(topic, b) }
 
 // ErrSize is wrapped by a fixed-width serde's Deserialize when the data has
