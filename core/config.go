@@ -56,6 +56,7 @@ type config struct {
 	kgoOpts                []kgo.Opt
 	replicationFactor      int16
 	pollTimeout            time.Duration
+	driverStart            time.Time
 
 	fatalOnce sync.Once
 	fatalErr  error
