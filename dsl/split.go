@@ -41,7 +41,7 @@ type branchProcessor[K, V any] struct {
 }
 
 func (p *branchProcessor[K, V]) Init(ctx core.ProcessorContext[K, V]) error { p.ctx = ctx; return nil }
-func (p *branchProcessor[K, V]) Close() error                              { return nil }
+func (p *branchProcessor[K, V]) Close() error                               { return nil }
 func (p *branchProcessor[K, V]) Process(r core.Record[K, V]) error {
 	for i, pred := range p.bs.preds {
 		if pred == nil || pred(r.Key, r.Value) {
