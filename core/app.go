@@ -113,13 +113,25 @@ func (a *App) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, len(threads))
-	for _, t := range threads {
+	for i, t := range threads {
 		go func() {
-			err := t.run(runCtx)
-			if err != nil {
-				a.cfg.fail(err)
+			for {
+				err := t.run(runCtx)
+				if err != nil && isFenced(err) && runCtx.Err() == nil && a.cfg.fatal() == nil {
+					// Another producer fenced this one (a zombie after a long
+					// pause, or an instance id used twice): rejoin as a new
+					// member; uncommitted work is re-processed.
+					a.cfg.log.Warn("sluice: producer fenced; restarting the stream thread", "thread", t.name, "err", err)
+					if t, err = newThread(a, i); err == nil {
+						continue
+					}
+				}
+				if err != nil {
+					a.cfg.fail(err)
+				}
+				errs <- err
+				return
 			}
-			errs <- err
 		}()
 	}
 	var first error

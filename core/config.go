@@ -56,6 +56,7 @@ type config struct {
 	kgoOpts                []kgo.Opt
 	replicationFactor      int16
 	pollTimeout            time.Duration
+	leaveOnClose           bool
 	driverStart            time.Time
 
 	fatalOnce sync.Once
@@ -121,6 +122,13 @@ func WithProductionHandler(h ProductionHandler) Option {
 // "<id>-<thread>". Default: dynamic membership.
 func WithInstanceID(id string) Option { return func(c *config) { c.instanceID = id } }
 
+// WithLeaveGroupOnClose sets whether a graceful shutdown removes a static
+// member (WithInstanceID) from the group, so that its tasks move to the
+// other instances at once. Default: true. Set false for rolling restarts
+// where the instance comes back within the session timeout and should get
+// its tasks back without a rebalance. Dynamic members always leave.
+func WithLeaveGroupOnClose(leave bool) Option { return func(c *config) { c.leaveOnClose = leave } }
+
 // WithTransactionTimeout sets the producer transaction timeout under
 // ExactlyOnceV2. Default: 10s, as in Kafka Streams, so that a crashed
 // instance's open transaction is aborted quickly.
@@ -160,6 +168,7 @@ func newConfig(opts []Option) (*config, error) {
 		threads:           1,
 		replicationFactor: -1,
 		pollTimeout:       100 * time.Millisecond,
+		leaveOnClose:      true,
 		fatalCh:           make(chan struct{}),
 	}
 	for _, o := range opts {

@@ -201,6 +201,12 @@ func (tk *task) addRecords(q *recordQueue, recs []*kgo.Record) {
 			pt = time.UnixMilli(q.partitionTime)
 		}
 		ts := q.extractor(r, pt).UnixMilli()
+		if ts < 0 && q.partitionTime != unknownTime && tk.env.cfg.invalidTimestamps == UsePartitionTimeOnInvalidTimestamp {
+			// The partition time as of this record (Kafka Streams'
+			// extractor sees it so), not as of processing, when later
+			// records of the partition may already be buffered.
+			ts = q.partitionTime
+		}
 		if ts >= 0 && ts > q.partitionTime {
 			q.partitionTime = ts
 		}
@@ -296,10 +302,8 @@ func (tk *task) processRecord(q *recordQueue, rec *kgo.Record, ts int64) error {
 			tk.dropped++
 			return nil
 		case UsePartitionTimeOnInvalidTimestamp:
-			if q.partitionTime != unknownTime {
-				ts = q.partitionTime
-				break
-			}
+			// addRecords substituted the partition time where it was
+			// known; here it was not.
 			fallthrough
 		default:
 			return &ProcessingError{Context: tk.errorContext(""), Kind: "timestamp",

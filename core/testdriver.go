@@ -147,6 +147,21 @@ func (d *TestDriver) AdvanceWallClockTime(by time.Duration) error {
 			return err
 		}
 	}
+	// Records held back by max.task.idle become processable once the
+	// clock passed the idle deadline (TopologyTestDriver's
+	// completeAllProcessableWork after advancing the clock).
+	for _, st := range d.subs {
+		for {
+			ok, err := d.tasks[st.id].processOne(d.clock, false)
+			if err != nil {
+				d.err = err
+				return err
+			}
+			if !ok {
+				break
+			}
+		}
+	}
 	return d.drain()
 }
 

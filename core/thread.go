@@ -28,6 +28,8 @@ type thread struct {
 	name  string
 	eos   bool
 	txnID string
+	// instanceID is the static group.instance.id, empty for dynamic members.
+	instanceID string
 
 	cl   *kgo.Client
 	sess *kgo.GroupTransactSession
@@ -39,7 +41,6 @@ type thread struct {
 	err   error // set by callbacks; returned by the loop
 
 	lastCommit time.Time
-	reported   struct{ consumed, produced, dropped int64 }
 }
 
 func newThread(app *App, idx int) (*thread, error) {
@@ -63,11 +64,16 @@ func newThread(app *App, idx int) (*thread, error) {
 		kgo.SessionTimeout(cfg.sessionTimeout),
 		kgo.RecordPartitioner(defaultPartitioner()),
 		kgo.KeepControlRecords(),
-		kgo.ProducerLinger(5*time.Millisecond),
 	)
 	if cfg.instanceID != "" {
-		opts = append(opts, kgo.InstanceID(cfg.instanceID+"-"+strconv.Itoa(idx+1)))
+		t.instanceID = cfg.instanceID + "-" + strconv.Itoa(idx+1)
+		opts = append(opts, kgo.InstanceID(t.instanceID))
 	}
+	// The client starts joining the group as soon as it exists, and the
+	// rebalance callbacks (which take mu) use cl and adm: hold mu until
+	// they are set.
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var err error
 	if t.eos {
 		// A stable transactional id lets a restarted instance fence and
@@ -112,11 +118,29 @@ func (t *thread) send(tk *task, rec *kgo.Record) {
 
 func (t *thread) partitions(topic string) (int32, error) { return t.app.partitionCount(topic) }
 
+// commitTimeout bounds one commit (flush, offsets, end of transaction).
+const commitTimeout = 60 * time.Second
+
+// isFenced reports whether err means another producer took over this
+// thread's transactional id or the transaction can no longer complete
+// (INVALID_TXN_STATE is how a zombie's commit is answered under the
+// KIP-890 protocol): the thread must start over with a new client.
+func isFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.TransactionalIDNotFound)
+}
+
 // ---- run loop ----
 
 func (t *thread) run(ctx context.Context) (err error) {
 	log := t.env.log
 	defer func() {
+		if err != nil {
+			// Record the cause first: closing the client in shutdown
+			// fails still-buffered sends with "client closed", whose
+			// promises would otherwise become the application's error.
+			t.cfg.fail(err)
+		}
 		t.shutdown(err == nil)
 	}()
 	if t.eos {
@@ -257,7 +281,10 @@ func (t *thread) commitDue(now time.Time) bool {
 // the session flushes, adds the offsets to the transaction and commits it,
 // or aborts if the group rebalanced meanwhile, in which case the consumer
 // is rewound to the committed offsets and the buffers are dropped.
-func (t *thread) commit(ctx context.Context) error {
+func (t *thread) commit(context.Context) error {
+	// Not the run context: cancelling Run must not break a commit half way.
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
 	start := time.Now()
 	for _, tk := range t.tasks {
 		tk.commitRequested = false
@@ -344,13 +371,15 @@ func (t *thread) commitAtLeastOnce(ctx context.Context, tasks map[TaskID]*task) 
 	return nil
 }
 
-// report publishes counters (per poll, not per record).
+// report publishes counters (per poll, not per record): it drains the
+// tasks' counters into the application's totals.
 func (t *thread) report() {
-	var c, p, d, lag int64
+	var dc, dp, dd, lag int64
 	for _, tk := range t.tasks {
-		c += tk.consumed
-		p += tk.produced
-		d += tk.dropped
+		dc += tk.consumed
+		dp += tk.produced
+		dd += tk.dropped
+		tk.consumed, tk.produced, tk.dropped = 0, 0, 0
 		for _, q := range tk.queues {
 			if l := q.lag(); l > 0 {
 				lag += l
@@ -358,8 +387,6 @@ func (t *thread) report() {
 			lag += int64(q.size())
 		}
 	}
-	dc, dp, dd := c-t.reported.consumed, p-t.reported.produced, d-t.reported.dropped
-	t.reported.consumed, t.reported.produced, t.reported.dropped = c, p, d
 	st := &t.app.stats
 	st.consumed.Add(dc)
 	st.produced.Add(dp)
@@ -507,7 +534,9 @@ func (t *thread) tasksOf(parts map[string][]int32) map[TaskID]*task {
 }
 
 func (t *thread) closeTasks(tasks map[TaskID]*task, why string) {
-	ids := make([]string, 0, len(tasks))
+	t.report()
+	n := len(tasks) // tasks may be t.tasks itself, emptied below
+	ids := make([]string, 0, n)
 	for id, tk := range tasks {
 		if err := tk.close(); err != nil {
 			t.env.log.Warn("sluice: closing task", "task", id, "err", err)
@@ -515,7 +544,7 @@ func (t *thread) closeTasks(tasks map[TaskID]*task, why string) {
 		delete(t.tasks, id)
 		ids = append(ids, id.String())
 	}
-	t.app.stats.tasks.Add(-int64(len(tasks)))
+	t.app.stats.tasks.Add(-int64(n))
 	if len(ids) > 0 {
 		t.env.log.Info("sluice: tasks closed", "tasks", ids, "why", why)
 	}
@@ -547,10 +576,20 @@ func (t *thread) shutdown(clean bool) {
 		_, _ = t.sess.End(ctx, kgo.TryAbort)
 	}
 	t.closeTasks(t.tasks, "shutdown")
-	t.report()
 	t.mu.Unlock()
-	// Closing leaves the group (dynamic members) so the partitions move now.
 	t.cl.AllowRebalance()
+	// Closing leaves the group for dynamic members. franz-go keeps static
+	// members in the group on close (their partitions wait for the session
+	// timeout); remove this one explicitly so its tasks move now.
+	if clean && t.instanceID != "" && t.cfg.leaveOnClose {
+		resp, err := t.adm.LeaveGroup(ctx, kadm.LeaveGroup(t.cfg.appID).InstanceIDs(t.instanceID).Reason("sluice: graceful shutdown"))
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			t.env.log.Warn("sluice: leave group", "instance", t.instanceID, "err", err)
+		}
+	}
 	if t.sess != nil {
 		t.sess.Close()
 	} else {

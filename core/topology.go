@@ -340,7 +340,13 @@ func (t *Topology) Describe() string {
 	var b strings.Builder
 	b.WriteString("Topologies:\n")
 	for _, st := range t.subtopologies() {
-		fmt.Fprintf(&b, "   Sub-topology: %d\n", st.id)
+		// Kafka Streams writes "Topologies:\n " and then "  " before every
+		// sub-topology, so only the first is indented by three spaces.
+		indent := "  "
+		if st.id == 0 {
+			indent = "   "
+		}
+		fmt.Fprintf(&b, "%sSub-topology: %d\n", indent, st.id)
 		for _, n := range st.nodes {
 			nb := n.base()
 			switch nb.kind {

@@ -19,12 +19,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // Serializer turns a value into bytes for a record written to topic.
 //
 // Implementations must be safe for concurrent use: one serde value is shared
-// by every task of an application.
+// by every task of an application. The returned slice is handed to the
+// producer and never modified by Sluice, so it may alias the value's memory
+// (String does, to avoid a copy); callers of Serialize must not write to it.
 type Serializer[T any] interface {
 	Serialize(topic string, value T) ([]byte, error)
 }
@@ -64,7 +67,13 @@ func String() Serde[string] { return stringSerde{} }
 
 type stringSerde struct{}
 
-func (stringSerde) Serialize(_ string, v string) ([]byte, error) { return []byte(v), nil }
+// Serialize returns the string's own bytes without copying (see Serializer).
+func (stringSerde) Serialize(_ string, v string) ([]byte, error) {
+	if v == "" {
+		return []byte{}, nil
+	}
+	return unsafe.Slice(unsafe.StringData(v), len(v)), nil
+}
 func (stringSerde) Deserialize(_ string, b []byte) (string, error) {
 	return string(b), nil
 }

@@ -33,7 +33,10 @@ func newRootCmd() *cobra.Command {
 	}
 	// Each sub-command file adds one constructor here.
 	root.AddCommand(
+		newBenchCmd(),
+		newDemoCmd(),
 		// sub-commands
+		newRegistryCmd(),
 		newBrokerCmd(),
 	)
 	return root

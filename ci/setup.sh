@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# ci/setup.sh installs everything Sluice's tests need on a fresh Debian 12
+# machine. CI runs it (as root) before the tests; developers may run it too.
+#
+# It is idempotent and non-interactive: each section checks whether its tool
+# is already present and only then installs it. Add new sections at the end,
+# following the same pattern (a header comment, a "need_*" check, an install).
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+# Run privileged commands directly as root, through sudo otherwise.
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO="sudo"
+fi
+
+# apt_install installs Debian packages quietly, running "apt-get update" at
+# most once per invocation of this script (and only when something is missing).
+APT_UPDATED=0
+apt_install() {
+	if [ "$APT_UPDATED" -eq 0 ]; then
+		$SUDO apt-get update -qq >/dev/null
+		APT_UPDATED=1
+	fi
+	$SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- Section: kcat (librdkafka CLI) ------------------------------------------
+# Used by internal/broker's interop test to check that a librdkafka-based
+# client can list metadata, produce and consume in a group against
+# `sluice broker`.
+if ! command -v kcat >/dev/null 2>&1; then
+	echo "ci/setup.sh: installing kcat"
+	apt_install kcat
+fi
+
+# --- Add further sections below this line ------------------------------------
+
+echo "ci/setup.sh: done"

@@ -1,0 +1,302 @@
+// Package bench measures Sluice's stream processing against a baseline run
+// in the same process on the same broker: a plain franz-go consume→produce
+// loop doing the same Kafka work. Absolute numbers drift between runs and
+// machines; the ratio is what the targets in BENCHMARKS.md are about.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/dsl"
+	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/serde"
+)
+
+// Config sets the workload.
+type Config struct {
+	Brokers    []string
+	Records    int           // default 1,000,000
+	ValueBytes int           // default 100
+	Partitions int32         // default 4
+	Commit     time.Duration // exactly-once commit interval, default 100ms
+	Rounds     int           // alternating rounds of each measurement, default 1; the best is reported
+}
+
+func (c *Config) defaults() {
+	if c.Records == 0 {
+		c.Records = 1_000_000
+	}
+	if c.ValueBytes == 0 {
+		c.ValueBytes = 100
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 4
+	}
+	if c.Commit == 0 {
+		c.Commit = 100 * time.Millisecond
+	}
+	if c.Rounds == 0 {
+		c.Rounds = 1
+	}
+}
+
+// Result is one measured run.
+type Result struct {
+	Name    string
+	Records int
+	// Duration runs from the first record received to the end of the final
+	// commit: steady-state processing, without group join and start-up.
+	Duration time.Duration
+	// Total also counts start-up (topic checks, group join) from the call.
+	Total time.Duration
+}
+
+// PerSec is the run's throughput.
+func (r Result) PerSec() float64 { return float64(r.Records) / r.Duration.Seconds() }
+
+const inputTopic = "bench-input"
+
+// Prepare creates the input topic and fills it with cfg.Records records
+// (keys "key-N" over 1,000 keys, values of cfg.ValueBytes).
+func Prepare(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(inputTopic), kgo.ProducerLinger(0))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := topics.Ensure(ctx, kadm.NewClient(cl), cfg.Partitions, nil, inputTopic); err != nil {
+		return err
+	}
+	value := []byte(strings.Repeat("v", cfg.ValueBytes))
+	var failed atomic.Pointer[error]
+	for i := range cfg.Records {
+		cl.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "key-%d", i%1000), Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	if p := failed.Load(); p != nil {
+		return fmt.Errorf("bench: fill %s: %w", inputTopic, *p)
+	}
+	return nil
+}
+
+// PlainPipe is the baseline: a franz-go group consumer that produces every
+// record it polls to out, committing offsets after flushing (at-least-once)
+// or, with txn, in transactions ended every cfg.Commit through
+// GroupTransactSession (franz-go's exactly-once loop).
+func PlainPipe(ctx context.Context, cfg Config, group, out string, txn bool) (Result, error) {
+	cfg.defaults()
+	name := "plain franz-go pipe, at-least-once"
+	if txn {
+		name = fmt.Sprintf("plain franz-go pipe, transactions every %v", cfg.Commit)
+	}
+	if err := ensure(ctx, cfg, out); err != nil {
+		return Result{}, err
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(inputTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic(out),
+	}
+	var sess *kgo.GroupTransactSession
+	var cl *kgo.Client
+	var err error
+	if txn {
+		opts = append(opts, kgo.TransactionalID(group), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets())
+		if sess, err = kgo.NewGroupTransactSession(opts...); err != nil {
+			return Result{}, err
+		}
+		cl = sess.Client()
+		defer sess.Close()
+	} else {
+		opts = append(opts, kgo.DisableAutoCommit())
+		if cl, err = kgo.NewClient(opts...); err != nil {
+			return Result{}, err
+		}
+		defer cl.Close()
+	}
+	start := time.Now()
+	var first time.Time
+	if txn {
+		if err := sess.Begin(); err != nil {
+			return Result{}, err
+		}
+	}
+	lastCommit := time.Now()
+	n := 0
+	for n < cfg.Records {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+		if first.IsZero() && fs.NumRecords() > 0 {
+			first = time.Now()
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			cl.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}, nil)
+		})
+		if txn && time.Since(lastCommit) >= cfg.Commit {
+			if _, err := sess.End(ctx, kgo.TryCommit); err != nil {
+				return Result{}, err
+			}
+			if err := sess.Begin(); err != nil {
+				return Result{}, err
+			}
+			lastCommit = time.Now()
+		}
+	}
+	if txn {
+		if ok, err := sess.End(ctx, kgo.TryCommit); err != nil || !ok {
+			return Result{}, fmt.Errorf("bench: final commit: committed=%v err=%v", ok, err)
+		}
+	} else {
+		if err := cl.Flush(ctx); err != nil {
+			return Result{}, err
+		}
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Name: name, Records: n, Duration: time.Since(first), Total: time.Since(start)}, nil
+}
+
+// Stateless runs a Sluice stateless pipeline (typed string serdes, Filter,
+// MapValues, To) over the same input until every record was processed and
+// committed (the graceful stop's final commit included).
+func Stateless(ctx context.Context, cfg Config, appID, out string, g core.ProcessingGuarantee) (Result, error) {
+	cfg.defaults()
+	if err := ensure(ctx, cfg, out); err != nil {
+		return Result{}, err
+	}
+	var first atomic.Int64 // unix nanos of the first record processed
+	b := dsl.NewBuilder()
+	s := dsl.Stream(b, inputTopic, dsl.ConsumedWith(serde.String(), serde.String()))
+	s = s.Peek(func(string, string) {
+		if first.Load() == 0 {
+			first.CompareAndSwap(0, time.Now().UnixNano())
+		}
+	})
+	dsl.MapValues(s.Filter(func(_, v string) bool { return v != "" }), func(v string) string { return v }).To(out)
+	topo, err := b.Build()
+	if err != nil {
+		return Result{}, err
+	}
+	opts := []core.Option{core.WithBrokers(cfg.Brokers...), core.WithApplicationID(appID), core.WithProcessingGuarantee(g),
+		core.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	if g == core.ExactlyOnceV2 {
+		opts = append(opts, core.WithCommitInterval(cfg.Commit))
+	}
+	app, err := core.New(topo, opts...)
+	if err != nil {
+		return Result{}, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- app.Run(runCtx) }()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for app.Stats().Consumed < int64(cfg.Records) {
+		select {
+		case err := <-done:
+			if err == nil {
+				err = errors.New("stopped early")
+			}
+			return Result{}, fmt.Errorf("bench: sluice app: %w", err)
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	cancel() // graceful stop: flush and commit
+	if err := <-done; err != nil {
+		return Result{}, err
+	}
+	name := "sluice stateless (filter, mapValues, to), " + string(g)
+	return Result{Name: name, Records: int(app.Stats().Consumed), Duration: time.Since(time.Unix(0, first.Load())), Total: time.Since(start)}, nil
+}
+
+func ensure(ctx context.Context, cfg Config, out string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return topics.Ensure(ctx, kadm.NewClient(cl), cfg.Partitions, nil, out)
+}
+
+// Report prints results pairwise: each Sluice result next to its baseline
+// with the ratio.
+func Report(w io.Writer, pairs [][2]Result) {
+	for _, p := range pairs {
+		base, got := p[0], p[1]
+		for _, r := range []Result{base, got} {
+			fmt.Fprintf(w, "%-62s %10.0f records/s (%d in %v; %v with start-up)\n", r.Name, r.PerSec(), r.Records,
+				r.Duration.Round(time.Millisecond), r.Total.Round(time.Millisecond))
+		}
+		fmt.Fprintf(w, "%-62s %10.1f%% (with start-up: %.1f%%)\n\n", "ratio", 100*got.PerSec()/base.PerSec(),
+			100*base.Total.Seconds()/got.Total.Seconds())
+	}
+}
+
+// RunStateless measures both guarantees against their baselines, cfg.Rounds
+// times each, alternating, and reports the best round of each.
+func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, error) {
+	cfg.defaults()
+	if err := Prepare(ctx, cfg); err != nil {
+		return nil, err
+	}
+	best := func(a, b Result) Result {
+		if a.Records == 0 || b.PerSec() > a.PerSec() {
+			return b
+		}
+		return a
+	}
+	var alosBase, alos, eosBase, eos Result
+	for round := range cfg.Rounds {
+		id := func(s string) string { return fmt.Sprintf("%s-%d", s, round) }
+		steps := []struct {
+			dst *Result
+			fn  func() (Result, error)
+		}{
+			{&alosBase, func() (Result, error) { return PlainPipe(ctx, cfg, id("plain-alos"), id("out-plain-alos"), false) }},
+			{&alos, func() (Result, error) {
+				return Stateless(ctx, cfg, id("sluice-alos"), id("out-sluice-alos"), core.AtLeastOnce)
+			}},
+			{&eosBase, func() (Result, error) { return PlainPipe(ctx, cfg, id("plain-eos"), id("out-plain-eos"), true) }},
+			{&eos, func() (Result, error) {
+				return Stateless(ctx, cfg, id("sluice-eos"), id("out-sluice-eos"), core.ExactlyOnceV2)
+			}},
+		}
+		for _, s := range steps {
+			r, err := s.fn()
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(w, "round %d: %-62s %10.0f records/s\n", round+1, r.Name, r.PerSec())
+			*s.dst = best(*s.dst, r)
+		}
+	}
+	fmt.Fprintln(w)
+	pairs := [][2]Result{{alosBase, alos}, {eosBase, eos}}
+	Report(w, pairs)
+	return pairs, nil
+}

@@ -1,0 +1,44 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/internal/testbroker"
+)
+
+// TestStatelessSmoke runs the benchmark workload at a small size so that CI
+// keeps the harness working; SLUICE_BENCH_RECORDS raises it for profiling.
+func TestStatelessSmoke(t *testing.T) {
+	n := 20000
+	if s := os.Getenv("SLUICE_BENCH_RECORDS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	b := testbroker.New(t)
+	cfg := Config{Brokers: b.Addrs(), Records: n}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := Prepare(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []core.ProcessingGuarantee{core.AtLeastOnce, core.ExactlyOnceV2} {
+		if only := os.Getenv("SLUICE_BENCH_ONLY"); only != "" && only != string(g) {
+			continue
+		}
+		r, err := Stateless(ctx, cfg, "smoke-"+string(g), "smoke-out-"+string(g), g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Records != n {
+			t.Fatalf("%s processed %d records, want %d", g, r.Records, n)
+		}
+		if got := len(b.ReadAll(t, "smoke-out-"+string(g))); got != n {
+			t.Fatalf("%s wrote %d records, want %d", g, got, n)
+		}
+		t.Logf("%s: %.0f records/s", r.Name, r.PerSec())
+	}
+}

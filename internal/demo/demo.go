@@ -1,0 +1,393 @@
+// Package demo is the main Sluice demo behind `sluice demo`: an embedded
+// broker, generated input (with some corrupt records), a typed topology
+// under exactly-once, a second instance joining and the first leaving
+// mid-run, live progress, and a summary that verifies the output content.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/dsl"
+	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/serde"
+)
+
+// Config configures a demo run.
+type Config struct {
+	Brokers   []string // empty: start an embedded broker
+	Records   int      // orders to generate, default 200,000
+	Rate      int      // orders per second, default 50,000
+	Corrupt   int      // corrupt records mixed in, default 25
+	Guarantee core.ProcessingGuarantee
+	Log       *slog.Logger // runtime log; default: discard
+}
+
+// Order is the demo's input value (JSON).
+type Order struct {
+	ID       int64   `json:"id"`
+	Customer string  `json:"customer"`
+	Amount   float64 `json:"amount"`
+}
+
+// Invoice is the demo's output value (JSON).
+type Invoice struct {
+	OrderID  int64   `json:"order_id"`
+	Customer string  `json:"customer"`
+	Amount   float64 `json:"amount"`
+	Tax      float64 `json:"tax"`
+	Total    float64 `json:"total"`
+}
+
+const (
+	inTopic    = "demo-orders"
+	largeTopic = "demo-large-invoices"
+	smallTopic = "demo-small-invoices"
+	dlqTopic   = "demo-orders-dlq"
+	appID      = "sluice-demo"
+)
+
+// Topology builds the demo's topology: orders are parsed from JSON
+// (corrupt ones go to a dead-letter topic), refunds (amount <= 0) are
+// dropped, each order becomes an invoice with 20% tax, and invoices are
+// split into large (total >= 500) and small ones.
+func Topology() (*core.Topology, error) {
+	b := dsl.NewBuilder()
+	orders := dsl.Stream(b, inTopic, dsl.ConsumedWith(serde.String(), serde.JSON[Order]()))
+	invoices := dsl.MapValues(orders.Filter(func(_ string, o Order) bool { return o.Amount > 0 }, "drop-refunds"),
+		func(o Order) Invoice {
+			tax := round2(o.Amount * 0.2)
+			return Invoice{OrderID: o.ID, Customer: o.Customer, Amount: o.Amount, Tax: tax, Total: round2(o.Amount + tax)}
+		}, "to-invoice").WithSerdes(serde.String(), serde.JSON[Invoice]())
+	branches := invoices.Split("invoices-").
+		Branch(func(_ string, inv Invoice) bool { return inv.Total >= 500 }, "large").
+		DefaultBranch("small")
+	branches["invoices-large"].To(largeTopic)
+	branches["invoices-small"].To(smallTopic)
+	return b.Build()
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+// Run runs the demo, writing progress and the summary to w.
+func Run(ctx context.Context, cfg Config, w io.Writer) error {
+	if cfg.Records <= 0 {
+		cfg.Records = 200_000
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 50_000
+	}
+	if cfg.Corrupt < 0 {
+		cfg.Corrupt = 0
+	}
+	if cfg.Guarantee == "" {
+		cfg.Guarantee = core.ExactlyOnceV2
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if len(cfg.Brokers) == 0 {
+		b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0"})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		cfg.Brokers = b.Addrs()
+		fmt.Fprintf(w, "embedded broker on %s (kfake, in this process)\n", cfg.Brokers[0])
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(inTopic))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := topics.Ensure(ctx, kadm.NewClient(cl), 4, nil, inTopic, largeTopic, smallTopic, dlqTopic); err != nil {
+		return err
+	}
+	topo, err := Topology()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(topo.Describe()))
+	fmt.Fprintf(w, "\ngenerating %d orders at %d/s (%d of them corrupt JSON) into %q; guarantee %s\n\n",
+		cfg.Records, cfg.Rate, cfg.Corrupt, inTopic, cfg.Guarantee)
+
+	want, produced, err := generate(ctx, cl, cfg)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	a, err := newInstance(cfg, "instance-a")
+	if err != nil {
+		return err
+	}
+	b, err := newInstance(cfg, "instance-b")
+	if err != nil {
+		return err
+	}
+	runA, stopA := a.start(ctx)
+	var runB <-chan error
+	var stopB func()
+	joined, left := false, false
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	total := func() core.Stats {
+		sa, sb := a.app.Stats(), b.app.Stats()
+		return core.Stats{Consumed: sa.Consumed + sb.Consumed, Produced: sa.Produced + sb.Produced,
+			Dropped: sa.Dropped + sb.Dropped, Commits: sa.Commits + sb.Commits}
+	}
+	var last int64
+	for {
+		isTick := false
+		select {
+		case err := <-runA:
+			if !left {
+				return fmt.Errorf("demo: instance-a stopped: %w", err)
+			}
+			runA = nil
+		case err := <-runB:
+			return fmt.Errorf("demo: instance-b stopped: %w", err)
+		case err := <-produced:
+			if err != nil {
+				return err
+			}
+			produced = nil
+		case <-ctx.Done():
+			stopA()
+			if stopB != nil {
+				stopB()
+			}
+			return ctx.Err()
+		case <-tick.C:
+			isTick = true
+		}
+		if !isTick {
+			continue
+		}
+		st := total()
+		sa, sb := a.app.Stats(), b.app.Stats()
+		{
+			fmt.Fprintf(w, "%5.1fs  processed %7d  out %7d  dead-lettered/dropped %5d  %7d rec/s  tasks a=%d b=%d  commits %d\n",
+				time.Since(start).Seconds(), st.Consumed, st.Produced, st.Dropped, st.Consumed-last, sa.Tasks, sb.Tasks, st.Commits)
+		}
+		last = st.Consumed
+		switch {
+		case !joined && st.Consumed >= int64(cfg.Records)/3:
+			fmt.Fprintln(w, "        -> scaling out: instance-b joins the group; tasks rebalance cooperatively")
+			runB, stopB = b.start(ctx)
+			joined = true
+		case joined && !left && sb.Tasks > 0 && st.Consumed >= 2*int64(cfg.Records)/3:
+			fmt.Fprintln(w, "        -> instance-a shuts down gracefully; instance-b takes over its tasks")
+			stopA()
+			left = true
+		}
+		if left && produced == nil && st.Consumed >= int64(cfg.Records+cfg.Corrupt) {
+			break
+		}
+	}
+	fmt.Fprintln(w, "        -> all input processed; stopping instance-b")
+	stopB()
+	elapsed := time.Since(start)
+	return summarize(ctx, w, cfg, cl, want, elapsed)
+}
+
+type instance struct {
+	app  *core.App
+	name string
+}
+
+func newInstance(cfg Config, name string) (*instance, error) {
+	topo, err := Topology()
+	if err != nil {
+		return nil, err
+	}
+	app, err := core.New(topo,
+		core.WithBrokers(cfg.Brokers...),
+		core.WithApplicationID(appID),
+		core.WithProcessingGuarantee(cfg.Guarantee),
+		core.WithInstanceID(name),
+		core.WithSessionTimeout(10*time.Second),
+		core.WithDeserializationHandler(core.DeadLetterTo(dlqTopic, cfg.Log)),
+		core.WithLogger(cfg.Log.With("instance", name)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &instance{app: app, name: name}, nil
+}
+
+func (in *instance) start(ctx context.Context) (<-chan error, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.app.Run(ctx) }()
+	var once sync.Once
+	return done, func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+}
+
+// generate produces the orders at the configured rate in the background
+// and returns the invoices the topology must write, keyed by order id.
+func generate(ctx context.Context, cl *kgo.Client, cfg Config) (map[int64]Invoice, <-chan error, error) {
+	want := make(map[int64]Invoice, cfg.Records)
+	customers := []string{"ada", "grace", "linus", "ken", "barbara", "edsger", "margaret", "dennis"}
+	recs := make([]*kgo.Record, 0, cfg.Records+cfg.Corrupt)
+	corruptEvery := 0
+	if cfg.Corrupt > 0 {
+		corruptEvery = cfg.Records / cfg.Corrupt
+	}
+	for i := range cfg.Records {
+		o := Order{ID: int64(i), Customer: customers[i%len(customers)], Amount: float64((i*7919)%1000) - 50}
+		v, err := json.Marshal(o)
+		if err != nil {
+			return nil, nil, err
+		}
+		recs = append(recs, &kgo.Record{Key: []byte(o.Customer), Value: v})
+		if o.Amount > 0 {
+			tax := round2(o.Amount * 0.2)
+			want[o.ID] = Invoice{OrderID: o.ID, Customer: o.Customer, Amount: o.Amount, Tax: tax, Total: round2(o.Amount + tax)}
+		}
+		if corruptEvery > 0 && i%corruptEvery == corruptEvery-1 && len(recs)-i-1 < cfg.Corrupt {
+			recs = append(recs, &kgo.Record{Key: []byte("corrupt"), Value: []byte(`{"id": not json`)})
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		const batch = 1000
+		interval := time.Duration(float64(time.Second) * batch / float64(cfg.Rate))
+		next := time.Now()
+		for i := 0; i < len(recs); i += batch {
+			if err := cl.ProduceSync(ctx, recs[i:min(i+batch, len(recs))]...).FirstErr(); err != nil {
+				done <- fmt.Errorf("demo: produce input: %w", err)
+				return
+			}
+			next = next.Add(interval)
+			time.Sleep(time.Until(next))
+		}
+		done <- nil
+	}()
+	return want, done, nil
+}
+
+// summarize reads the outputs read_committed and checks them against the
+// expected invoices: every one exactly once, in the right topic.
+func summarize(ctx context.Context, w io.Writer, cfg Config, cl *kgo.Client, want map[int64]Invoice, elapsed time.Duration) error {
+	counts := map[string]int{}
+	seen := map[int64]int{}
+	var wrong []string
+	for _, topic := range []string{largeTopic, smallTopic, dlqTopic} {
+		recs, err := readAll(ctx, cfg.Brokers, topic)
+		if err != nil {
+			return err
+		}
+		counts[topic] = len(recs)
+		if topic == dlqTopic {
+			continue
+		}
+		for _, r := range recs {
+			var inv Invoice
+			if err := json.Unmarshal(r.Value, &inv); err != nil {
+				wrong = append(wrong, fmt.Sprintf("%s offset %d: %v", topic, r.Offset, err))
+				continue
+			}
+			seen[inv.OrderID]++
+			exp, ok := want[inv.OrderID]
+			large := exp.Total >= 500
+			if !ok || inv != exp || (topic == largeTopic) != large {
+				wrong = append(wrong, fmt.Sprintf("%s: unexpected invoice %+v", topic, inv))
+			}
+		}
+	}
+	var missing, dups int
+	for id := range want {
+		switch seen[id] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			dups++
+		}
+	}
+	fmt.Fprintf(w, "\nsummary after %v:\n", elapsed.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "  input:   %d orders + %d corrupt records\n", cfg.Records, cfg.Corrupt)
+	fmt.Fprintf(w, "  output:  %d large invoices, %d small invoices, %d dead letters (refunds dropped: %d)\n",
+		counts[largeTopic], counts[smallTopic], counts[dlqTopic], cfg.Records-len(want))
+	fmt.Fprintf(w, "  check:   %d expected invoices, %d missing, %d duplicated, %d wrong (read_committed)\n",
+		len(want), missing, dups, len(wrong))
+	for i, s := range wrong {
+		if i == 5 {
+			fmt.Fprintf(w, "  ... and %d more\n", len(wrong)-5)
+			break
+		}
+		fmt.Fprintln(w, "   ", s)
+	}
+	exactlyOnce := missing == 0 && dups == 0 && len(wrong) == 0 && counts[dlqTopic] == cfg.Corrupt
+	if cfg.Guarantee == core.ExactlyOnceV2 && !exactlyOnce {
+		return errors.New("demo: output does not match the input exactly once")
+	}
+	if missing > 0 || len(wrong) > 0 {
+		return errors.New("demo: output is missing or has wrong records")
+	}
+	if exactlyOnce {
+		fmt.Fprintln(w, "  result:  every order is in the output exactly once, corrupt records are in the dead-letter topic")
+	} else {
+		fmt.Fprintf(w, "  result:  nothing lost (%d duplicates are allowed at-least-once)\n", dups)
+	}
+	return nil
+}
+
+// readAll reads a topic up to its last stable offsets, read_committed.
+func readAll(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	var out []*kgo.Record
+	idle := 0
+	for len(left) > 0 && idle < 10 {
+		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if fs.NumRecords() == 0 {
+			idle++ // the partition may end in a transaction marker
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset < end {
+				out = append(out, r)
+				if r.Offset+1 >= end {
+					delete(left, r.Partition)
+				}
+			}
+		})
+	}
+	return out, nil
+}

@@ -1,0 +1,131 @@
+package registry
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hamba/avro/v2"
+)
+
+// SchemaTypeAvro is the only schema type this registry accepts. Confluent
+// omits "schemaType" from responses for Avro; so do we.
+const SchemaTypeAvro = "AVRO"
+
+// Reference is a Confluent schema reference: the Avro full name Name is
+// defined by version Version of subject Subject.
+type Reference struct {
+	Name    string `json:"name"`
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+// Schema is a parsed Avro schema with what a compatibility message needs to
+// name it. Build one with [ParseSchema] or through the registry.
+type Schema struct {
+	// Text is the schema as stored (compact JSON of what was submitted).
+	Text string
+	// References are the schema's references, in the submitted order.
+	References []Reference
+	// Version is the subject version the schema was registered as, 0 for a
+	// candidate that is not registered.
+	Version int
+
+	parsed avro.Schema
+}
+
+// Avro returns the parsed schema with references resolved.
+func (s *Schema) Avro() avro.Schema { return s.parsed }
+
+// ErrInvalidSchema is wrapped by ParseSchema and by registration when a
+// schema does not parse, names an unsupported type or has a dangling
+// reference (Confluent error code 42201).
+var ErrInvalidSchema = errors.New("registry: invalid schema")
+
+// ReferenceLookup returns the stored text and references of version
+// version of subject, or ok=false when it does not exist.
+type ReferenceLookup func(subject string, version int) (text string, refs []Reference, ok bool)
+
+// ParseSchema parses an Avro schema whose references (if any) are resolved
+// through lookup (which may be nil when refs is empty). Every call parses
+// into a fresh avro.SchemaCache: hamba/avro's package-global cache keeps one
+// schema per full name, so two versions of the same record would otherwise
+// shadow each other.
+func ParseSchema(schemaType, text string, refs []Reference, lookup ReferenceLookup) (*Schema, error) {
+	if schemaType != "" && !strings.EqualFold(schemaType, SchemaTypeAvro) {
+		return nil, fmt.Errorf("%w: schema type %q is not supported, this registry only stores AVRO schemas", ErrInvalidSchema, schemaType)
+	}
+	if strings.TrimSpace(text) == "" {
+		return nil, fmt.Errorf("%w: empty schema", ErrInvalidSchema)
+	}
+	cache := &avro.SchemaCache{}
+	type subjectVersion struct {
+		subject string
+		version int
+	}
+	loaded := map[subjectVersion]bool{}
+	var load func(refs []Reference, depth int) error
+	load = func(refs []Reference, depth int) error {
+		if depth > 32 {
+			return fmt.Errorf("%w: references nested deeper than 32 levels", ErrInvalidSchema)
+		}
+		for _, ref := range refs {
+			key := subjectVersion{ref.Subject, ref.Version}
+			if loaded[key] {
+				continue
+			}
+			loaded[key] = true
+			if lookup == nil {
+				return fmt.Errorf("%w: reference %q: subject %q version %d not found", ErrInvalidSchema, ref.Name, ref.Subject, ref.Version)
+			}
+			refText, refRefs, ok := lookup(ref.Subject, ref.Version)
+			if !ok {
+				return fmt.Errorf("%w: reference %q: subject %q version %d not found", ErrInvalidSchema, ref.Name, ref.Subject, ref.Version)
+			}
+			if err := load(refRefs, depth+1); err != nil {
+				return err
+			}
+			if _, err := avro.ParseWithCache(refText, "", cache); err != nil {
+				return fmt.Errorf("%w: reference %q (subject %q version %d): %v", ErrInvalidSchema, ref.Name, ref.Subject, ref.Version, err)
+			}
+		}
+		return nil
+	}
+	if err := load(refs, 0); err != nil {
+		return nil, err
+	}
+	parsed, err := avro.ParseWithCache(text, "", cache)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSchema, err)
+	}
+	stored := text
+	var buf bytes.Buffer
+	if json.Compact(&buf, []byte(text)) == nil {
+		stored = buf.String()
+	}
+	return &Schema{Text: stored, References: append([]Reference(nil), refs...), parsed: parsed}, nil
+}
+
+// identity is what makes two registrations "the same schema": the full
+// normalized form (hamba's JSON form, which keeps defaults, aliases, docs
+// and custom properties but not whitespace or attribute order) plus the
+// references. The Parsing Canonical Form is not enough: it drops defaults
+// and aliases, which change compatibility.
+func (s *Schema) identity() string {
+	h := sha256.New()
+	full, err := json.Marshal(s.parsed)
+	if err != nil {
+		full = []byte(s.parsed.String())
+	}
+	h.Write([]byte(SchemaTypeAvro))
+	h.Write([]byte{0})
+	h.Write(full)
+	h.Write([]byte{0})
+	refs, _ := json.Marshal(s.References)
+	h.Write(refs)
+	return hex.EncodeToString(h.Sum(nil))
+}
