@@ -11,10 +11,11 @@ type Label struct{ Name, Value string }
 // Metrics receives the runtime's metrics. Implementations must be safe for
 // concurrent use; calls are made per batch or per commit, never per record.
 //
-// Names: records_consumed_total, records_produced_total,
-// records_dropped_total (label task), enforced_processing_total, commits_total,
-// commit_latency_seconds (histogram), consumer_lag (gauge; labels topic,
-// partition), tasks (gauge).
+// Names and labels: records_consumed_total, records_produced_total,
+// records_dropped_total, commits_total (counters; label thread),
+// commit_latency_seconds (histogram; label thread), consumer_lag (gauge:
+// records behind the partition's end, fetched-but-unprocessed included;
+// labels topic, partition).
 type Metrics interface {
 	Counter(name string, delta int64, labels ...Label)
 	Gauge(name string, value float64, labels ...Label)

@@ -304,14 +304,12 @@ func (t *thread) commit(context.Context) error {
 			return err
 		}
 		if !committed {
-			t.app.stats.aborted.Add(1)
 			t.env.log.Info("sluice: transaction aborted after a rebalance; re-processing from the committed offsets")
 			for _, tk := range t.tasks {
 				tk.clearBuffers()
 			}
-		} else {
-			t.app.stats.commits.Add(1)
 		}
+		t.committed(start, committed)
 		if err := t.sess.Begin(); err != nil {
 			return fmt.Errorf("core: %s: begin transaction: %w", t.name, err)
 		}
@@ -319,16 +317,26 @@ func (t *thread) commit(context.Context) error {
 		if err := t.commitAtLeastOnce(ctx, t.tasks); err != nil {
 			return err
 		}
-		t.app.stats.commits.Add(1)
+		t.committed(start, true)
 	}
 	t.lastCommit = time.Now()
-	lat := t.lastCommit.Sub(start)
+	return nil
+}
+
+// committed accounts for one commit (or aborted transaction) that began at
+// start.
+func (t *thread) committed(start time.Time, ok bool) {
+	if !ok {
+		t.app.stats.aborted.Add(1)
+		return
+	}
+	lat := time.Since(start)
+	t.app.stats.commits.Add(1)
 	t.app.stats.lastCommitNanos.Store(int64(lat))
 	if m := t.cfg.metrics; m != nil {
 		m.Counter("commits_total", 1, Label{"thread", t.name})
 		m.Histogram("commit_latency_seconds", lat.Seconds(), Label{"thread", t.name})
 	}
-	return nil
 }
 
 func (t *thread) commitAtLeastOnce(ctx context.Context, tasks map[TaskID]*task) error {
@@ -392,12 +400,22 @@ func (t *thread) report() {
 	st.produced.Add(dp)
 	st.dropped.Add(dd)
 	st.lag.Store(lag)
-	if m := t.cfg.metrics; m != nil && (dc != 0 || dp != 0 || dd != 0) {
-		l := Label{"thread", t.name}
+	m := t.cfg.metrics
+	if m == nil {
+		return
+	}
+	l := Label{"thread", t.name}
+	if dc != 0 || dp != 0 || dd != 0 {
 		m.Counter("records_consumed_total", dc, l)
 		m.Counter("records_produced_total", dp, l)
 		m.Counter("records_dropped_total", dd, l)
-		m.Gauge("consumer_lag", float64(lag), l)
+	}
+	for _, tk := range t.tasks {
+		for _, q := range tk.queues {
+			if l := q.lag(); l >= 0 {
+				m.Gauge("consumer_lag", float64(l+int64(q.size())), Label{"topic", q.topic}, Label{"partition", strconv.Itoa(int(q.partition))})
+			}
+		}
 	}
 }
 
@@ -559,16 +577,23 @@ func (t *thread) shutdown(clean bool) {
 	if clean && t.err == nil {
 		if t.eos {
 			if err := t.processAll(time.Now(), true); err == nil && t.cfg.fatal() == nil {
-				if _, err := t.sess.End(ctx, kgo.TryCommit); err != nil {
+				start := time.Now()
+				ok, err := t.sess.End(ctx, kgo.TryCommit)
+				if err != nil {
 					t.env.log.Warn("sluice: final commit failed", "err", err)
+				} else {
+					t.committed(start, ok)
 				}
 			} else {
 				_, _ = t.sess.End(ctx, kgo.TryAbort)
 			}
 		} else {
 			if err := t.processAll(time.Now(), true); err == nil {
+				start := time.Now()
 				if err := t.commitAtLeastOnce(ctx, t.tasks); err != nil {
 					t.env.log.Warn("sluice: final commit failed", "err", err)
+				} else {
+					t.committed(start, true)
 				}
 			}
 		}

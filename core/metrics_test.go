@@ -1,0 +1,90 @@
+package core_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/internal/testbroker"
+)
+
+type recordingMetrics struct {
+	mu       sync.Mutex
+	counters map[string]int64
+	gauges   map[string]float64
+	observed map[string]int
+}
+
+func newRecordingMetrics() *recordingMetrics {
+	return &recordingMetrics{counters: map[string]int64{}, gauges: map[string]float64{}, observed: map[string]int{}}
+}
+
+func key(name string, labels []core.Label) string {
+	for _, l := range labels {
+		if l.Name != "thread" {
+			name += fmt.Sprintf(",%s=%s", l.Name, l.Value)
+		}
+	}
+	return name
+}
+
+func (m *recordingMetrics) Counter(name string, d int64, labels ...core.Label) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.counters[key(name, labels)] += d
+}
+
+func (m *recordingMetrics) Gauge(name string, v float64, labels ...core.Label) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gauges[key(name, labels)] = v
+}
+
+func (m *recordingMetrics) Histogram(name string, _ float64, labels ...core.Label) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.observed[key(name, labels)]++
+}
+
+func TestMetrics(t *testing.T) {
+	b := testbroker.New(t)
+	b.CreateTopic(t, "m-in", 2, nil)
+	b.CreateTopic(t, "m-out", 2, nil)
+	const n = 500
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Topic: "m-in", Partition: int32(i % 2), Value: fmt.Appendf(nil, "v%d", i)})
+	}
+	b.Produce(t, recs...)
+	m := newRecordingMetrics()
+	app, err := core.New(upperTopology(t, "m-in", "m-out"), core.WithBrokers(b.Addr()), core.WithApplicationID("metrics"),
+		core.WithMetrics(m), core.WithCommitInterval(50*time.Millisecond), core.WithKafkaOptions(kgo.RecordPartitioner(kgo.ManualPartitioner())))
+	must(t, err)
+	stop := runApp(t, app)
+	waitFor(t, "lag 0 on both partitions", 30*time.Second, func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		l0, ok0 := m.gauges["consumer_lag,topic=m-in,partition=0"]
+		l1, ok1 := m.gauges["consumer_lag,topic=m-in,partition=1"]
+		return app.Stats().Consumed == n && ok0 && ok1 && l0 == 0 && l1 == 0
+	})
+	must(t, stop())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if got := m.counters["records_consumed_total"]; got != n {
+		t.Errorf("records_consumed_total = %d, want %d", got, n)
+	}
+	if got := m.counters["records_produced_total"]; got != n {
+		t.Errorf("records_produced_total = %d, want %d", got, n)
+	}
+	if m.counters["commits_total"] == 0 || m.observed["commit_latency_seconds"] == 0 {
+		t.Errorf("no commits recorded: %v %v", m.counters, m.observed)
+	}
+	if st := app.Stats(); st.Consumed != n || st.Produced != n || st.Tasks != 0 {
+		t.Errorf("stats after stop = %+v, want %d consumed and produced, 0 tasks", st, n)
+	}
+}
