@@ -193,10 +193,15 @@ func (s *KStream[K, V]) Foreach(action func(key K, value V), name ...Named) {
 }
 
 // Print writes "[label]: key, value" for every record to w (Kafka Streams'
-// Printed format); it ends the stream. Writes happen on the task's
-// goroutine, so w must be safe for concurrent use when several tasks run.
+// Printed format); it ends the stream. An empty label means the node's
+// name, as in Kafka Streams. Writes happen on the task's goroutine, so w
+// must be safe for concurrent use when several tasks run.
 func (s *KStream[K, V]) Print(w io.Writer, label string, name ...Named) {
-	addProcessor(s, "KSTREAM-PRINTER", name, fn(func(_ core.ProcessorContext[K, V], r core.Record[K, V]) error {
+	node := s.b.name("KSTREAM-PRINTER", name)
+	if label == "" {
+		label = node
+	}
+	addProcessor(s, "KSTREAM-PRINTER", []Named{Named(node)}, fn(func(_ core.ProcessorContext[K, V], r core.Record[K, V]) error {
 		_, err := fmt.Fprintf(w, "[%s]: %v, %v\n", label, r.Key, r.Value)
 		return err
 	}))

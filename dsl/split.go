@@ -67,15 +67,19 @@ func (bs *BranchedStream[K, V]) add(pred func(K, V) bool, name string) {
 		b.fail(fmt.Errorf("dsl: split %q: branch %q added after DefaultBranch/NoDefaultBranch", bs.prefix, name))
 		return
 	}
-	full := bs.prefix + name
+	suffix := name
 	if name == "" {
-		full = bs.prefix + fmt.Sprint(len(bs.preds)+1)
+		suffix = fmt.Sprint(len(bs.preds) + 1)
 	}
+	full := bs.prefix + suffix
 	if _, dup := bs.result[full]; dup {
 		b.fail(fmt.Errorf("dsl: split: duplicate branch name %q", full))
 		return
 	}
-	child := full
+	// The branch node is named after the splitter node, as in Kafka
+	// Streams: unlike the map key (no prefix for an unnamed split) that is
+	// unique in the topology, so two unnamed splits do not collide.
+	child := bs.node + suffix
 	if b.err == nil {
 		b.fail(core.AddProcessor(b.topo, child, fn(func(ctx core.ProcessorContext[K, V], r core.Record[K, V]) error {
 			return ctx.Forward(r)

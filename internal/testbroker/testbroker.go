@@ -33,6 +33,9 @@ func New(t testing.TB, extra ...kfake.Opt) *Broker {
 		kfake.BrokerConfigs(map[string]string{
 			"log.cleaner.backoff.ms":               "200",
 			"group.consumer.heartbeat.interval.ms": "100",
+			// Tests use fixed, often old, timestamps: time-based retention
+			// would delete their data as soon as the cleaner runs.
+			"log.retention.ms": "-1",
 		}),
 	}
 	c, err := kfake.NewCluster(append(opts, extra...)...)
@@ -114,8 +117,10 @@ func (b *Broker) ReadAll(t testing.TB, topic string) []*kgo.Record {
 	if len(want) == 0 {
 		return out
 	}
+	// Control records are kept so that a partition ending in a
+	// transaction marker is seen to be complete.
 	cl := b.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
 	done := func() bool {
 		for _, end := range want {
 			if end > 0 {
@@ -145,7 +150,7 @@ func (b *Broker) ReadAll(t testing.TB, topic string) []*kgo.Record {
 		fs.EachRecord(func(r *kgo.Record) {
 			n++
 			pos[r.Partition] = r.Offset + 1
-			if end, ok := want[r.Partition]; ok && r.Offset < end {
+			if end, ok := want[r.Partition]; ok && r.Offset < end && !r.Attrs.IsControl() {
 				out = append(out, r)
 			}
 		})

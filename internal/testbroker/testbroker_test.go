@@ -3,6 +3,7 @@ package testbroker
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -25,5 +26,15 @@ func TestProduceReadAll(t *testing.T) {
 	got := b.ReadAll(t, "t")
 	if len(got) != 3 {
 		t.Fatalf("got %d records, want 3", len(got))
+	}
+}
+
+func TestOldTimestampsSurviveTheCleaner(t *testing.T) {
+	b := New(t)
+	b.CreateTopic(t, "old", 1, nil)
+	b.Produce(t, &kgo.Record{Topic: "old", Value: []byte("x"), Timestamp: time.UnixMilli(1)})
+	time.Sleep(600 * time.Millisecond) // three cleaner passes
+	if got := b.ReadAll(t, "old"); len(got) != 1 {
+		t.Fatalf("got %d records, want the 1970 record to survive", len(got))
 	}
 }
