@@ -100,7 +100,7 @@ func ownedTopology(t *testing.T, o *ownership, instance string, topics ...string
 
 func groupOpts(b *testbroker.Broker, appID string, g core.ProcessingGuarantee) []core.Option {
 	return []core.Option{core.WithBrokers(b.Addr()), core.WithApplicationID(appID), core.WithProcessingGuarantee(g),
-		core.WithCommitInterval(50 * time.Millisecond), core.WithSessionTimeout(3 * time.Second),
+		core.WithCommitInterval(50 * time.Millisecond), core.WithSessionTimeout(10 * time.Second),
 		core.WithKafkaOptions(kgo.HeartbeatInterval(100 * time.Millisecond))}
 }
 

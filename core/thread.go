@@ -41,6 +41,11 @@ type thread struct {
 	err   error // set by callbacks; returned by the loop
 
 	lastCommit time.Time
+
+	// Exactly-once commits wait for tasks that hold buffered records back
+	// under the idle rules (see commitOrPostpone).
+	commitPendingSince time.Time
+	paused             map[string][]int32
 }
 
 func newThread(app *App, idx int) (*thread, error) {
@@ -173,6 +178,9 @@ func (t *thread) run(ctx context.Context) (err error) {
 // pollWait bounds a poll so that commits and wall-clock punctuators run on
 // time when no records arrive.
 func (t *thread) pollWait() time.Duration {
+	if !t.commitPendingSince.IsZero() {
+		return 5 * time.Millisecond // re-check idle deadlines promptly
+	}
 	wait := t.cfg.pollTimeout
 	if left := time.Until(t.lastCommit.Add(t.cfg.commitInterval)); left < wait {
 		wait = max(left, time.Millisecond)
@@ -226,10 +234,81 @@ func (t *thread) step(ctx context.Context, fetches kgo.Fetches) error {
 		}
 	}
 	t.report()
-	if t.commitDue(now) {
-		return t.commit(ctx)
+	if t.commitDue(now) || !t.commitPendingSince.IsZero() {
+		return t.commitOrPostpone(ctx, now)
 	}
 	return nil
+}
+
+// maxCommitDelay bounds how long an exactly-once commit waits for idle
+// tasks before it processes their buffered records out of order.
+func (t *thread) maxCommitDelay() time.Duration {
+	return max(t.cfg.maxTaskIdle, lagWaitCap) + time.Second
+}
+
+// commitOrPostpone commits, except under exactly_once_v2 while a task
+// holds buffered records back waiting for another input (the idle rules):
+// the transaction commits the offsets of everything polled, so committing
+// now would force those records out of timestamp order. Instead the
+// commit waits, with fetching paused for every partition that has buffered
+// records (so the wait is not prolonged by new data), until the waiting
+// tasks got their data or their idle time ran out; then it commits and
+// resumes fetching. maxCommitDelay bounds the wait.
+func (t *thread) commitOrPostpone(ctx context.Context, now time.Time) error {
+	if t.eos && t.anyBuffered() && (t.commitPendingSince.IsZero() || now.Sub(t.commitPendingSince) < t.maxCommitDelay()) {
+		if t.commitPendingSince.IsZero() {
+			t.commitPendingSince = now
+		}
+		t.pauseBuffered()
+		return nil
+	}
+	err := t.commit(ctx)
+	t.commitPendingSince = time.Time{}
+	if len(t.paused) > 0 {
+		t.cl.ResumeFetchPartitions(t.paused)
+		t.paused = nil
+	}
+	return err
+}
+
+func (t *thread) anyBuffered() bool {
+	for _, tk := range t.tasks {
+		if tk.buffered() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *thread) pauseBuffered() {
+	add := map[string][]int32{}
+	for _, tk := range t.tasks {
+		for _, q := range tk.queues {
+			if q.size() == 0 || containsPartition(t.paused[q.topic], q.partition) {
+				continue
+			}
+			add[q.topic] = append(add[q.topic], q.partition)
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	if t.paused == nil {
+		t.paused = map[string][]int32{}
+	}
+	for topic, ps := range add {
+		t.paused[topic] = append(t.paused[topic], ps...)
+	}
+	t.cl.PauseFetchPartitions(add)
+}
+
+func containsPartition(ps []int32, p int32) bool {
+	for _, x := range ps {
+		if x == p {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *thread) queue(topic string, p int32) *recordQueue {
