@@ -38,6 +38,9 @@ func newRootCmd() *cobra.Command {
 		// sub-commands
 		newRegistryCmd(),
 		newBrokerCmd(),
+		newSchemasCmd(),
+		newProduceCmd(),
+		newConsumeCmd(),
 	)
 	return root
 }

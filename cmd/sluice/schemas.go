@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/internal/schematool"
+)
+
+// registryFlags are the flags every registry-using command shares.
+type registryFlags struct {
+	url       string
+	basicAuth string
+}
+
+func (f *registryFlags) add(cmd *cobra.Command, persistent bool) {
+	flags := cmd.Flags()
+	if persistent {
+		flags = cmd.PersistentFlags()
+	}
+	flags.StringVar(&f.url, "registry", "http://127.0.0.1:8081", "schema registry URL")
+	flags.StringVar(&f.basicAuth, "basic-auth", "", "registry HTTP basic auth as user:password")
+}
+
+func (f *registryFlags) client() (*schematool.Client, error) {
+	var opts []schematool.ClientOption
+	if f.basicAuth != "" {
+		user, pass, err := schematool.ParseBasicAuth(f.basicAuth)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, schematool.WithBasicAuth(user, pass))
+	}
+	return schematool.NewClient(f.url, opts...)
+}
+
+var errIncompatible = errors.New("schema is not compatible (see the problems above)")
+
+func newSchemasCmd() *cobra.Command {
+	var reg registryFlags
+	cmd := &cobra.Command{
+		Use:   "schemas",
+		Short: "Register, check, get and list Avro schemas in a Confluent-compatible schema registry",
+	}
+	reg.add(cmd, true)
+
+	var subject string
+	register := &cobra.Command{
+		Use:   "register FILE.avsc --subject SUBJECT",
+		Short: "Register an Avro schema file under a subject",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := reg.client()
+			if err != nil {
+				return err
+			}
+			schema, err := schematool.ReadSchemaFile(args[0])
+			if err != nil {
+				return err
+			}
+			r, err := schematool.Register(cmd.Context(), c, subject, schema)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "registered %s under subject %q: id %d, version %d\n", args[0], r.Subject, r.ID, r.Version)
+			return nil
+		},
+	}
+	register.Flags().StringVar(&subject, "subject", "", "subject to register under (e.g. orders-value)")
+	_ = register.MarkFlagRequired("subject")
+
+	var checkSubject, level string
+	check := &cobra.Command{
+		Use:   "check FILE.avsc --subject SUBJECT [--level LEVEL]",
+		Short: "Check a schema file against a subject's versions; exit 1 listing the problems if incompatible",
+		Long: "Asks the registry whether FILE.avsc may be registered under SUBJECT at the subject's compatibility " +
+			"level (its latest version, or all versions for *_TRANSITIVE levels) and prints one line per problem. " +
+			"With --level the subject's versions are checked locally at that level instead. Exits non-zero when " +
+			"the schema is incompatible, so CI can gate schema changes.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := reg.client()
+			if err != nil {
+				return err
+			}
+			schema, err := schematool.ReadSchemaFile(args[0])
+			if err != nil {
+				return err
+			}
+			res, err := schematool.Check(cmd.Context(), c, schematool.CheckRequest{Subject: checkSubject, Schema: schema, Level: level})
+			if err != nil {
+				return err
+			}
+			schematool.WriteCheck(cmd.OutOrStdout(), args[0], res)
+			if !res.Compatible {
+				return errIncompatible
+			}
+			return nil
+		},
+	}
+	check.Flags().StringVar(&checkSubject, "subject", "", "subject whose versions to check against")
+	check.Flags().StringVar(&level, "level", "", "compatibility level to check at (default: the subject's)")
+	_ = check.MarkFlagRequired("subject")
+
+	var getSubject, version string
+	var id int
+	get := &cobra.Command{
+		Use:   "get (--subject SUBJECT [--version N|latest] | --id ID)",
+		Short: "Print a registered schema",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := reg.client()
+			if err != nil {
+				return err
+			}
+			if (getSubject == "") == (id < 0) {
+				return errors.New("schemas get: give --subject (with --version) or --id")
+			}
+			s, err := schematool.Get(cmd.Context(), c, getSubject, version, id)
+			if err != nil {
+				return err
+			}
+			return schematool.WriteSchema(cmd.OutOrStdout(), s)
+		},
+	}
+	get.Flags().StringVar(&getSubject, "subject", "", "subject")
+	get.Flags().StringVar(&version, "version", "latest", "version number or latest")
+	get.Flags().IntVar(&id, "id", -1, "global schema id (instead of --subject)")
+
+	var versions bool
+	list := &cobra.Command{
+		Use:   "list [--versions]",
+		Short: "List subjects (and their versions)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := reg.client()
+			if err != nil {
+				return err
+			}
+			return schematool.List(cmd.Context(), c, cmd.OutOrStdout(), versions)
+		},
+	}
+	list.Flags().BoolVar(&versions, "versions", false, "print each subject's versions after a tab")
+
+	cmd.AddCommand(register, check, get, list)
+	return cmd
+}
