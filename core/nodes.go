@@ -134,6 +134,9 @@ type nodeContext[K, V any] struct {
 }
 
 func (c *nodeContext[K, V]) Forward(rec Record[K, V]) error {
+	if len(c.children) == 1 { // the common chain: skip the loop
+		return c.children[0].process(rec)
+	}
 	for _, ch := range c.children {
 		if err := ch.process(rec); err != nil {
 			return err

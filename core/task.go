@@ -41,8 +41,14 @@ type recordQueue struct {
 	extractor TimestampExtractor
 
 	recs []*kgo.Record
-	ts   []int64
 	head int
+	// headTS is the extracted timestamp of recs[head] when headReady. As in
+	// Kafka Streams, a record's timestamp is extracted when it becomes the
+	// head, so buffering a fetch touches only pointers and each record is
+	// read once, right before it is processed.
+	headTS    int64
+	headReady bool
+	invalid   InvalidTimestampPolicy
 
 	partitionTime int64 // largest extracted timestamp, unknownTime before any
 	// committable is the next offset to commit: past every record that was
@@ -55,9 +61,52 @@ type recordQueue struct {
 	end, position int64
 }
 
-func (q *recordQueue) empty() bool   { return q.head == len(q.recs) }
-func (q *recordQueue) size() int     { return len(q.recs) - q.head }
-func (q *recordQueue) headTS() int64 { return q.ts[q.head] }
+func (q *recordQueue) size() int { return len(q.recs) - q.head }
+
+// empty reports whether no data record is buffered, first skipping control
+// records at the head (they only advance the committable offset).
+func (q *recordQueue) empty() bool {
+	if q.headReady {
+		return false
+	}
+	for q.head < len(q.recs) {
+		r := q.recs[q.head]
+		if !r.Attrs.IsControl() {
+			q.extractHead(r)
+			return false
+		}
+		q.committable, q.committableEpoch = r.Offset+1, r.LeaderEpoch
+		q.recs[q.head] = nil
+		q.head++
+	}
+	return true
+}
+
+// extractHead extracts the head record's timestamp and advances the
+// partition time (the largest valid timestamp so far).
+func (q *recordQueue) extractHead(r *kgo.Record) {
+	pt := time.Time{}
+	if q.partitionTime != unknownTime {
+		pt = time.UnixMilli(q.partitionTime)
+	}
+	ts := q.extractor(r, pt).UnixMilli()
+	if ts < 0 && q.partitionTime != unknownTime && q.invalid == UsePartitionTimeOnInvalidTimestamp {
+		ts = q.partitionTime // the partition time as of this record
+	}
+	if ts > q.partitionTime {
+		q.partitionTime = ts
+	}
+	q.headTS, q.headReady = ts, true
+}
+
+// pop removes the head record; empty must have returned false.
+func (q *recordQueue) pop() (*kgo.Record, int64) {
+	r, ts := q.recs[q.head], q.headTS
+	q.recs[q.head] = nil
+	q.head++
+	q.headReady = false
+	return r, ts
+}
 
 // lag is the number of records known to exist past what was fetched; -1
 // when unknown.
@@ -147,6 +196,7 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 					continue
 				}
 				q := &recordQueue{topic: cluster, partition: p, source: src, extractor: extractor,
+					invalid:       env.cfg.invalidTimestamps,
 					partitionTime: unknownTime, committable: -1, end: -1, position: -1}
 				tk.queues = append(tk.queues, q)
 				tk.byTopic[cluster] = q
@@ -182,37 +232,17 @@ func (tk *task) close() error {
 	return first
 }
 
-// addRecords buffers fetched records of one partition, extracting their
-// timestamps. Control records only advance the position.
+// addRecords buffers fetched records of one partition (control records
+// included: they are skipped when they reach the head).
 func (tk *task) addRecords(q *recordQueue, recs []*kgo.Record) {
+	if len(recs) == 0 {
+		return
+	}
 	if q.head > 0 && q.head == len(q.recs) {
-		q.recs, q.ts, q.head = q.recs[:0], q.ts[:0], 0
+		q.recs, q.head = q.recs[:0], 0
 	}
-	for _, r := range recs {
-		q.position = r.Offset + 1
-		if r.Attrs.IsControl() {
-			if q.empty() {
-				q.committable, q.committableEpoch = r.Offset+1, r.LeaderEpoch
-			}
-			continue
-		}
-		pt := time.Time{}
-		if q.partitionTime != unknownTime {
-			pt = time.UnixMilli(q.partitionTime)
-		}
-		ts := q.extractor(r, pt).UnixMilli()
-		if ts < 0 && q.partitionTime != unknownTime && tk.env.cfg.invalidTimestamps == UsePartitionTimeOnInvalidTimestamp {
-			// The partition time as of this record (Kafka Streams'
-			// extractor sees it so), not as of processing, when later
-			// records of the partition may already be buffered.
-			ts = q.partitionTime
-		}
-		if ts >= 0 && ts > q.partitionTime {
-			q.partitionTime = ts
-		}
-		q.recs = append(q.recs, r)
-		q.ts = append(q.ts, ts)
-	}
+	q.position = recs[len(recs)-1].Offset + 1
+	q.recs = append(q.recs, recs...)
 }
 
 // buffered is the number of records waiting in the task's queues.
@@ -242,7 +272,7 @@ func (tk *task) nextQueue(now time.Time, force bool) *recordQueue {
 			allBuffered = false
 			continue
 		}
-		if best == nil || q.headTS() < best.headTS() {
+		if best == nil || q.headTS < best.headTS {
 			best = q
 		}
 	}
@@ -277,9 +307,7 @@ func (tk *task) processOne(now time.Time, force bool) (bool, error) {
 	if q == nil {
 		return false, nil
 	}
-	rec, ts := q.recs[q.head], q.ts[q.head]
-	q.recs[q.head] = nil
-	q.head++
+	rec, ts := q.pop()
 	if q.empty() {
 		tk.idleDeadline = time.Time{}
 	}
@@ -396,7 +424,7 @@ func (tk *task) offsets(into map[string]map[int32]kgo.EpochOffset) {
 func (tk *task) clearBuffers() {
 	for _, q := range tk.queues {
 		clear(q.recs)
-		q.recs, q.ts, q.head = q.recs[:0], q.ts[:0], 0
+		q.recs, q.head, q.headReady = q.recs[:0], 0, false
 		q.committable = -1
 		q.position = -1
 	}

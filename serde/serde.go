@@ -33,8 +33,10 @@ type Serializer[T any] interface {
 }
 
 // Deserializer turns record bytes read from topic into a value. data is
-// never nil (see the package doc on nulls). Implementations must not retain
-// data after returning, and must be safe for concurrent use.
+// never nil (see the package doc on nulls). Implementations must be safe for
+// concurrent use and must not modify data. The runtime hands over the
+// fetched record's own bytes, which are never reused, so a result may alias
+// them (Bytes does, like Kafka's ByteArrayDeserializer).
 type Deserializer[T any] interface {
 	Deserialize(topic string, data []byte) (T, error)
 }
@@ -78,16 +80,16 @@ func (stringSerde) Deserialize(_ string, b []byte) (string, error) {
 	return string(b), nil
 }
 
-// Bytes passes raw bytes through unchanged (Kafka's ByteArraySerializer).
-// Deserialize copies, so the result may be retained.
+// Bytes passes raw bytes through unchanged, without copying, like Kafka's
+// ByteArraySerializer and ByteArrayDeserializer. A deserialized value
+// aliases the fetched record: do not modify it, and copy it before keeping
+// it for long (it keeps the whole fetched batch in memory).
 func Bytes() Serde[[]byte] { return bytesSerde{} }
 
 type bytesSerde struct{}
 
-func (bytesSerde) Serialize(_ string, v []byte) ([]byte, error) { return v, nil }
-func (bytesSerde) Deserialize(_ string, b []byte) ([]byte, error) {
-	return append([]byte(nil), b...), nil
-}
+func (bytesSerde) Serialize(_ string, v []byte) ([]byte, error)   { return v, nil }
+func (bytesSerde) Deserialize(_ string, b []byte) ([]byte, error) { return b, nil }
 
 // Int32 is a 4-byte big-endian serde (Kafka's IntegerSerializer).
 func Int32() Serde[int32] { return int32Serde{} }

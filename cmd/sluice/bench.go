@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -13,7 +15,7 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	var cfg bench.Config
-	var brokers string
+	var brokers, cpuProfile, only string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the stateless pipeline against a plain franz-go consume→produce loop on the same broker",
@@ -32,6 +34,18 @@ starts an embedded broker in-process.`,
 			} else {
 				cfg.Brokers = strings.Split(brokers, ",")
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			cfg.Only = only
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "sluice bench: %d records of %d bytes, %d partitions, brokers %v\n\n", cfg.Records, cfg.ValueBytes, cfg.Partitions, cfg.Brokers)
 			_, err := bench.RunStateless(cmd.Context(), cfg, out)
@@ -44,6 +58,8 @@ starts an embedded broker in-process.`,
 	f.IntVar(&cfg.ValueBytes, "value-bytes", 100, "value size in bytes")
 	f.Int32Var(&cfg.Partitions, "partitions", 4, "input/output partitions")
 	f.DurationVar(&cfg.Commit, "commit-interval", 100*time.Millisecond, "exactly-once commit interval (Sluice and the transactional baseline)")
-	f.IntVar(&cfg.Rounds, "rounds", 1, "alternating rounds; the best of each is reported")
+	f.IntVar(&cfg.Rounds, "rounds", 1, "alternating rounds; the median of each is reported")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	f.StringVar(&only, "only", "", "run only at_least_once or exactly_once_v2 (both by default)")
 	return cmd
 }

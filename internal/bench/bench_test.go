@@ -29,7 +29,7 @@ func TestStatelessSmoke(t *testing.T) {
 		if only := os.Getenv("SLUICE_BENCH_ONLY"); only != "" && only != string(g) {
 			continue
 		}
-		r, err := Stateless(ctx, cfg, "smoke-"+string(g), "smoke-out-"+string(g), g)
+		r, err := Stateless(ctx, cfg, "smoke-"+string(g), "smoke-out-"+string(g), g, StringPipeline)
 		if err != nil {
 			t.Fatal(err)
 		}
