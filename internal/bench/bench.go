@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -62,6 +63,24 @@ type Result struct {
 	Duration time.Duration
 	// Total also counts start-up (topic checks, group join) from the call.
 	Total time.Duration
+	// Mallocs and GCs are the process's heap allocations and completed GC
+	// cycles during the whole call (the in-process broker's included).
+	Mallocs uint64
+	GCs     uint32
+}
+
+type memSnapshot runtime.MemStats
+
+func memNow() memSnapshot {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return memSnapshot(m)
+}
+
+func (r *Result) since(before memSnapshot) {
+	after := memNow()
+	r.Mallocs = after.Mallocs - before.Mallocs
+	r.GCs = after.NumGC - before.NumGC
 }
 
 // PerSec is the run's throughput.
@@ -335,6 +354,7 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 			id := fmt.Sprintf("%d-%d", i, round)
 			var r Result
 			var err error
+			before := memNow()
 			if s.base {
 				r, err = PlainPipe(ctx, cfg, "plain-"+id, "out-plain-"+id, s.guarantee == core.ExactlyOnceV2)
 			} else {
@@ -343,7 +363,9 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 			if err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(w, "round %d: %-62s %10.0f records/s\n", round+1, r.Name, r.PerSec())
+			r.since(before)
+			fmt.Fprintf(w, "round %d: %-62s %10.0f records/s  %5.2f allocs/record  %d GCs\n", round+1, r.Name, r.PerSec(),
+				float64(r.Mallocs)/float64(r.Records), r.GCs)
 			s.runs = append(s.runs, r)
 		}
 	}
