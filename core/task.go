@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -31,6 +32,9 @@ type taskEnv struct {
 	resolveTopic func(string) string
 	out          collector
 	log          *slog.Logger
+	// discard is set when the owning thread stops on an error: delivery
+	// failures after that are consequences and must not become fatal.
+	discard atomic.Bool
 }
 
 // recordQueue buffers the fetched records of one input partition of a task.
@@ -166,7 +170,7 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 		streamTime: unknownTime,
 	}
 	tk.promise = func(r *kgo.Record, err error) {
-		if err != nil {
+		if err != nil && !env.discard.Load() {
 			env.cfg.asyncProductionFailed(tk.id, r, err)
 		}
 	}

@@ -141,10 +141,14 @@ func (t *thread) run(ctx context.Context) (err error) {
 	log := t.env.log
 	defer func() {
 		if err != nil {
-			// Record the cause first: closing the client in shutdown
-			// fails still-buffered sends with "client closed", whose
-			// promises would otherwise become the application's error.
-			t.cfg.fail(err)
+			// Record the cause first (unless the thread will be restarted
+			// after a fence), then ignore what fails while closing: the
+			// client's close fails still-buffered sends, and those are a
+			// consequence, not the cause.
+			if !isFenced(err) {
+				t.cfg.fail(err)
+			}
+			t.env.discard.Store(true)
 		}
 		t.shutdown(err == nil)
 	}()
