@@ -1,11 +1,14 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/serde"
 )
 
 // HandlerResponse tells the runtime what to do after an error handler ran.
@@ -90,8 +93,14 @@ func LogAndFail(log *slog.Logger) DeserializationHandler {
 }
 
 // LogAndContinue logs the record's position and the error and skips it.
+// Transient errors (serde.ErrTransient, e.g. an unreachable schema
+// registry) are not skipped: the application stops and the record is
+// retried after a restart.
 func LogAndContinue(log *slog.Logger) DeserializationHandler {
 	return func(ec ErrorContext, err error) DeserializationResult {
+		if transient(log, ec, err) {
+			return DeserializationResult{Response: Fail}
+		}
 		logger(log).Warn("sluice: skipping record that cannot be deserialized", "where", ec.String(), "err", err)
 		return DeserializationResult{Response: Continue}
 	}
@@ -99,9 +108,14 @@ func LogAndContinue(log *slog.Logger) DeserializationHandler {
 
 // DeadLetterTo sends every record that cannot be deserialized to topic: the
 // original key, value and headers, plus headers naming the error, the
-// source topic, partition and offset. Processing continues.
+// source topic, partition and offset. Processing continues. Transient
+// errors (serde.ErrTransient) are not dead-lettered: the application stops
+// and the record is retried after a restart.
 func DeadLetterTo(topic string, log *slog.Logger) DeserializationHandler {
 	return func(ec ErrorContext, err error) DeserializationResult {
+		if transient(log, ec, err) {
+			return DeserializationResult{Response: Fail}
+		}
 		logger(log).Warn("sluice: record sent to dead-letter topic", "dlq", topic, "where", ec.String(), "err", err)
 		return DeserializationResult{Response: Continue, DeadLetters: []*kgo.Record{DeadLetter(topic, ec, err)}}
 	}
@@ -150,12 +164,26 @@ func ProductionLogAndFail(log *slog.Logger) ProductionHandler {
 	}
 }
 
-// ProductionLogAndContinue logs and drops output records that fail.
+// ProductionLogAndContinue logs and drops output records that fail, except
+// for transient errors (serde.ErrTransient), which stop the application.
 func ProductionLogAndContinue(log *slog.Logger) ProductionHandler {
 	return func(ec ErrorContext, rec *kgo.Record, err error) HandlerResponse {
+		if transient(log, ec, err) {
+			return Fail
+		}
 		logger(log).Warn("sluice: cannot produce record; dropping it", "topic", rec.Topic, "where", ec.String(), "err", err)
 		return Continue
 	}
+}
+
+// transient reports (and logs) an error that may succeed when retried.
+func transient(log *slog.Logger, ec ErrorContext, err error) bool {
+	if !errors.Is(err, serde.ErrTransient) {
+		return false
+	}
+	logger(log).Error("sluice: transient serde failure; stopping instead of skipping the record, which is retried after a restart",
+		"where", ec.String(), "err", err)
+	return true
 }
 
 func logger(l *slog.Logger) *slog.Logger {

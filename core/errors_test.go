@@ -421,3 +421,22 @@ func TestBrokerProductionHandler(t *testing.T) {
 		})
 	}
 }
+
+// Transient serde errors are never skipped or dead-lettered by the built-in
+// handlers: the record must be retried, not diverted.
+func TestTransientErrorsAreNotSkipped(t *testing.T) {
+	transientErr := fmt.Errorf("registry down: %w", serde.ErrTransient)
+	ec := core.ErrorContext{Topic: "in", Partition: 0, Offset: 7}
+	if r := core.DeadLetterTo("dlq", nil)(ec, transientErr); r.Response != core.Fail || len(r.DeadLetters) != 0 {
+		t.Errorf("DeadLetterTo on a transient error = %+v, want Fail and no dead letter", r)
+	}
+	if r := core.LogAndContinue(nil)(ec, transientErr); r.Response != core.Fail {
+		t.Errorf("LogAndContinue on a transient error = %v, want Fail", r.Response)
+	}
+	if r := core.ProductionLogAndContinue(nil)(ec, &kgo.Record{Topic: "out"}, transientErr); r != core.Fail {
+		t.Errorf("ProductionLogAndContinue on a transient error = %v, want Fail", r)
+	}
+	if r := core.DeadLetterTo("dlq", nil)(ec, errors.New("corrupt")); r.Response != core.Continue || len(r.DeadLetters) != 1 {
+		t.Errorf("DeadLetterTo on a corrupt record = %+v, want Continue with one dead letter", r)
+	}
+}

@@ -60,6 +60,13 @@ type funcSerde[T any] struct {
 func (f funcSerde[T]) Serialize(topic string, v T) ([]byte, error)   { return f.ser(topic, v) }
 func (f funcSerde[T]) Deserialize(topic string, b []byte) (T, error) { return f.de(topic, b) }
 
+// ErrTransient is wrapped by serde errors that may succeed when retried
+// later, such as a schema registry that cannot be reached. The runtime's
+// built-in skip and dead-letter handlers never skip or dead-letter a record
+// for such an error: they stop the application instead, so that nothing is
+// lost or diverted, and the record is retried when it restarts.
+var ErrTransient = errors.New("serde: transient failure")
+
 // ErrSize is wrapped by a fixed-width serde's Deserialize when the data has
 // the wrong length (for example 3 bytes for an Int32).
 var ErrSize = errors.New("serde: wrong data size")

@@ -2,8 +2,11 @@ package avro
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/sluicehq/sluice/serde"
 )
 
 // Sentinel errors say what kind of failure an [*Error] is; test with
@@ -32,8 +35,9 @@ var (
 	// ErrRegistryUnavailable is returned by Serialize and Deserialize when
 	// the schema registry could not be reached, timed out, or answered with
 	// a server error (5xx, 408, 429). The failure is not cached: retrying the
-	// same record later may succeed.
-	ErrRegistryUnavailable = errors.New("avro: schema registry unavailable")
+	// same record later may succeed. It wraps serde.ErrTransient, so the
+	// runtime's skip and dead-letter handlers do not divert such records.
+	ErrRegistryUnavailable = fmt.Errorf("avro: schema registry unavailable (%w)", serde.ErrTransient)
 
 	// ErrRegistryRejected is returned by Serialize and Deserialize when the
 	// registry answered a request with a client error other than "not

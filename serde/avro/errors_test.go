@@ -163,3 +163,13 @@ func TestSkippedCollectionHugeCount(t *testing.T) {
 		t.Fatalf("good record = %v, %v", m, err)
 	}
 }
+
+func TestRegistryUnavailableIsTransient(t *testing.T) {
+	err := &avro.Error{Kind: avro.ErrRegistryUnavailable, Op: "deserialize", Topic: "t", SchemaID: 1}
+	if !errors.Is(err, serde.ErrTransient) {
+		t.Fatal("ErrRegistryUnavailable does not match serde.ErrTransient")
+	}
+	if errors.Is(&avro.Error{Kind: avro.ErrCorrupt, Topic: "t"}, serde.ErrTransient) {
+		t.Fatal("ErrCorrupt matches serde.ErrTransient")
+	}
+}
