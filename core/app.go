@@ -4,15 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/memstate"
+	"github.com/sluicehq/sluice/internal/pebblestate"
+	"github.com/sluicehq/sluice/state"
 )
 
 // App runs a topology against a Kafka cluster: the equivalent of Kafka
@@ -33,6 +40,22 @@ type App struct {
 	countsMu sync.Mutex
 	counts   map[string]int32
 	admin    *kadm.Client
+
+	// blockCache is shared by every task's Pebble DB of this instance.
+	blockCache *pebble.Cache
+}
+
+// blockCacheSize is the instance-wide Pebble block cache.
+const blockCacheSize = 64 << 20
+
+// openEngine opens a task's state engine: Pebble under
+// <state dir>/<application id>/<task>, or in memory.
+func (a *App) openEngine(id TaskID, inMemory bool) (state.Engine, error) {
+	if inMemory {
+		return memstate.New(), nil
+	}
+	dir := filepath.Join(a.cfg.stateDir, a.cfg.appID, id.String())
+	return pebblestate.Open(dir, pebblestate.WithCache(a.blockCache))
 }
 
 // New validates the configuration and prepares topo to run. The topology
@@ -96,6 +119,8 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	defer cl.Close()
 	a.admin = kadm.NewClient(cl)
+	a.blockCache = pebble.NewCache(blockCacheSize)
+	defer a.blockCache.Unref()
 	if err := a.prepareTopics(ctx); err != nil {
 		return err
 	}
@@ -237,6 +262,61 @@ func (a *App) prepareTopics(ctx context.Context) error {
 		a.countsMu.Lock()
 		a.counts[topic] = n
 		a.countsMu.Unlock()
+	}
+	return a.prepareChangelogs(ctx, counts, want)
+}
+
+// prepareChangelogs creates each logged store's changelog topic with one
+// partition per task of the store's sub-topology: compacted for key-value
+// stores; compacted and deleted after the retention plus one day for
+// window and session stores (Kafka Streams' defaults). An existing
+// changelog with fewer partitions than tasks is an error.
+func (a *App) prepareChangelogs(ctx context.Context, counts, repartitions map[string]int32) error {
+	for _, st := range a.subs {
+		var tasks int32
+		for _, src := range st.sourceTopics {
+			n := counts[src]
+			if _, internal := a.topo.repartition[src]; internal {
+				n = repartitions[src]
+			}
+			tasks = max(tasks, n)
+		}
+		for _, name := range st.stores {
+			spec := a.topo.stores[name]
+			if spec.DisableLogging {
+				continue
+			}
+			topic := changelogTopic(a.cfg.appID, name)
+			configs := map[string]*string{"cleanup.policy": ptr("compact")}
+			if spec.Kind != KeyValueStoreKind {
+				configs["cleanup.policy"] = ptr("compact,delete")
+				configs["retention.ms"] = ptr(strconv.FormatInt((spec.Retention + changelogAdditionalRetention).Milliseconds(), 10))
+			}
+			for k, v := range spec.ChangelogConfigs {
+				configs[k] = ptr(v)
+			}
+			resp, err := a.admin.CreateTopic(ctx, tasks, a.cfg.replicationFactor, configs, topic)
+			if err == nil {
+				err = resp.Err
+			}
+			switch {
+			case errors.Is(err, kerr.TopicAlreadyExists):
+				have, derr := a.describe(ctx, []string{topic})
+				if derr != nil {
+					return derr
+				}
+				if have[topic] < tasks {
+					return fmt.Errorf("core: changelog topic %q has %d partitions but store %q has %d tasks; delete the topic (and the local state) or restore the input partition count",
+						topic, have[topic], name, tasks)
+				}
+			case err != nil:
+				return fmt.Errorf("core: create changelog topic %q: %w", topic, err)
+			default:
+				a.countsMu.Lock()
+				a.counts[topic] = tasks
+				a.countsMu.Unlock()
+			}
+		}
 	}
 	return nil
 }

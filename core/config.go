@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +59,8 @@ type config struct {
 	replicationFactor      int16
 	pollTimeout            time.Duration
 	leaveOnClose           bool
+	restoreListener        RestoreListener
+	stateDir               string
 	driverStart            time.Time
 
 	fatalOnce sync.Once
@@ -122,6 +126,12 @@ func WithProductionHandler(h ProductionHandler) Option {
 // "<id>-<thread>". Default: dynamic membership.
 func WithInstanceID(id string) Option { return func(c *config) { c.instanceID = id } }
 
+// WithStateDir sets the directory under which persistent stores live, one
+// sub-directory per application id and task ("<dir>/<application-id>/<task>").
+// Default: "sluice" in the system's temporary directory. Instances on one
+// machine must not share a state directory.
+func WithStateDir(dir string) Option { return func(c *config) { c.stateDir = dir } }
+
 // WithLeaveGroupOnClose sets whether a graceful shutdown removes a static
 // member (WithInstanceID) from the group, so that its tasks move to the
 // other instances at once. Default: true. Set false for rolling restarts
@@ -176,6 +186,9 @@ func newConfig(opts []Option) (*config, error) {
 	}
 	if c.log == nil {
 		c.log = slog.Default()
+	}
+	if c.stateDir == "" {
+		c.stateDir = filepath.Join(os.TempDir(), "sluice")
 	}
 	if c.deserializationHandler == nil {
 		c.deserializationHandler = LogAndFail(c.log)

@@ -60,15 +60,15 @@ type sourceNode[K, V any] struct {
 func (n *sourceNode[K, V]) processRaw(raw *kgo.Record, ts int64) error {
 	var rec Record[K, V]
 	var err error
-	if raw.Key != nil {
-		if rec.Key, err = n.spec.keys.Deserialize(raw.Topic, raw.Key); err != nil {
-			return n.tk.deserializationFailed(fmt.Errorf("key: %w", err))
-		}
+	if raw.Key == nil {
+		rec.NullKey = true
+	} else if rec.Key, err = n.spec.keys.Deserialize(raw.Topic, raw.Key); err != nil {
+		return n.tk.deserializationFailed(fmt.Errorf("key: %w", err))
 	}
-	if raw.Value != nil {
-		if rec.Value, err = n.spec.values.Deserialize(raw.Topic, raw.Value); err != nil {
-			return n.tk.deserializationFailed(fmt.Errorf("value: %w", err))
-		}
+	if raw.Value == nil {
+		rec.NullValue = true
+	} else if rec.Value, err = n.spec.values.Deserialize(raw.Topic, raw.Value); err != nil {
+		return n.tk.deserializationFailed(fmt.Errorf("value: %w", err))
 	}
 	rec.Timestamp = time.UnixMilli(ts)
 	rec.Headers = raw.Headers
@@ -181,7 +181,7 @@ func (c *nodeContext[K, V]) Commit()                  { c.tk.commitRequested = t
 var ErrNoStore = errors.New("core: no such state store")
 
 func (c *nodeContext[K, V]) StateStore(name string) (any, error) {
-	return nil, fmt.Errorf("%w: %q (processor %q)", ErrNoStore, name, c.name)
+	return c.tk.store(c.name, name)
 }
 
 // ---- sink ----
@@ -220,11 +220,18 @@ func (n *sinkNodeImpl[K, V]) process(rec Record[K, V]) error {
 	}
 	out := &kgo.Record{Topic: topic, Partition: -1, Timestamp: rec.Timestamp, Headers: rec.Headers}
 	var err error
-	if out.Key, err = n.spec.keys.Serialize(topic, rec.Key); err != nil {
-		return n.tk.productionFailed(n.spec.name, out, fmt.Errorf("serialize key: %w", err))
+	if !rec.NullKey {
+		if out.Key, err = n.spec.keys.Serialize(topic, rec.Key); err != nil {
+			return n.tk.productionFailed(n.spec.name, out, fmt.Errorf("serialize key: %w", err))
+		}
 	}
-	if out.Value, err = n.spec.values.Serialize(topic, rec.Value); err != nil {
-		return n.tk.productionFailed(n.spec.name, out, fmt.Errorf("serialize value: %w", err))
+	if !rec.NullValue {
+		if out.Value, err = n.spec.values.Serialize(topic, rec.Value); err != nil {
+			return n.tk.productionFailed(n.spec.name, out, fmt.Errorf("serialize value: %w", err))
+		}
+		if out.Value == nil {
+			out.Value = []byte{} // a present value is never written as a null
+		}
 	}
 	if n.spec.partitioner != nil {
 		count, err := n.tk.env.out.partitions(topic)

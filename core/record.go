@@ -17,14 +17,22 @@ type Record[K, V any] struct {
 	Value     V
 	Timestamp time.Time
 	Headers   []Header
+	// NullKey and NullValue mark a Kafka null, as opposed to an empty or
+	// zero key or value: a source sets them for records whose key or value
+	// is null (Key or Value is then the zero value), and a sink writes a
+	// null for them without calling the serializer. A table reads a null
+	// value as a delete (tombstone); aggregations skip records with a null
+	// key or value, as in Kafka Streams.
+	NullKey, NullValue bool
 }
 
-// WithValue returns a copy of r with value v, possibly of another type.
+// WithValue returns a copy of r with value v, possibly of another type
+// (a value, so NullValue is cleared).
 func WithValue[K, V, V2 any](r Record[K, V], v V2) Record[K, V2] {
-	return Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers}
+	return Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, NullKey: r.NullKey}
 }
 
-// WithKeyValue returns a copy of r with key k and value v.
+// WithKeyValue returns a copy of r with key k and value v (neither null).
 func WithKeyValue[K, V, K2, V2 any](r Record[K, V], k K2, v V2) Record[K2, V2] {
 	return Record[K2, V2]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers}
 }

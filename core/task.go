@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/state"
 )
 
 const unknownTime = math.MinInt64
@@ -16,9 +18,9 @@ const unknownTime = math.MinInt64
 // collector is where a task's output records go: the Kafka producer in the
 // runtime, in-memory topics in the test driver.
 type collector interface {
-	// send hands rec over for delivery. Delivery failures are reported
-	// through the task's production handler, possibly asynchronously.
-	send(tk *task, rec *kgo.Record)
+	// send hands rec over for delivery; promise (which must not be nil) is
+	// called with the outcome, possibly on another goroutine.
+	send(tk *task, rec *kgo.Record, promise func(*kgo.Record, error))
 	// partitions returns the partition count of an output topic.
 	partitions(topic string) (int32, error)
 }
@@ -32,6 +34,9 @@ type taskEnv struct {
 	resolveTopic func(string) string
 	out          collector
 	log          *slog.Logger
+	// openEngine opens the state engine of a task (persistent or in
+	// memory); nil when the topology has no stores.
+	openEngine func(id TaskID, inMemory bool) (state.Engine, error)
 	// discard is set when the owning thread stops on an error: delivery
 	// failures after that are consequences and must not become fatal.
 	discard atomic.Bool
@@ -147,6 +152,7 @@ type task struct {
 
 	commitRequested bool
 	promise         func(*kgo.Record, error)
+	state           *taskState // nil without stores
 
 	// counters, read by the owning goroutine for metrics
 	consumed, produced, dropped, enforced int64
@@ -207,6 +213,10 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 			}
 		}
 	}
+	if err := tk.openState(topo); err != nil {
+		tk.close()
+		return nil, err
+	}
 	// Initialise processors parents first (reverse of build order).
 	for i := len(tk.initers) - 1; i >= 0; i-- {
 		if err := tk.initers[i](); err != nil {
@@ -233,6 +243,12 @@ func (tk *task) close() error {
 		}
 	}
 	tk.closers = nil
+	if tk.state != nil {
+		if err := tk.state.close(); err != nil && first == nil {
+			first = err
+		}
+		tk.state = nil
+	}
 	return first
 }
 
@@ -364,7 +380,7 @@ func (tk *task) deserializationFailed(err error) error {
 	ec := tk.errorContext("")
 	res := tk.env.cfg.deserializationHandler(ec, err)
 	for _, dl := range res.DeadLetters {
-		tk.env.out.send(tk, dl)
+		tk.env.out.send(tk, dl, tk.promise)
 		tk.produced++
 	}
 	if res.Response == Continue {
@@ -402,7 +418,7 @@ func (tk *task) productionFailed(node string, rec *kgo.Record, err error) error 
 }
 
 func (tk *task) send(_ string, rec *kgo.Record) error {
-	tk.env.out.send(tk, rec)
+	tk.env.out.send(tk, rec, tk.promise)
 	tk.produced++
 	return nil
 }

@@ -7,7 +7,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/memstate"
 	"github.com/sluicehq/sluice/serde"
+	"github.com/sluicehq/sluice/state"
 )
 
 // TestDriver runs a topology in-process without a broker, through the same
@@ -54,7 +56,9 @@ func NewTestDriver(topo *Topology, opts ...Option) (*TestDriver, error) {
 	}
 	d.env = &taskEnv{appID: cfg.appID, cfg: cfg, now: func() time.Time { return d.clock },
 		resolveTopic: func(topic string) string { return resolveTopic(topo, cfg.appID, topic) },
-		out:          d, log: cfg.log}
+		out:          d, log: cfg.log,
+		// Stores live in memory in the driver, persistent ones included.
+		openEngine: func(TaskID, bool) (state.Engine, error) { return memstate.New(), nil }}
 	for _, st := range d.subs {
 		tk, err := newTask(d.env, st, topo, 0, nil)
 		if err != nil {
@@ -70,7 +74,7 @@ func NewTestDriver(topo *Topology, opts ...Option) (*TestDriver, error) {
 	return d, nil
 }
 
-func (d *TestDriver) send(tk *task, rec *kgo.Record) {
+func (d *TestDriver) send(_ *task, rec *kgo.Record, promise func(*kgo.Record, error)) {
 	rec.Partition = 0
 	rec.Offset = d.offsets[rec.Topic]
 	d.offsets[rec.Topic]++
@@ -81,6 +85,7 @@ func (d *TestDriver) send(tk *task, rec *kgo.Record) {
 	if _, ok := d.topicSb[rec.Topic]; ok {
 		d.pending = append(d.pending, rec)
 	}
+	promise(rec, nil)
 }
 
 func (d *TestDriver) partitions(string) (int32, error) { return 1, nil }
@@ -209,15 +214,25 @@ func (in *TestInputTopic[K, V]) PipeAt(key K, value V, ts time.Time) error {
 }
 
 // PipeRecord sends a record with its headers (a zero Timestamp means the
-// driver's wall-clock time).
+// driver's wall-clock time; NullKey/NullValue send nulls).
 func (in *TestInputTopic[K, V]) PipeRecord(rec Record[K, V]) error {
-	k, err := in.keys.Serialize(in.topic, rec.Key)
-	if err != nil {
-		return fmt.Errorf("core: test input %q: serialize key: %w", in.topic, err)
+	var k, v []byte
+	var err error
+	if !rec.NullKey {
+		if k, err = in.keys.Serialize(in.topic, rec.Key); err != nil {
+			return fmt.Errorf("core: test input %q: serialize key: %w", in.topic, err)
+		}
+		if k == nil {
+			k = []byte{}
+		}
 	}
-	v, err := in.values.Serialize(in.topic, rec.Value)
-	if err != nil {
-		return fmt.Errorf("core: test input %q: serialize value: %w", in.topic, err)
+	if !rec.NullValue {
+		if v, err = in.values.Serialize(in.topic, rec.Value); err != nil {
+			return fmt.Errorf("core: test input %q: serialize value: %w", in.topic, err)
+		}
+		if v == nil {
+			v = []byte{}
+		}
 	}
 	return in.d.Pipe(&kgo.Record{Topic: in.topic, Key: k, Value: v, Headers: rec.Headers, Timestamp: rec.Timestamp})
 }
@@ -256,7 +271,7 @@ func (out *TestOutputTopic[K, V]) ReadRecords() ([]Record[K, V], error) {
 	raw := out.d.ReadOutput(out.topic)
 	recs := make([]Record[K, V], 0, len(raw))
 	for _, r := range raw {
-		var rec Record[K, V]
+		rec := Record[K, V]{NullKey: r.Key == nil, NullValue: r.Value == nil}
 		var err error
 		if r.Key != nil {
 			if rec.Key, err = out.keys.Deserialize(out.topic, r.Key); err != nil {

@@ -46,13 +46,21 @@ type thread struct {
 	// under the idle rules (see commitOrPostpone).
 	commitPendingSince time.Time
 	paused             map[string][]int32
+
+	// Restoration: a direct consumer of the changelogs of restoring tasks
+	// (created with its first partitions), and the number of changelog
+	// partitions still restoring.
+	restoreCl *kgo.Client
+	restoring int
+	restoreBy map[string]*changelog // "topic/partition" -> changelog
 }
 
 func newThread(app *App, idx int) (*thread, error) {
 	cfg := app.cfg
 	t := &thread{app: app, cfg: cfg, idx: idx, eos: cfg.guarantee == ExactlyOnceV2, tasks: map[TaskID]*task{}}
 	t.name = cfg.appID + "-StreamThread-" + strconv.Itoa(idx+1)
-	t.env = &taskEnv{appID: cfg.appID, cfg: cfg, now: time.Now, resolveTopic: app.resolveTopic, out: t, log: cfg.log.With("thread", t.name)}
+	t.env = &taskEnv{appID: cfg.appID, cfg: cfg, now: time.Now, resolveTopic: app.resolveTopic, out: t, log: cfg.log.With("thread", t.name),
+		openEngine: app.openEngine}
 
 	opts := append([]kgo.Opt{}, cfg.kgoOpts...)
 	opts = append(opts,
@@ -117,8 +125,8 @@ func randomID() string {
 
 // ---- collector ----
 
-func (t *thread) send(tk *task, rec *kgo.Record) {
-	t.cl.Produce(context.Background(), rec, tk.promise)
+func (t *thread) send(_ *task, rec *kgo.Record, promise func(*kgo.Record, error)) {
+	t.cl.Produce(context.Background(), rec, promise)
 }
 
 func (t *thread) partitions(topic string) (int32, error) { return t.app.partitionCount(topic) }
@@ -166,7 +174,10 @@ func (t *thread) run(ctx context.Context) (err error) {
 			log.Info("sluice: stream thread stopping")
 			return nil
 		}
-		pollCtx, cancel := context.WithTimeout(ctx, t.pollWait())
+		t.mu.Lock() // rebalance callbacks change what pollWait reads
+		wait := t.pollWait()
+		t.mu.Unlock()
+		pollCtx, cancel := context.WithTimeout(ctx, wait)
 		fetches := t.cl.PollFetches(pollCtx)
 		cancel()
 		t.mu.Lock()
@@ -182,8 +193,8 @@ func (t *thread) run(ctx context.Context) (err error) {
 // pollWait bounds a poll so that commits and wall-clock punctuators run on
 // time when no records arrive.
 func (t *thread) pollWait() time.Duration {
-	if !t.commitPendingSince.IsZero() {
-		return 5 * time.Millisecond // re-check idle deadlines promptly
+	if !t.commitPendingSince.IsZero() || t.restoring > 0 {
+		return 5 * time.Millisecond // re-check idle deadlines / restore promptly
 	}
 	wait := t.cfg.pollTimeout
 	if left := time.Until(t.lastCommit.Add(t.cfg.commitInterval)); left < wait {
@@ -228,6 +239,9 @@ func (t *thread) step(ctx context.Context, fetches kgo.Fetches) error {
 			q.end = fp.HighWatermark
 		}
 	})
+	if err := t.restoreStep(ctx); err != nil {
+		return err
+	}
 	now := time.Now()
 	if err := t.processAll(now, false); err != nil {
 		return err
@@ -329,6 +343,9 @@ func (t *thread) queue(topic string, p int32) *recordQueue {
 
 func (t *thread) processAll(now time.Time, force bool) error {
 	for _, tk := range t.tasks {
+		if tk.state != nil && tk.state.restoring > 0 {
+			continue // its input is paused until its stores are restored
+		}
 		for {
 			ok, err := tk.processOne(now, force)
 			if err != nil {
@@ -386,11 +403,8 @@ func (t *thread) commit(context.Context) error {
 		if err := t.cfg.fatal(); err != nil {
 			return err
 		}
-		if !committed {
-			t.env.log.Info("sluice: transaction aborted after a rebalance; re-processing from the committed offsets")
-			for _, tk := range t.tasks {
-				tk.clearBuffers()
-			}
+		if err := t.afterTransaction(committed); err != nil {
+			return err
 		}
 		t.committed(start, committed)
 		if err := t.sess.Begin(); err != nil {
@@ -403,6 +417,33 @@ func (t *thread) commit(context.Context) error {
 		t.committed(start, true)
 	}
 	t.lastCommit = time.Now()
+	return nil
+}
+
+// afterTransaction makes the stores follow the transaction's outcome: their
+// writes become durable (with the changelog offsets) only once the Kafka
+// transaction committed, and are dropped when it aborted.
+func (t *thread) afterTransaction(committed bool) error {
+	if !committed {
+		t.env.log.Info("sluice: transaction aborted after a rebalance; re-processing from the committed offsets")
+	}
+	for _, tk := range t.tasks {
+		if !committed {
+			tk.clearBuffers()
+		}
+		if tk.state == nil || tk.state.restoring > 0 {
+			continue
+		}
+		var err error
+		if committed {
+			err = tk.state.commit()
+		} else {
+			err = tk.state.abort()
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -428,6 +469,15 @@ func (t *thread) commitAtLeastOnce(ctx context.Context, tasks map[TaskID]*task) 
 	}
 	if err := t.cfg.fatal(); err != nil {
 		return err // a record was not produced: commit nothing past it
+	}
+	// Stores first: their writes and changelog offsets are acknowledged;
+	// a crash before the input offsets only repeats input.
+	for _, tk := range tasks {
+		if tk.state != nil && tk.state.restoring == 0 {
+			if err := tk.state.commit(); err != nil {
+				return err
+			}
+		}
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, tk := range tasks {
@@ -532,6 +582,10 @@ func (t *thread) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 		}
 	}
 	t.initLags(ctx, created)
+	if err := t.startRestores(ctx, created); err != nil {
+		t.err = err
+		return
+	}
 	t.app.stats.tasks.Add(int64(len(created)))
 	if len(created) > 0 {
 		ids := make([]string, len(created))
@@ -639,6 +693,7 @@ func (t *thread) closeTasks(tasks map[TaskID]*task, why string) {
 	n := len(tasks) // tasks may be t.tasks itself, emptied below
 	ids := make([]string, 0, n)
 	for id, tk := range tasks {
+		t.stopRestores(tk)
 		if err := tk.close(); err != nil {
 			t.env.log.Warn("sluice: closing task", "task", id, "err", err)
 		}
@@ -662,6 +717,9 @@ func (t *thread) shutdown(clean bool) {
 			if err := t.processAll(time.Now(), true); err == nil && t.cfg.fatal() == nil {
 				start := time.Now()
 				ok, err := t.sess.End(ctx, kgo.TryCommit)
+				if err == nil {
+					err = t.afterTransaction(ok)
+				}
 				if err != nil {
 					t.env.log.Warn("sluice: final commit failed", "err", err)
 				} else {
@@ -684,6 +742,9 @@ func (t *thread) shutdown(clean bool) {
 		_, _ = t.sess.End(ctx, kgo.TryAbort)
 	}
 	t.closeTasks(t.tasks, "shutdown")
+	if t.restoreCl != nil {
+		t.restoreCl.Close()
+	}
 	t.mu.Unlock()
 	t.cl.AllowRebalance()
 	// Closing leaves the group for dynamic members. franz-go keeps static

@@ -26,6 +26,7 @@ type Topology struct {
 	byName       map[string]nodeSpec
 	sourceTopics map[string]string // topic -> source node name
 	repartition  map[string]*RepartitionTopic
+	stores       map[string]*StoreSpec
 	seq          int
 	sealed       bool
 }
@@ -46,6 +47,7 @@ func NewTopology() *Topology {
 		byName:       map[string]nodeSpec{},
 		sourceTopics: map[string]string{},
 		repartition:  map[string]*RepartitionTopic{},
+		stores:       map[string]*StoreSpec{},
 	}
 }
 
@@ -275,6 +277,16 @@ type subtopology struct {
 	nodes        []nodeSpec
 	sourceTopics []string // in-topology names, sorted
 	sinkTopics   []string // fixed sink topics, sorted
+	stores       []string // state stores of its processors
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // subtopologies splits the graph at topics: two nodes are in the same
@@ -308,6 +320,17 @@ func (t *Topology) subtopologies() []*subtopology {
 			union(i, t.byName[p].base().order)
 		}
 	}
+	// Processors sharing a store run in the same task.
+	owner := map[string]int{}
+	for i, n := range t.nodes {
+		for _, st := range n.base().stores {
+			if j, ok := owner[st]; ok {
+				union(i, j)
+			} else {
+				owner[st] = i
+			}
+		}
+	}
 	groups := map[int]*subtopology{}
 	var out []*subtopology
 	for i, n := range t.nodes {
@@ -325,6 +348,11 @@ func (t *Topology) subtopologies() []*subtopology {
 			st.sourceTopics = append(st.sourceTopics, b.topics...)
 		case kindSink:
 			st.sinkTopics = append(st.sinkTopics, b.topics...)
+		}
+		for _, name := range b.stores {
+			if !containsString(st.stores, name) {
+				st.stores = append(st.stores, name)
+			}
 		}
 	}
 	for i, st := range out {

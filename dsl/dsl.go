@@ -192,7 +192,7 @@ type mapValuesProcessor[K, V, V2 any] struct {
 }
 
 func (p *mapValuesProcessor[K, V, V2]) Process(r core.Record[K, V]) error {
-	return p.ctx.Forward(core.Record[K, V2]{Key: r.Key, Value: p.mapper(r.Value), Timestamp: r.Timestamp, Headers: r.Headers})
+	return p.ctx.Forward(core.Record[K, V2]{Key: r.Key, Value: p.mapper(r.Value), Timestamp: r.Timestamp, Headers: r.Headers, NullKey: r.NullKey})
 }
 
 // stateless is the Init/Close part shared by the struct processors.

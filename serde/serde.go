@@ -8,9 +8,11 @@
 // Confluent wire format lives in the avro sub-package.
 //
 // Null handling: Kafka distinguishes a null key or value from an empty one.
-// Serdes never see a null: the runtime passes a nil byte slice through as a
-// null (a tombstone for tables) without calling Deserialize, and a serde's
-// Serialize may return nil to write a null.
+// Serdes never see a null: a record read with a null key or value carries
+// core.Record's NullKey/NullValue flag (and the zero value) without calling
+// Deserialize, and a record with the flag set is written as a null without
+// calling Serialize. A nil slice returned by Serialize is written as an empty
+// value, never as a null.
 package serde
 
 import (

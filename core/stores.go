@@ -1,0 +1,125 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// StoreKind is the kind of a state store.
+type StoreKind int
+
+const (
+	// KeyValueStoreKind stores one value per key.
+	KeyValueStoreKind StoreKind = iota
+	// WindowStoreKind stores values per key and window start.
+	WindowStoreKind
+	// SessionStoreKind stores session windows per key.
+	SessionStoreKind
+)
+
+func (k StoreKind) String() string {
+	switch k {
+	case WindowStoreKind:
+		return "window"
+	case SessionStoreKind:
+		return "session"
+	}
+	return "key-value"
+}
+
+// StoreSpec describes a state store of a topology (Kafka Streams'
+// StoreBuilder). Every task of the sub-topology gets its own instance.
+type StoreSpec struct {
+	// Name is the store name; the changelog topic is
+	// "<application-id>-<Name>-changelog".
+	Name string
+	Kind StoreKind
+	// InMemory keeps the store in memory instead of on Pebble; with
+	// logging it is rebuilt from its changelog when a task starts.
+	InMemory bool
+	// DisableLogging turns the changelog off: the store is then lost with
+	// the task's local state (Kafka Streams' withLoggingDisabled).
+	DisableLogging bool
+	// Retention is how long window and session stores keep a window after
+	// its start (window) or end (session); required for those kinds.
+	Retention time.Duration
+	// SegmentInterval is the granularity in which expired windows are
+	// dropped. Default: max(Retention/2, 60s), as in Kafka Streams.
+	SegmentInterval time.Duration
+	// ChangelogConfigs are extra topic configs for the changelog (for
+	// example min.insync.replicas). cleanup.policy and retention are set
+	// by the runtime: compact for key-value stores; compact,delete with
+	// retention = Retention + 1 day for window and session stores.
+	ChangelogConfigs map[string]string
+}
+
+func (s *StoreSpec) validate() error {
+	if s.Name == "" {
+		return errors.New("core: store needs a name")
+	}
+	if s.Kind != KeyValueStoreKind && s.Retention <= 0 {
+		return fmt.Errorf("core: %s store %q needs a retention", s.Kind, s.Name)
+	}
+	if s.SegmentInterval <= 0 && s.Kind != KeyValueStoreKind {
+		s.SegmentInterval = max(s.Retention/2, time.Minute)
+	}
+	return nil
+}
+
+// changelogTopic is the cluster name of a store's changelog topic.
+func changelogTopic(appID, store string) string { return appID + "-" + store + "-changelog" }
+
+// changelogAdditionalRetention is Kafka Streams'
+// windowstore.changelog.additional.retention.ms default.
+const changelogAdditionalRetention = 24 * time.Hour
+
+// AddStateStore adds a store to the topology and connects it to the named
+// processors, which then reach it through ProcessorContext.StateStore.
+// Processors sharing a store always run in the same task.
+func (t *Topology) AddStateStore(spec StoreSpec, processors ...string) error {
+	if t.sealed {
+		return errSealed
+	}
+	if err := spec.validate(); err != nil {
+		return err
+	}
+	if _, dup := t.stores[spec.Name]; dup {
+		return fmt.Errorf("core: store %q already exists in the topology", spec.Name)
+	}
+	s := spec
+	t.stores[spec.Name] = &s
+	return t.ConnectProcessorAndStores(processors, spec.Name)
+}
+
+// ConnectProcessorAndStores gives the named processors access to stores
+// already added with AddStateStore.
+func (t *Topology) ConnectProcessorAndStores(processors []string, stores ...string) error {
+	if t.sealed {
+		return errSealed
+	}
+	for _, st := range stores {
+		if _, ok := t.stores[st]; !ok {
+			return fmt.Errorf("core: store %q is not in the topology (add it with AddStateStore)", st)
+		}
+	}
+	for _, p := range processors {
+		spec, ok := t.byName[p]
+		if !ok {
+			return fmt.Errorf("core: processor %q is not in the topology", p)
+		}
+		b := spec.base()
+		if b.kind != kindProcessor {
+			return fmt.Errorf("core: node %q is not a processor; only processors use stores", p)
+		}
+		for _, st := range stores {
+			if !containsString(b.stores, st) {
+				b.stores = append(b.stores, st)
+			}
+		}
+	}
+	return nil
+}
+
+// Store returns a store's spec (nil if absent).
+func (t *Topology) Store(name string) *StoreSpec { return t.stores[name] }

@@ -1,0 +1,432 @@
+// Package pebblestate is Sluice's persistent state engine: one Pebble
+// database per task directory holding all of the task's stores under short
+// key prefixes, with the changelog checkpoints under a reserved prefix (see
+// internal/stateengine for the key layout).
+//
+// Uncommitted writes live in a Pebble indexed batch, so the owner reads its
+// own writes (Get and iterators merge batch and database); Commit applies the
+// batch with the checkpoint keys as one Pebble batch. Restore (RawPut) writes
+// to a plain batch while nothing else is pending, which skips the batch index.
+//
+// Durability: commits do not fsync by default (pebble.NoSync). A Pebble
+// batch is one WAL record, replayed entirely or not at all, and the WAL is
+// recovered as a prefix, so a killed process (or a crashed machine) comes
+// back with the store and its checkpoints from the same, possibly earlier,
+// commit: consistent, and the changelog tail past that checkpoint is
+// replayed. The changelog, not the local store, is the durable copy (Kafka
+// Streams goes further and turns RocksDB's WAL off). WithSync(true) fsyncs
+// every commit for deployments that want to shorten restores after a power
+// loss.
+package pebblestate
+
+import (
+	"bytes"
+	"fmt"
+	"log"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/sluicehq/sluice/internal/stateengine"
+	"github.com/sluicehq/sluice/state"
+)
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	cache        *pebble.Cache
+	memTableSize uint64
+	sync         bool
+}
+
+// WithCache shares one block cache between the engines of an instance
+// (Pebble reference-counts it: the caller Unrefs its own reference when it
+// no longer opens engines with it). Default: a private 8 MiB cache per
+// engine.
+func WithCache(c *pebble.Cache) Option { return func(cfg *config) { cfg.cache = c } }
+
+// WithMemTableSize sets Pebble's memtable size. Default 16 MiB: large
+// enough that a 100k-record restore batch is not split into a flushable
+// batch and that restores write few, larger L0 files; with up to two
+// memtables alive per task, it bounds a task's write buffer at 32 MiB.
+func WithMemTableSize(bytes uint64) Option { return func(cfg *config) { cfg.memTableSize = bytes } }
+
+// WithSync makes every Commit fsync the WAL. Default false (see the package
+// doc).
+func WithSync(sync bool) Option { return func(cfg *config) { cfg.sync = sync } }
+
+const defaultCacheSize = 8 << 20
+
+// Open opens (creating if needed) the engine stored in dir.
+func Open(dir string, opts ...Option) (state.Engine, error) {
+	cfg := config{memTableSize: 16 << 20}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	cache := cfg.cache
+	if cache == nil {
+		cache = pebble.NewCache(defaultCacheSize)
+		defer cache.Unref() // the DB holds its own reference
+	}
+	db, err := pebble.Open(dir, &pebble.Options{
+		Cache:                       cache,
+		MemTableSize:                cfg.memTableSize,
+		MemTableStopWritesThreshold: 4,
+		FormatMajorVersion:          pebble.FormatNewest,
+		Logger:                      quietLogger{},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	b := &backend{db: db, dir: dir, wo: pebble.NoSync, ro: map[*roCursor]struct{}{}}
+	if cfg.sync {
+		b.wo = pebble.Sync
+	}
+	b.idx = db.NewIndexedBatch()
+	b.bulk = db.NewBatch()
+	e, err := stateengine.New(b)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	return e, nil
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)              {}
+func (quietLogger) Errorf(format string, args ...any) { log.Printf("pebblestate: "+format, args...) }
+func (quietLogger) Fatalf(format string, args ...any) { log.Fatalf("pebblestate: "+format, args...) }
+
+type backend struct {
+	db  *pebble.DB
+	dir string
+	wo  *pebble.WriteOptions
+
+	// Owner only. bulk holds restore writes made while idx was empty; they
+	// precede everything in idx.
+	idx  *pebble.Batch
+	bulk *pebble.Batch
+
+	closeMu sync.RWMutex // held for reading by committed reads, for writing by Close
+	closed  atomic.Bool
+	roMu    sync.Mutex
+	ro      map[*roCursor]struct{}
+}
+
+// indexed folds pending restore writes into the indexed batch so the owner
+// can read them.
+func (b *backend) indexed() (*pebble.Batch, error) {
+	if b.closed.Load() {
+		return nil, state.ErrClosed
+	}
+	if b.bulk.Empty() {
+		return b.idx, nil
+	}
+	idx := b.db.NewIndexedBatch()
+	if err := idx.Apply(b.bulk, nil); err != nil {
+		return nil, err
+	}
+	if err := idx.Apply(b.idx, nil); err != nil {
+		return nil, err
+	}
+	b.idx.Close()
+	b.idx = idx
+	b.bulk.Close()
+	b.bulk = b.db.NewBatch()
+	return idx, nil
+}
+
+func (b *backend) Get(key []byte) ([]byte, error) {
+	idx, err := b.indexed()
+	if err != nil {
+		return nil, err
+	}
+	return get(idx.Get(key))
+}
+
+func get(v []byte, closer interface{ Close() error }, err error) ([]byte, error) {
+	if err == pebble.ErrNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v = bytes.Clone(v)
+	return v, closer.Close()
+}
+
+func (b *backend) NewCursor(lower, upper []byte) (stateengine.Cursor, error) {
+	idx, err := b.indexed()
+	if err != nil {
+		return nil, err
+	}
+	it, err := idx.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, err
+	}
+	return &cursor{Iterator: it}, nil
+}
+
+func (b *backend) Set(key, value []byte) error {
+	if b.closed.Load() {
+		return state.ErrClosed
+	}
+	return b.idx.Set(key, value, nil)
+}
+
+func (b *backend) Delete(key []byte) error {
+	if b.closed.Load() {
+		return state.ErrClosed
+	}
+	return b.idx.Delete(key, nil)
+}
+
+func (b *backend) DeleteRange(start, end []byte) error {
+	if b.closed.Load() {
+		return state.ErrClosed
+	}
+	return b.idx.DeleteRange(start, end, nil)
+}
+
+// restoreBatch is where a restore write goes: the plain batch unless owner
+// writes are pending, which restore writes must follow.
+func (b *backend) restoreBatch() (*pebble.Batch, error) {
+	if b.closed.Load() {
+		return nil, state.ErrClosed
+	}
+	if b.idx.Empty() {
+		return b.bulk, nil
+	}
+	return b.idx, nil
+}
+
+func (b *backend) RestoreSet(key, value []byte) error {
+	batch, err := b.restoreBatch()
+	if err != nil {
+		return err
+	}
+	return batch.Set(key, value, nil)
+}
+
+func (b *backend) RestoreDelete(key []byte) error {
+	batch, err := b.restoreBatch()
+	if err != nil {
+		return err
+	}
+	return batch.Delete(key, nil)
+}
+
+func (b *backend) RestoreDeleteRange(start, end []byte) error {
+	batch, err := b.restoreBatch()
+	if err != nil {
+		return err
+	}
+	return batch.DeleteRange(start, end, nil)
+}
+
+func (b *backend) Commit() error {
+	if b.closed.Load() {
+		return state.ErrClosed
+	}
+	var err error
+	idxUsed, bulkUsed := !b.idx.Empty(), !b.bulk.Empty()
+	switch {
+	case !b.bulk.Empty():
+		if !b.idx.Empty() {
+			if err = b.bulk.Apply(b.idx, nil); err != nil {
+				return err
+			}
+		}
+		err = b.bulk.Commit(b.wo)
+	case !b.idx.Empty():
+		err = b.idx.Commit(b.wo)
+	}
+	b.reset(idxUsed, bulkUsed)
+	return err
+}
+
+// reset starts a new transaction. Used batches are replaced, not reused: a
+// committed batch cannot take writes again, and a large one is kept by
+// Pebble as a flushable batch that still references its buffer.
+func (b *backend) reset(idxUsed, bulkUsed bool) {
+	if bulkUsed {
+		b.bulk.Close()
+		b.bulk = b.db.NewBatch()
+	}
+	if idxUsed {
+		b.idx.Close()
+		b.idx = b.db.NewIndexedBatch()
+	}
+}
+
+func (b *backend) Abort() error {
+	if b.closed.Load() {
+		return state.ErrClosed
+	}
+	b.reset(!b.idx.Empty(), !b.bulk.Empty())
+	return nil
+}
+
+func (b *backend) Committed() stateengine.Reader { return committedReader{b} }
+
+func (b *backend) Close() error {
+	b.closeMu.Lock()
+	defer b.closeMu.Unlock()
+	if b.closed.Load() {
+		return nil
+	}
+	b.closed.Store(true)
+	b.roMu.Lock()
+	for c := range b.ro {
+		c.closeLocked()
+	}
+	clear(b.ro)
+	b.roMu.Unlock()
+	b.idx.Close()
+	b.bulk.Close()
+	// Flushing the memtable makes the next Open skip WAL replay (measured:
+	// 32 tasks with 12 MB unflushed each reopen in 3 s without it).
+	ferr := b.db.Flush()
+	if err := b.db.Close(); err != nil {
+		return err
+	}
+	return ferr
+}
+
+func (b *backend) Destroy() error {
+	if err := b.Close(); err != nil {
+		return err
+	}
+	return os.RemoveAll(b.dir)
+}
+
+type cursor struct {
+	*pebble.Iterator
+	err error
+}
+
+func (c *cursor) Value() []byte {
+	v, err := c.ValueAndErr()
+	if err != nil {
+		c.err = err
+		return nil
+	}
+	return v
+}
+
+func (c *cursor) Error() error {
+	if c.err != nil {
+		return c.err
+	}
+	return c.Iterator.Error()
+}
+
+type committedReader struct{ b *backend }
+
+func (r committedReader) Get(key []byte) ([]byte, error) {
+	r.b.closeMu.RLock()
+	defer r.b.closeMu.RUnlock()
+	if r.b.closed.Load() {
+		return nil, state.ErrClosed
+	}
+	return get(r.b.db.Get(key))
+}
+
+func (r committedReader) NewCursor(lower, upper []byte) (stateengine.Cursor, error) {
+	r.b.closeMu.RLock()
+	defer r.b.closeMu.RUnlock()
+	if r.b.closed.Load() {
+		return nil, state.ErrClosed
+	}
+	it, err := r.b.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, err
+	}
+	c := &roCursor{c: cursor{Iterator: it}, b: r.b}
+	r.b.roMu.Lock()
+	r.b.ro[c] = struct{}{}
+	r.b.roMu.Unlock()
+	return c, nil
+}
+
+// roCursor is a committed-data cursor used by another goroutine. Close of
+// the engine closes it (Pebble refuses to close with open iterators), so
+// every method takes its lock.
+type roCursor struct {
+	mu     sync.Mutex
+	c      cursor
+	b      *backend
+	closed bool
+}
+
+func (c *roCursor) closeLocked() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		c.c.Iterator.Close()
+	}
+}
+
+func (c *roCursor) move(f func(*cursor) bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed && f(&c.c)
+}
+
+func (c *roCursor) First() bool          { return c.move(func(x *cursor) bool { return x.First() }) }
+func (c *roCursor) Last() bool           { return c.move(func(x *cursor) bool { return x.Last() }) }
+func (c *roCursor) SeekGE(k []byte) bool { return c.move(func(x *cursor) bool { return x.SeekGE(k) }) }
+func (c *roCursor) SeekLT(k []byte) bool { return c.move(func(x *cursor) bool { return x.SeekLT(k) }) }
+func (c *roCursor) Next() bool           { return c.move(func(x *cursor) bool { return x.Next() }) }
+func (c *roCursor) Prev() bool           { return c.move(func(x *cursor) bool { return x.Prev() }) }
+
+func (c *roCursor) Key() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	return c.c.Key()
+}
+
+func (c *roCursor) Value() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	return c.c.Value()
+}
+
+func (c *roCursor) Error() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		if c.b.closed.Load() {
+			return state.ErrClosed
+		}
+		return nil
+	}
+	return c.c.Error()
+}
+
+func (c *roCursor) Close() error {
+	c.b.roMu.Lock()
+	delete(c.b.ro, c)
+	c.b.roMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	return c.c.Iterator.Close()
+}
