@@ -43,6 +43,8 @@ type App struct {
 
 	// blockCache is shared by every task's Pebble DB of this instance.
 	blockCache *pebble.Cache
+	// queryable holds the local stores for interactive queries.
+	queryable storeRegistry
 }
 
 // blockCacheSize is the instance-wide Pebble block cache.

@@ -60,6 +60,7 @@ type config struct {
 	pollTimeout            time.Duration
 	leaveOnClose           bool
 	restoreListener        RestoreListener
+	cacheMaxBytes          int
 	stateDir               string
 	driverStart            time.Time
 
@@ -132,6 +133,12 @@ func WithInstanceID(id string) Option { return func(c *config) { c.instanceID = 
 // machine must not share a state directory.
 func WithStateDir(dir string) Option { return func(c *config) { c.stateDir = dir } }
 
+// WithCacheMaxBytes sets the record cache size of the application,
+// divided among its threads (statestore.cache.max.bytes). Default: 10 MiB,
+// as in Kafka Streams. 0 disables caching: every update of a cached store
+// is written and forwarded at once.
+func WithCacheMaxBytes(n int) Option { return func(c *config) { c.cacheMaxBytes = n } }
+
 // WithLeaveGroupOnClose sets whether a graceful shutdown removes a static
 // member (WithInstanceID) from the group, so that its tasks move to the
 // other instances at once. Default: true. Set false for rolling restarts
@@ -179,6 +186,7 @@ func newConfig(opts []Option) (*config, error) {
 		replicationFactor: -1,
 		pollTimeout:       100 * time.Millisecond,
 		leaveOnClose:      true,
+		cacheMaxBytes:     10 << 20,
 		fatalCh:           make(chan struct{}),
 	}
 	for _, o := range opts {

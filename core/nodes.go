@@ -176,6 +176,12 @@ func (c *nodeContext[K, V]) StreamTime() time.Time {
 }
 func (c *nodeContext[K, V]) WallClockTime() time.Time { return c.tk.env.now() }
 func (c *nodeContext[K, V]) Commit()                  { c.tk.commitRequested = true }
+func (c *nodeContext[K, V]) DropRecord(reason string) {
+	c.tk.dropped++
+	if m := c.tk.env.cfg.metrics; m != nil {
+		m.Counter("records_dropped_total", 1, Label{"reason", reason}, Label{"node", c.name})
+	}
+}
 
 // ErrNoStore is returned by StateStore for a store the processor cannot reach.
 var ErrNoStore = errors.New("core: no such state store")

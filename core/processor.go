@@ -106,4 +106,8 @@ type ProcessorContext[K, V any] interface {
 	Commit()
 	// NodeName is this processor's node name in the topology.
 	NodeName() string
+	// DropRecord counts the current record as dropped for reason (for
+	// example "late" for a record past a window's grace period): it shows in
+	// App.Stats().Dropped and the records_dropped_total metric.
+	DropRecord(reason string)
 }

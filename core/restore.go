@@ -232,6 +232,7 @@ func (t *thread) finishRestore(cl *changelog) {
 	}
 	tk.state.restoring--
 	if tk.state.restoring == 0 {
+		t.app.queryable.add(tk)
 		resume := map[string][]int32{}
 		for _, q := range tk.queues {
 			resume[q.topic] = append(resume[q.topic], q.partition)

@@ -41,6 +41,11 @@ type StoreSpec struct {
 	// DisableLogging turns the changelog off: the store is then lost with
 	// the task's local state (Kafka Streams' withLoggingDisabled).
 	DisableLogging bool
+	// Caching keeps writes in the task's record cache until the next commit
+	// (or eviction), collapsing repeated updates of a key; flush listeners
+	// (SetKeyValueFlushListener) then see only the latest. Key-value and
+	// window stores; the DSL turns it on, as Kafka Streams does.
+	Caching bool
 	// Retention is how long window and session stores keep a window after
 	// its start (window) or end (session); required for those kinds.
 	Retention time.Duration

@@ -34,6 +34,8 @@ type taskEnv struct {
 	resolveTopic func(string) string
 	out          collector
 	log          *slog.Logger
+	// cache is the record cache budget shared by the tasks of a thread.
+	cache *cacheBudget
 	// openEngine opens the state engine of a task (persistent or in
 	// memory); nil when the topology has no stores.
 	openEngine func(id TaskID, inMemory bool) (state.Engine, error)
@@ -153,6 +155,7 @@ type task struct {
 	commitRequested bool
 	promise         func(*kgo.Record, error)
 	state           *taskState // nil without stores
+	topoStores      map[string]*StoreSpec
 
 	// counters, read by the owning goroutine for metrics
 	consumed, produced, dropped, enforced int64
@@ -213,6 +216,7 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 			}
 		}
 	}
+	tk.topoStores = topo.stores
 	if err := tk.openState(topo); err != nil {
 		tk.close()
 		return nil, err

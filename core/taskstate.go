@@ -21,7 +21,20 @@ type taskState struct {
 	memory     state.Engine
 	stores     map[string]any // name -> state.KeyValueStore / WindowStore / SessionStore (logged)
 	changelogs []*changelog
-	restoring  int // changelogs still restoring
+	restoring  int            // changelogs still restoring
+	cached     []func() error // flushes of the record caches
+}
+
+// flushCaches writes every cached update to its store, changelog and flush
+// listener (which forwards downstream). It runs before every commit, on the
+// task's goroutine.
+func (st *taskState) flushCaches() error {
+	for _, f := range st.cached {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // changelog is one store's changelog partition for one task.
@@ -87,19 +100,29 @@ func (tk *task) openState(topo *Topology) error {
 			if err != nil {
 				return fmt.Errorf("core: open store %q of task %s: %w", name, tk.id, err)
 			}
-			store = kv
 			if cl != nil {
-				store = &loggedKV{KeyValueStore: kv, tk: tk, cl: cl}
+				kv = &loggedKV{KeyValueStore: kv, tk: tk, cl: cl}
 			}
+			c := &cachedKV{KeyValueStore: kv, tk: tk, entries: map[string]*cacheEntry{}}
+			if spec.Caching {
+				c.budget = tk.env.cache
+			}
+			st.cached = append(st.cached, c.flush)
+			store = c
 		case WindowStoreKind:
 			ws, err := eng.Window(name, spec.Retention, spec.SegmentInterval)
 			if err != nil {
 				return fmt.Errorf("core: open store %q of task %s: %w", name, tk.id, err)
 			}
-			store = ws
 			if cl != nil {
-				store = &loggedWindow{WindowStore: ws, tk: tk, cl: cl}
+				ws = &loggedWindow{WindowStore: ws, tk: tk, cl: cl}
 			}
+			c := &cachedWindow{WindowStore: ws, tk: tk, entries: map[windowKey]*cacheEntry{}}
+			if spec.Caching {
+				c.budget = tk.env.cache
+			}
+			st.cached = append(st.cached, c.flush)
+			store = c
 		case SessionStoreKind:
 			ss, err := eng.Session(name, spec.Retention, spec.SegmentInterval)
 			if err != nil {

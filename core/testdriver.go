@@ -58,7 +58,8 @@ func NewTestDriver(topo *Topology, opts ...Option) (*TestDriver, error) {
 		resolveTopic: func(topic string) string { return resolveTopic(topo, cfg.appID, topic) },
 		out:          d, log: cfg.log,
 		// Stores live in memory in the driver, persistent ones included.
-		openEngine: func(TaskID, bool) (state.Engine, error) { return memstate.New(), nil }}
+		openEngine: func(TaskID, bool) (state.Engine, error) { return memstate.New(), nil },
+		cache:      &cacheBudget{max: cfg.cacheMaxBytes}}
 	for _, st := range d.subs {
 		tk, err := newTask(d.env, st, topo, 0, nil)
 		if err != nil {
@@ -113,8 +114,38 @@ func (d *TestDriver) Pipe(rec *kgo.Record) error {
 }
 
 // drain feeds pending records (input and fed-back output) in order and
-// processes them.
+// processes them; then, like TopologyTestDriver, it commits: record caches
+// are flushed (so every update is forwarded) and stores committed.
 func (d *TestDriver) drain() error {
+	if err := d.process(); err != nil {
+		return err
+	}
+	for {
+		for _, st := range d.subs {
+			tk := d.tasks[st.id]
+			if tk.state == nil {
+				continue
+			}
+			if err := tk.state.flushCaches(); err != nil {
+				d.err = err
+				return err
+			}
+			if err := tk.state.commit(); err != nil {
+				d.err = err
+				return err
+			}
+		}
+		if len(d.pending) == 0 {
+			return nil
+		}
+		if err := d.process(); err != nil {
+			return err
+		}
+	}
+}
+
+// process feeds and processes pending records until none is left.
+func (d *TestDriver) process() error {
 	for len(d.pending) > 0 {
 		rec := d.pending[0]
 		d.pending = d.pending[1:]

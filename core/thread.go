@@ -60,7 +60,7 @@ func newThread(app *App, idx int) (*thread, error) {
 	t := &thread{app: app, cfg: cfg, idx: idx, eos: cfg.guarantee == ExactlyOnceV2, tasks: map[TaskID]*task{}}
 	t.name = cfg.appID + "-StreamThread-" + strconv.Itoa(idx+1)
 	t.env = &taskEnv{appID: cfg.appID, cfg: cfg, now: time.Now, resolveTopic: app.resolveTopic, out: t, log: cfg.log.With("thread", t.name),
-		openEngine: app.openEngine}
+		openEngine: app.openEngine, cache: &cacheBudget{max: cfg.cacheMaxBytes / cfg.threads}}
 
 	opts := append([]kgo.Opt{}, cfg.kgoOpts...)
 	opts = append(opts,
@@ -393,6 +393,9 @@ func (t *thread) commit(context.Context) error {
 		if err := t.processAll(start, true); err != nil {
 			return err
 		}
+		if err := t.flushCaches(t.tasks); err != nil {
+			return err
+		}
 		if err := t.cfg.fatal(); err != nil {
 			return err
 		}
@@ -417,6 +420,20 @@ func (t *thread) commit(context.Context) error {
 		t.committed(start, true)
 	}
 	t.lastCommit = time.Now()
+	return nil
+}
+
+// flushCaches flushes the record caches of tasks (forwarding their
+// updates) ahead of a commit.
+func (t *thread) flushCaches(tasks map[TaskID]*task) error {
+	for _, tk := range tasks {
+		if tk.state == nil || tk.state.restoring > 0 {
+			continue
+		}
+		if err := tk.state.flushCaches(); err != nil {
+			return fmt.Errorf("core: flush record cache of task %s: %w", tk.id, err)
+		}
+	}
 	return nil
 }
 
@@ -464,6 +481,9 @@ func (t *thread) committed(start time.Time, ok bool) {
 }
 
 func (t *thread) commitAtLeastOnce(ctx context.Context, tasks map[TaskID]*task) error {
+	if err := t.flushCaches(tasks); err != nil {
+		return err
+	}
 	if err := t.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("core: %s: flush producer: %w", t.name, err)
 	}
@@ -586,6 +606,11 @@ func (t *thread) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 		t.err = err
 		return
 	}
+	for _, tk := range created {
+		if tk.state != nil && tk.state.restoring == 0 {
+			t.app.queryable.add(tk)
+		}
+	}
 	t.app.stats.tasks.Add(int64(len(created)))
 	if len(created) > 0 {
 		ids := make([]string, len(created))
@@ -693,6 +718,7 @@ func (t *thread) closeTasks(tasks map[TaskID]*task, why string) {
 	n := len(tasks) // tasks may be t.tasks itself, emptied below
 	ids := make([]string, 0, n)
 	for id, tk := range tasks {
+		t.app.queryable.remove(tk)
 		t.stopRestores(tk)
 		if err := tk.close(); err != nil {
 			t.env.log.Warn("sluice: closing task", "task", id, "err", err)
@@ -714,7 +740,7 @@ func (t *thread) shutdown(clean bool) {
 	t.mu.Lock()
 	if clean && t.err == nil {
 		if t.eos {
-			if err := t.processAll(time.Now(), true); err == nil && t.cfg.fatal() == nil {
+			if err := t.processAll(time.Now(), true); err == nil && t.flushCaches(t.tasks) == nil && t.cfg.fatal() == nil {
 				start := time.Now()
 				ok, err := t.sess.End(ctx, kgo.TryCommit)
 				if err == nil {

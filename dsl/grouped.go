@@ -2,7 +2,6 @@ package dsl
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/serde"
@@ -124,7 +123,7 @@ func aggregateWith[K, V, A any](g *KGroupedStream[K, V], prefix string, _ func()
 	b.fail(core.AddProcessor(b.topo, name, func() core.Processor[K, V, K, change[A]] {
 		return &aggregateProcessor[K, V, A]{store: storeName, keys: keys, values: values, step: step}
 	}, s.node))
-	b.addStore(storeName, core.KeyValueStoreKind, m.InMemory, m.DisableLogging, 0, name)
+	b.addStore(storeSpec(m, core.KeyValueStoreKind, 0), name)
 	return t
 }
 
@@ -140,8 +139,10 @@ type aggregateProcessor[K, V, A any] struct {
 func (p *aggregateProcessor[K, V, A]) Init(ctx core.ProcessorContext[K, change[A]]) error {
 	p.ctx = ctx
 	var err error
-	p.kv, err = openTimestamped(ctx, p.store, p.keys, p.values)
-	return err
+	if p.kv, err = openTimestamped(ctx, p.store, p.keys, p.values); err != nil {
+		return err
+	}
+	return forwardOnFlush(ctx, p.store, p.kv)
 }
 
 func (p *aggregateProcessor[K, V, A]) Close() error { return nil }
@@ -159,9 +160,7 @@ func (p *aggregateProcessor[K, V, A]) Process(r core.Record[K, V]) error {
 	if found && oldTS > ts {
 		ts = oldTS // an aggregate carries the latest timestamp of its inputs
 	}
-	if err := p.kv.put(r.Key, agg, ts); err != nil {
-		return err
-	}
-	return p.ctx.Forward(core.Record[K, change[A]]{Key: r.Key, Value: change[A]{New: agg, HasNew: true, Old: old, HasOld: found},
-		Timestamp: time.UnixMilli(ts), Headers: r.Headers})
+	// The store's flush listener forwards the change (at once, or at the
+	// next commit through the record cache).
+	return p.kv.put(r.Key, agg, ts)
 }

@@ -47,6 +47,9 @@ type Materialized[K, V any] struct {
 	InMemory bool
 	// DisableLogging turns the store's changelog off.
 	DisableLogging bool
+	// DisableCaching forwards every update at once instead of the latest
+	// per key and commit interval (Kafka Streams' withCachingDisabled).
+	DisableCaching bool
 }
 
 // MaterializedAs returns a Materialized with the given store name.
@@ -127,11 +130,54 @@ func openTimestamped[K, V any](ctx interface {
 	return &timestamped[K, V]{kv: kv, keys: keys, values: values, topic: ctx.ApplicationID() + "-" + name + "-changelog"}, nil
 }
 
-func (b *Builder) addStore(name string, kind core.StoreKind, inMemory, noLog bool, retention time.Duration, processors ...string) {
+func (b *Builder) addStore(spec core.StoreSpec, processors ...string) {
 	if b.err != nil {
 		return
 	}
-	b.fail(b.topo.AddStateStore(core.StoreSpec{Name: name, Kind: kind, InMemory: inMemory, DisableLogging: noLog, Retention: retention}, processors...))
+	b.fail(b.topo.AddStateStore(spec, processors...))
+}
+
+// storeSpec is the store behind a materialized DSL operation.
+func storeSpec[K, V any](m Materialized[K, V], kind core.StoreKind, retention time.Duration) core.StoreSpec {
+	return core.StoreSpec{Name: m.Name, Kind: kind, InMemory: m.InMemory, DisableLogging: m.DisableLogging,
+		Caching: !m.DisableCaching, Retention: retention}
+}
+
+// decode reads a store update for a flush listener: the key, and the new
+// and old values in the timestamped layout ([8-byte timestamp][value]).
+func (s *timestamped[K, V]) decode(key, newValue, oldValue []byte) (k K, c change[V], err error) {
+	if k, err = s.keys.Deserialize(s.topic, key); err != nil {
+		return k, c, fmt.Errorf("deserialize store key: %w", err)
+	}
+	if len(newValue) >= 8 {
+		if c.New, err = s.values.Deserialize(s.topic, newValue[8:]); err != nil {
+			return k, c, fmt.Errorf("deserialize store value: %w", err)
+		}
+		c.HasNew = true
+	}
+	if len(oldValue) >= 8 {
+		if c.Old, err = s.values.Deserialize(s.topic, oldValue[8:]); err != nil {
+			return k, c, fmt.Errorf("deserialize store value: %w", err)
+		}
+		c.HasOld = true
+	}
+	return k, c, nil
+}
+
+// forwardOnFlush makes a store's flush listener forward its updates as
+// table changes: the latest update per key and commit interval with
+// caching, every update without.
+func forwardOnFlush[K, V any](ctx core.ProcessorContext[K, change[V]], store string, kv *timestamped[K, V]) error {
+	return core.SetKeyValueFlushListener(ctx, store, func(key, newValue, oldValue []byte, ts time.Time) error {
+		k, c, err := kv.decode(key, newValue, oldValue)
+		if err != nil {
+			return err
+		}
+		if len(newValue) >= 8 {
+			ts = time.UnixMilli(int64(binary.BigEndian.Uint64(newValue)))
+		}
+		return ctx.Forward(core.Record[K, change[V]]{Key: k, Value: c, Timestamp: ts})
+	})
 }
 
 // Table reads topic as a table, materialized in a key-value store: each
@@ -152,7 +198,7 @@ func Table[K, V any](b *Builder, topic string, consumed Consumed[K, V], material
 	b.fail(core.AddProcessor(b.topo, name, func() core.Processor[K, V, K, change[V]] {
 		return &tableSourceProcessor[K, V]{store: storeName, keys: keys, values: values}
 	}, src.node))
-	b.addStore(storeName, core.KeyValueStoreKind, m.InMemory, m.DisableLogging, 0, name)
+	b.addStore(storeSpec(m, core.KeyValueStoreKind, 0), name)
 	return t
 }
 
@@ -174,8 +220,10 @@ type tableSourceProcessor[K, V any] struct {
 func (p *tableSourceProcessor[K, V]) Init(ctx core.ProcessorContext[K, change[V]]) error {
 	p.ctx = ctx
 	var err error
-	p.kv, err = openTimestamped(ctx, p.store, p.keys, p.values)
-	return err
+	if p.kv, err = openTimestamped(ctx, p.store, p.keys, p.values); err != nil {
+		return err
+	}
+	return forwardOnFlush(ctx, p.store, p.kv)
 }
 
 func (p *tableSourceProcessor[K, V]) Close() error { return nil }
@@ -184,29 +232,13 @@ func (p *tableSourceProcessor[K, V]) Process(r core.Record[K, V]) error {
 	if r.NullKey {
 		return nil // a table has no null key (Kafka Streams drops it)
 	}
-	old, oldTS, found, err := p.kv.get(r.Key)
-	if err != nil {
-		return err
-	}
 	// A non-versioned table applies updates in processing order, out of
-	// order ones included (as Kafka Streams' non-versioned stores do).
-	_ = oldTS
-	ts := r.Timestamp.UnixMilli()
-	out := change[V]{Old: old, HasOld: found}
+	// order ones included (as Kafka Streams' non-versioned stores do); the
+	// store's flush listener forwards the change.
 	if r.NullValue {
-		if !found {
-			return nil // deleting a missing key changes nothing
-		}
-		if err := p.kv.delete(r.Key); err != nil {
-			return err
-		}
-	} else {
-		if err := p.kv.put(r.Key, r.Value, ts); err != nil {
-			return err
-		}
-		out.New, out.HasNew = r.Value, true
+		return p.kv.delete(r.Key)
 	}
-	return p.ctx.Forward(core.Record[K, change[V]]{Key: r.Key, Value: out, Timestamp: r.Timestamp, Headers: r.Headers})
+	return p.kv.put(r.Key, r.Value, r.Timestamp.UnixMilli())
 }
 
 // Filter keeps the rows for which pred is true; a row that stops matching
@@ -306,6 +338,6 @@ func (s *KStream[K, V]) ToTable(materialized ...Materialized[K, V]) *KTable[K, V
 	b.fail(core.AddProcessor(b.topo, name, func() core.Processor[K, V, K, change[V]] {
 		return &tableSourceProcessor[K, V]{store: storeName, keys: keys, values: values}
 	}, s.node))
-	b.addStore(storeName, core.KeyValueStoreKind, m.InMemory, m.DisableLogging, 0, name)
+	b.addStore(storeSpec(m, core.KeyValueStoreKind, 0), name)
 	return t
 }
