@@ -62,7 +62,7 @@ type cacheBudget struct {
 const cacheEntryOverhead = 64 // bookkeeping bytes counted per entry
 
 type cacheEntry struct {
-	key, value []byte // value nil: delete
+	key, value  []byte // value nil: delete
 	windowStart int64
 	ts          time.Time
 	size        int
