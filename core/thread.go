@@ -42,6 +42,9 @@ type thread struct {
 
 	lastCommit time.Time
 
+	// txnDirty: records were polled or produced in the open transaction.
+	txnDirty bool
+
 	// Exactly-once commits wait for tasks that hold buffered records back
 	// under the idle rules (see commitOrPostpone).
 	commitPendingSince time.Time
@@ -126,6 +129,7 @@ func randomID() string {
 // ---- collector ----
 
 func (t *thread) send(_ *task, rec *kgo.Record, promise func(*kgo.Record, error)) {
+	t.txnDirty = true
 	t.cl.Produce(context.Background(), rec, promise)
 }
 
@@ -227,6 +231,7 @@ func (t *thread) step(ctx context.Context, fetches kgo.Fetches) error {
 		if len(fp.Records) == 0 {
 			return
 		}
+		t.txnDirty = true // polled offsets go into the transaction
 		q := t.queue(fp.Topic, fp.Partition)
 		if q == nil {
 			return // not ours (any more); its new owner re-reads it
@@ -399,7 +404,15 @@ func (t *thread) commit(context.Context) error {
 		if err := t.cfg.fatal(); err != nil {
 			return err
 		}
+		if !t.txnDirty {
+			// Nothing polled or produced since the last commit: an empty
+			// End would only cost time (franz-go holds back rebalances for
+			// 500 ms after a commit without offsets).
+			t.lastCommit = time.Now()
+			return nil
+		}
 		committed, err := t.sess.End(ctx, kgo.TryCommit)
+		t.txnDirty = false
 		if err != nil {
 			return fmt.Errorf("core: %s: commit transaction: %w", t.name, err)
 		}
