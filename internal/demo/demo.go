@@ -192,7 +192,9 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 			stopA()
 			left = true
 		}
-		if left && produced == nil && st.Consumed >= int64(cfg.Records+cfg.Corrupt) {
+		// Done when the group committed every input offset ("processed"
+		// also counts records re-processed after an aborted transaction).
+		if left && produced == nil && allCommitted(ctx, cl) {
 			break
 		}
 	}
@@ -200,6 +202,27 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 	stopB()
 	elapsed := time.Since(start)
 	return summarize(ctx, w, cfg, cl, want, elapsed)
+}
+
+// allCommitted reports whether the demo's group has committed offsets up to
+// the end of every input partition.
+func allCommitted(ctx context.Context, cl *kgo.Client) bool {
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, inTopic)
+	if err != nil {
+		return false
+	}
+	committed, err := adm.FetchOffsets(ctx, appID)
+	if err != nil {
+		return false
+	}
+	done := true
+	ends.Each(func(o kadm.ListedOffset) {
+		if c, ok := committed.Lookup(o.Topic, o.Partition); !ok || c.At < o.Offset {
+			done = false
+		}
+	})
+	return done
 }
 
 type instance struct {
