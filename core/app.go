@@ -45,6 +45,9 @@ type App struct {
 	blockCache *pebble.Cache
 	// queryable holds the local stores for interactive queries.
 	queryable storeRegistry
+	// globals are the read-only views of the global stores (set before the
+	// threads start).
+	globals map[string]state.ReadOnlyKeyValueStore
 }
 
 // blockCacheSize is the instance-wide Pebble block cache.
@@ -56,7 +59,10 @@ func (a *App) openEngine(id TaskID, inMemory bool) (state.Engine, error) {
 	if inMemory {
 		return memstate.New(), nil
 	}
-	dir := filepath.Join(a.cfg.stateDir, a.cfg.appID, id.String())
+	return a.openEngineAt(filepath.Join(a.cfg.stateDir, a.cfg.appID, id.String()))
+}
+
+func (a *App) openEngineAt(dir string) (state.Engine, error) {
 	return pebblestate.Open(dir, pebblestate.WithCache(a.blockCache))
 }
 
@@ -126,6 +132,14 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.prepareTopics(ctx); err != nil {
 		return err
 	}
+	global, err := a.startGlobal(ctx)
+	if err != nil {
+		return err
+	}
+	if global != nil {
+		a.globals = global.views
+		defer global.close()
+	}
 	threads := make([]*thread, a.cfg.threads)
 	for i := range threads {
 		if threads[i], err = newThread(a, i); err != nil {
@@ -139,6 +153,19 @@ func (a *App) Run(ctx context.Context) error {
 		"guarantee", a.cfg.guarantee, "threads", a.cfg.threads, "source_topics", a.clusterSourceTopics)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if global != nil {
+		globalDone := make(chan struct{})
+		defer func() {
+			cancel()
+			<-globalDone
+		}()
+		go func() {
+			defer close(globalDone)
+			if err := global.run(runCtx); err != nil {
+				a.cfg.fail(err)
+			}
+		}()
+	}
 	errs := make(chan error, len(threads))
 	for i, t := range threads {
 		go func() {
@@ -196,6 +223,9 @@ func (a *App) prepareTopics(ctx context.Context) error {
 		if _, internal := a.topo.repartition[topic]; !internal {
 			user = append(user, topic)
 		}
+	}
+	for _, g := range a.topo.globals {
+		user = append(user, g.topic)
 	}
 	counts, err := a.describe(ctx, user)
 	if err != nil {

@@ -104,8 +104,10 @@ func (t *Topology) ConnectProcessorAndStores(processors []string, stores ...stri
 		return errSealed
 	}
 	for _, st := range stores {
-		if _, ok := t.stores[st]; !ok {
-			return fmt.Errorf("core: store %q is not in the topology (add it with AddStateStore)", st)
+		_, local := t.stores[st]
+		_, global := t.globals[st]
+		if !local && !global {
+			return fmt.Errorf("core: store %q is not in the topology (add it with AddStateStore or AddGlobalStore)", st)
 		}
 	}
 	for _, p := range processors {
@@ -118,7 +120,11 @@ func (t *Topology) ConnectProcessorAndStores(processors []string, stores ...stri
 			return fmt.Errorf("core: node %q is not a processor; only processors use stores", p)
 		}
 		for _, st := range stores {
-			if !containsString(b.stores, st) {
+			if _, global := t.globals[st]; global {
+				if !containsString(b.globals, st) {
+					b.globals = append(b.globals, st)
+				}
+			} else if !containsString(b.stores, st) {
 				b.stores = append(b.stores, st)
 			}
 		}

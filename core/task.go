@@ -34,6 +34,8 @@ type taskEnv struct {
 	resolveTopic func(string) string
 	out          collector
 	log          *slog.Logger
+	// globals are the read-only views of the global stores.
+	globals map[string]state.ReadOnlyKeyValueStore
 	// cache is the record cache budget shared by the tasks of a thread.
 	cache *cacheBudget
 	// openEngine opens the state engine of a task (persistent or in

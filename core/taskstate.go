@@ -226,6 +226,12 @@ func (st *taskState) close() error {
 
 // store returns the named store if processor node may use it.
 func (tk *task) store(node, name string) (any, error) {
+	if view, ok := tk.env.globals[name]; ok {
+		if !tk.nodeUsesGlobal(node, name) {
+			return nil, fmt.Errorf("%w: global store %q is not connected to processor %q (ConnectProcessorAndStores)", ErrNoStore, name, node)
+		}
+		return view, nil
+	}
 	if tk.state == nil {
 		return nil, fmt.Errorf("%w: %q (processor %q: the task has no stores)", ErrNoStore, name, node)
 	}
@@ -234,6 +240,15 @@ func (tk *task) store(node, name string) (any, error) {
 		return nil, fmt.Errorf("%w: %q is not connected to processor %q (AddStateStore/ConnectProcessorAndStores)", ErrNoStore, name, node)
 	}
 	return s, nil
+}
+
+func (tk *task) nodeUsesGlobal(node, store string) bool {
+	for _, n := range tk.sub.nodes {
+		if b := n.base(); b.name == node {
+			return containsString(b.globals, store)
+		}
+	}
+	return false
 }
 
 func (tk *task) nodeUsesStore(node, store string) bool {

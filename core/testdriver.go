@@ -32,6 +32,9 @@ type TestDriver struct {
 	outputs map[string][]*kgo.Record
 	pending []*kgo.Record // produced, not yet fed back
 	err     error
+
+	global       state.Engine                   // global stores, if any
+	globalStores map[string]state.KeyValueStore // by topic
 }
 
 // WithDriverStartTime sets the test driver's initial wall-clock time.
@@ -60,6 +63,21 @@ func NewTestDriver(topo *Topology, opts ...Option) (*TestDriver, error) {
 		// Stores live in memory in the driver, persistent ones included.
 		openEngine: func(TaskID, bool) (state.Engine, error) { return memstate.New(), nil },
 		cache:      &cacheBudget{max: cfg.cacheMaxBytes}}
+	if len(topo.globals) > 0 {
+		d.global = memstate.New()
+		d.globalStores = map[string]state.KeyValueStore{}
+		d.env.globals = map[string]state.ReadOnlyKeyValueStore{}
+		for name, g := range topo.globals {
+			kv, err := d.global.KeyValue(name)
+			if err != nil {
+				return nil, err
+			}
+			d.globalStores[g.topic] = kv
+			if d.env.globals[name], err = d.global.ReadOnly().KeyValue(name); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, st := range d.subs {
 		tk, err := newTask(d.env, st, topo, 0, nil)
 		if err != nil {
@@ -98,6 +116,20 @@ func (d *TestDriver) partitions(string) (int32, error) { return 1, nil }
 func (d *TestDriver) Pipe(rec *kgo.Record) error {
 	if d.err != nil {
 		return d.err
+	}
+	if kv, ok := d.globalStores[rec.Topic]; ok {
+		// A global topic updates its store at once (committed, visible).
+		if rec.Key == nil {
+			return nil
+		}
+		r := *rec
+		if r.Timestamp.IsZero() {
+			r.Timestamp = d.clock
+		}
+		if err := kv.Put(r.Key, globalValue(&r)); err != nil {
+			return err
+		}
+		return d.global.Commit(nil)
 	}
 	if _, ok := d.topicSb[rec.Topic]; !ok {
 		return fmt.Errorf("core: test driver: topic %q is not read by the topology", rec.Topic)
@@ -217,6 +249,9 @@ func (d *TestDriver) Close() error {
 	var errs []error
 	for _, tk := range d.tasks {
 		errs = append(errs, tk.close())
+	}
+	if d.global != nil {
+		errs = append(errs, d.global.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -27,6 +27,7 @@ type Topology struct {
 	sourceTopics map[string]string // topic -> source node name
 	repartition  map[string]*RepartitionTopic
 	stores       map[string]*StoreSpec
+	globals      map[string]*globalStore
 	seq          int
 	sealed       bool
 }
@@ -104,6 +105,7 @@ type nodeBase struct {
 	outV     reflect.Type
 	topics   []string // sources: topics read; sinks: fixed topic (if any)
 	stores   []string
+	globals  []string // global stores the processor reads
 }
 
 // nodeSpec is one node of the template; instantiate builds the node for a
@@ -381,7 +383,7 @@ func (t *Topology) Describe() string {
 			case kindSource:
 				fmt.Fprintf(&b, "    Source: %s (topics: [%s])\n", nb.name, strings.Join(nb.topics, ", "))
 			case kindProcessor:
-				fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n", nb.name, strings.Join(nb.stores, ", "))
+				fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n", nb.name, strings.Join(append(append([]string(nil), nb.stores...), nb.globals...), ", "))
 			case kindSink:
 				if len(nb.topics) == 1 {
 					fmt.Fprintf(&b, "    Sink: %s (topic: %s)\n", nb.name, nb.topics[0])
@@ -402,7 +404,25 @@ func (t *Topology) Describe() string {
 		}
 		b.WriteString("\n")
 	}
+	t.describeGlobals(&b, len(t.subtopologies()))
 	return b.String()
+}
+
+// describeGlobals appends Kafka Streams' description of global stores.
+func (t *Topology) describeGlobals(b *strings.Builder, next int) {
+	names := make([]string, 0, len(t.globals))
+	for name := range t.globals {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		g := t.globals[name]
+		fmt.Fprintf(b, "  Sub-topology: %d for global store (will not generate tasks)\n", next+i)
+		fmt.Fprintf(b, "    Source: %s-source (topics: [%s])\n", name, g.topic)
+		fmt.Fprintf(b, "      --> %s-updater\n", name)
+		fmt.Fprintf(b, "    Processor: %s-updater (stores: [%s])\n", name, name)
+		fmt.Fprintf(b, "      <-- %s-source\n\n", name)
+	}
 }
 
 // String is Describe.
