@@ -68,7 +68,6 @@ func GlobalLookup[K, V any](ctx interface{ StateStore(string) (any, error) }, g 
 	return value, err == nil, err
 }
 
-
 // ProcessWithStores is Process with the processor connected to stores
 // (state stores added by the DSL, or global tables' stores), which it
 // reaches through ProcessorContext.StateStore.
