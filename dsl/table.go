@@ -25,6 +25,9 @@ type KTable[K, V any] struct {
 	keys   serde.Serde[K]
 	values serde.Serde[V]
 	store  string // materializing store, "" if none
+	// window is set on windowed aggregation results and the tables
+	// derived from them: what Suppress(UntilWindowCloses) needs.
+	window *windowBounds[K]
 }
 
 // NodeName is the name of the node producing the table's updates.
@@ -50,6 +53,11 @@ type Materialized[K, V any] struct {
 	// DisableCaching forwards every update at once instead of the latest
 	// per key and commit interval (Kafka Streams' withCachingDisabled).
 	DisableCaching bool
+	// Retention is how long a window or session store keeps a window;
+	// default, and minimum: what the windows need (size + grace; see
+	// WindowedBy, WindowedBySliding, WindowedBySession). Ignored by
+	// key-value stores.
+	Retention time.Duration
 }
 
 // MaterializedAs returns a Materialized with the given store name.
@@ -281,7 +289,7 @@ func MapValuesTable[K, V, V2 any](t *KTable[K, V], mapper func(value V) V2, name
 func addTableProcessor[K, V, V2 any](t *KTable[K, V], prefix string, names []Named, fn func(core.Record[K, change[V]]) (change[V2], bool), values serde.Serde[V2]) *KTable[K, V2] {
 	b := t.b
 	name := b.name(prefix, names)
-	out := &KTable[K, V2]{b: b, node: name, keys: t.keys, values: values}
+	out := &KTable[K, V2]{b: b, node: name, keys: t.keys, values: values, window: t.window}
 	if b.err != nil {
 		return out
 	}
