@@ -177,39 +177,41 @@ func (c *cachedKV) evict(e *cacheEntry) error {
 	return c.write(e.key, e.value, e.ts)
 }
 
-// flush writes every cached update, oldest first.
-func (c *cachedKV) flush() error {
+// flush writes every cached update, oldest first, and returns how many.
+func (c *cachedKV) flush() (int, error) {
+	n := 0
 	for c.order.head != nil {
 		if err := c.evict(c.order.head); err != nil {
-			return err
+			return n, err
 		}
+		n++
 	}
-	return nil
+	return n, nil
 }
 
 func (c *cachedKV) Range(from, to []byte) (state.Iterator, error) {
-	if err := c.flush(); err != nil {
+	if _, err := c.flush(); err != nil {
 		return nil, err
 	}
 	return c.KeyValueStore.Range(from, to)
 }
 
 func (c *cachedKV) ReverseRange(from, to []byte) (state.Iterator, error) {
-	if err := c.flush(); err != nil {
+	if _, err := c.flush(); err != nil {
 		return nil, err
 	}
 	return c.KeyValueStore.ReverseRange(from, to)
 }
 
 func (c *cachedKV) Prefix(prefix []byte) (state.Iterator, error) {
-	if err := c.flush(); err != nil {
+	if _, err := c.flush(); err != nil {
 		return nil, err
 	}
 	return c.KeyValueStore.Prefix(prefix)
 }
 
 func (c *cachedKV) All() (state.Iterator, error) {
-	if err := c.flush(); err != nil {
+	if _, err := c.flush(); err != nil {
 		return nil, err
 	}
 	return c.KeyValueStore.All()
@@ -295,24 +297,26 @@ func (c *cachedWindow) evict(e *cacheEntry) error {
 	return c.write(e.key, e.windowStart, e.value, e.ts)
 }
 
-func (c *cachedWindow) flush() error {
+func (c *cachedWindow) flush() (int, error) {
+	n := 0
 	for c.order.head != nil {
 		if err := c.evict(c.order.head); err != nil {
-			return err
+			return n, err
 		}
+		n++
 	}
-	return nil
+	return n, nil
 }
 
 func (c *cachedWindow) FetchRange(key []byte, from, to int64) (state.WindowIterator, error) {
-	if err := c.flush(); err != nil {
+	if _, err := c.flush(); err != nil {
 		return nil, err
 	}
 	return c.WindowStore.FetchRange(key, from, to)
 }
 
 func (c *cachedWindow) FetchAll(from, to int64) (state.WindowIterator, error) {
-	if err := c.flush(); err != nil {
+	if _, err := c.flush(); err != nil {
 		return nil, err
 	}
 	return c.WindowStore.FetchAll(from, to)

@@ -44,6 +44,12 @@ type ErrorContext struct {
 
 func (ec ErrorContext) String() string {
 	if ec.Record == nil {
+		if ec.Node == "(cache flush)" {
+			return fmt.Sprintf("task %s (record cache flush)", ec.TaskID)
+		}
+		if ec.Topic != "" {
+			return fmt.Sprintf("task %s, output to topic %q", ec.TaskID, ec.Topic)
+		}
 		return fmt.Sprintf("task %s node %q (punctuation)", ec.TaskID, ec.Node)
 	}
 	s := fmt.Sprintf("task %s, record %s[%d]@%d", ec.TaskID, ec.Topic, ec.Partition, ec.Offset)

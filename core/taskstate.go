@@ -22,19 +22,31 @@ type taskState struct {
 	stores     map[string]any // name -> state.KeyValueStore / WindowStore / SessionStore (logged)
 	changelogs []*changelog
 	restoring  int            // changelogs still restoring
-	cached     []func() error // flushes of the record caches
+	cached     []func() (int, error) // flushes of the record caches
 }
 
 // flushCaches writes every cached update to its store, changelog and flush
 // listener (which forwards downstream). It runs before every commit, on the
 // task's goroutine.
 func (st *taskState) flushCaches() error {
-	for _, f := range st.cached {
-		if err := f(); err != nil {
-			return err
+	st.tk.punctuating = "(cache flush)"
+	defer func() { st.tk.punctuating = "" }()
+	// A flush forwards downstream, which may write another cached store of
+	// the task: repeat until a pass finds nothing dirty, so no update waits
+	// for the next commit.
+	for pass := 0; ; pass++ {
+		dirty := false
+		for _, f := range st.cached {
+			n, err := f()
+			if err != nil {
+				return err
+			}
+			dirty = dirty || n > 0
+		}
+		if !dirty || pass > 100 {
+			return nil
 		}
 	}
-	return nil
 }
 
 // changelog is one store's changelog partition for one task.
