@@ -21,7 +21,7 @@ type taskState struct {
 	memory     state.Engine
 	stores     map[string]any // name -> state.KeyValueStore / WindowStore / SessionStore (logged)
 	changelogs []*changelog
-	restoring  int            // changelogs still restoring
+	restoring  int                   // changelogs still restoring
 	cached     []func() (int, error) // flushes of the record caches
 }
 
