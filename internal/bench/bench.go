@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -34,6 +36,7 @@ type Config struct {
 	Commit     time.Duration // exactly-once commit interval, default 100ms
 	Rounds     int           // alternating rounds of each measurement, default 1; the median is reported
 	Only       string        // "at_least_once" or "exactly_once_v2": run only that pair
+	StateDir   string        // state directory for stateful pipelines (default: a temp dir per run)
 }
 
 func (c *Config) defaults() {
@@ -51,6 +54,9 @@ func (c *Config) defaults() {
 	}
 	if c.Rounds == 0 {
 		c.Rounds = 1
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(os.TempDir(), "sluice-bench")
 	}
 }
 
@@ -208,11 +214,23 @@ const (
 	// StringPipeline: the same with string serdes, which copy every key and
 	// value out of the fetched record (as Java's StringDeserializer does).
 	StringPipeline
+	// CountPipeline: a word-count style aggregation, GroupByKey().Count()
+	// over the 1,000 keys, in a Pebble store with its changelog and the
+	// record cache, ToStream, To (string keys, int64 counts).
+	CountPipeline
+	// CountNoCachePipeline: CountPipeline with the record cache off, so
+	// every update is written, logged and forwarded.
+	CountNoCachePipeline
 )
 
 func (p Pipeline) String() string {
-	if p == StringPipeline {
+	switch p {
+	case StringPipeline:
 		return "string serdes"
+	case CountPipeline:
+		return "groupByKey+count (record cache on)"
+	case CountNoCachePipeline:
+		return "groupByKey+count (record cache off)"
 	}
 	return "[]byte serdes"
 }
@@ -232,7 +250,11 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 		}
 	}
 	b := dsl.NewBuilder()
-	if p == StringPipeline {
+	if p == CountPipeline || p == CountNoCachePipeline {
+		s := dsl.Stream(b, inputTopic, dsl.ConsumedWith(serde.String(), serde.Bytes()))
+		s.Peek(func(string, []byte) { started() }).GroupByKey().Count().ToStream().
+			To(out, dsl.ProducedWith(serde.String(), serde.Int64()))
+	} else if p == StringPipeline {
 		s := dsl.Stream(b, inputTopic, dsl.ConsumedWith(serde.String(), serde.String()))
 		dsl.MapValues(s.Filter(func(_, v string) bool { started(); return v != "" }), func(v string) string { return v }).To(out)
 	} else {
@@ -244,7 +266,10 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 		return Result{}, err
 	}
 	opts := []core.Option{core.WithBrokers(cfg.Brokers...), core.WithApplicationID(appID), core.WithProcessingGuarantee(g),
-		core.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}
+		core.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), core.WithStateDir(cfg.StateDir)}
+	if p == CountNoCachePipeline {
+		opts = append(opts, core.WithCacheMaxBytes(0))
+	}
 	if g == core.ExactlyOnceV2 {
 		opts = append(opts, core.WithCommitInterval(cfg.Commit))
 	}
@@ -298,6 +323,9 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 		}
 	}
 	name := fmt.Sprintf("sluice filter+mapValues+to, %s, %s", p, g)
+	if p == CountPipeline || p == CountNoCachePipeline {
+		name = fmt.Sprintf("sluice %s, %s", p, g)
+	}
 	return Result{Name: name, Records: int(app.Stats().Consumed), Duration: end.Sub(time.Unix(0, first.Load())), Total: time.Since(start)}, nil
 }
 
@@ -342,9 +370,13 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 		{core.AtLeastOnce, BytesPipeline, true, nil},
 		{core.AtLeastOnce, BytesPipeline, false, nil},
 		{core.AtLeastOnce, StringPipeline, false, nil},
+		{core.AtLeastOnce, CountPipeline, false, nil},
+		{core.AtLeastOnce, CountNoCachePipeline, false, nil},
 		{core.ExactlyOnceV2, BytesPipeline, true, nil},
 		{core.ExactlyOnceV2, BytesPipeline, false, nil},
 		{core.ExactlyOnceV2, StringPipeline, false, nil},
+		{core.ExactlyOnceV2, CountPipeline, false, nil},
+		{core.ExactlyOnceV2, CountNoCachePipeline, false, nil},
 	}
 	for round := range cfg.Rounds {
 		for i, s := range slots {
@@ -371,12 +403,16 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 	}
 	fmt.Fprintln(w)
 	var pairs [][2]Result
-	for i := 0; i < len(slots); i += 3 {
-		if len(slots[i].runs) == 0 {
+	var base Result
+	for _, s := range slots {
+		if len(s.runs) == 0 {
 			continue
 		}
-		base := median(slots[i].runs)
-		pairs = append(pairs, [2]Result{base, median(slots[i+1].runs)}, [2]Result{base, median(slots[i+2].runs)})
+		if s.base {
+			base = median(s.runs)
+			continue
+		}
+		pairs = append(pairs, [2]Result{base, median(s.runs)})
 	}
 	Report(w, pairs)
 	return pairs, nil
