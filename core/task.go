@@ -445,18 +445,6 @@ func (tk *task) offsets(into map[string]map[int32]kgo.EpochOffset) {
 	}
 }
 
-// clearBuffers drops buffered records (after an aborted transaction the
-// consumer re-reads from the committed offsets).
-func (tk *task) clearBuffers() {
-	for _, q := range tk.queues {
-		clear(q.recs)
-		q.recs, q.head, q.headReady = q.recs[:0], 0, false
-		q.committable = -1
-		q.position = -1
-	}
-	tk.idleDeadline = time.Time{}
-}
-
 // ---- punctuation ----
 
 type schedule struct {

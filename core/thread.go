@@ -455,22 +455,23 @@ func (t *thread) flushCaches(tasks map[TaskID]*task) error {
 // transaction committed, and are dropped when it aborted.
 func (t *thread) afterTransaction(committed bool) error {
 	if !committed {
-		t.env.log.Info("sluice: transaction aborted after a rebalance; re-processing from the committed offsets")
+		t.env.log.Info("sluice: transaction aborted after a rebalance; reviving the tasks to re-process from the committed offsets")
+		for _, tk := range t.tasks {
+			if tk.state != nil {
+				if err := tk.state.abort(); err != nil {
+					return err
+				}
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		defer cancel()
+		return t.reviveTasks(ctx)
 	}
 	for _, tk := range t.tasks {
-		if !committed {
-			tk.clearBuffers()
-		}
 		if tk.state == nil || tk.state.restoring > 0 {
 			continue
 		}
-		var err error
-		if committed {
-			err = tk.state.commit()
-		} else {
-			err = tk.state.abort()
-		}
-		if err != nil {
+		if err := tk.state.commit(); err != nil {
 			return err
 		}
 	}
@@ -591,6 +592,13 @@ func (t *thread) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.app.stats.rebalances.Add(1)
+	t.createTasks(ctx, assigned, "assigned")
+}
+
+// createTasks creates the tasks of newly owned partitions: nodes,
+// processors, stores (restores started, input paused meanwhile), idle-rule
+// lags. Runs with mu held, before the partitions' input is polled.
+func (t *thread) createTasks(ctx context.Context, assigned map[string][]int32, why string) {
 	var created []*task
 	for topic, parts := range assigned {
 		sub, ok := t.app.topicSub[topic]
@@ -630,8 +638,29 @@ func (t *thread) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 		for i, tk := range created {
 			ids[i] = tk.id.String()
 		}
-		t.env.log.Info("sluice: tasks assigned", "tasks", ids)
+		t.env.log.Info("sluice: tasks "+why, "tasks", ids)
 	}
+}
+
+// reviveTasks closes and re-creates every task after an aborted
+// transaction, as Kafka Streams revives corrupted tasks: the consumer was
+// rewound to the committed offsets, stores reopen at their committed
+// checkpoints, and processors start from a fresh Init, so nothing they kept
+// in memory from the aborted records (a window's observed stream time, for
+// example) survives into the re-processing.
+func (t *thread) reviveTasks(ctx context.Context) error {
+	if len(t.tasks) == 0 {
+		return nil
+	}
+	parts := map[string][]int32{}
+	for _, tk := range t.tasks {
+		for _, q := range tk.queues {
+			parts[q.topic] = append(parts[q.topic], q.partition)
+		}
+	}
+	t.closeTasks(t.tasks, "transaction aborted")
+	t.createTasks(ctx, parts, "revived")
+	return t.err
 }
 
 // initLags seeds the idle rules with each new partition's end offset and

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +58,12 @@ const (
 	largeTopic = "demo-large-invoices"
 	smallTopic = "demo-small-invoices"
 	dlqTopic   = "demo-orders-dlq"
+	// revenueTopic receives, per customer and 1-second event-time window,
+	// the window's final revenue (suppressed until the window closes).
+	revenueTopic = "demo-revenue-per-second"
+	// eventTimeSpan is the event time the generated orders cover (5 one-second
+	// windows per customer, 4 of which close).
+	eventTimeSpan = 5 * time.Second
 	appID      = "sluice-demo"
 )
 
@@ -76,6 +84,18 @@ func Topology() (*core.Topology, error) {
 		DefaultBranch("small")
 	branches["invoices-large"].To(largeTopic)
 	branches["invoices-small"].To(smallTopic)
+
+	// Stateful and windowed: revenue per customer per second of event time,
+	// in a Pebble window store with a changelog; only each window's final
+	// total is written, once the window has closed.
+	revenue := dsl.WindowedAggregate(dsl.WindowedBy(invoices.GroupByKey(), dsl.TumblingWindows(time.Second, 0)),
+		func() float64 { return 0 },
+		func(_ string, inv Invoice, sum float64) float64 { return round2(sum + inv.Total) },
+		dsl.Materialized[string, float64]{Name: "revenue-per-second", Values: serde.Float64()})
+	finals := revenue.Suppress(dsl.UntilWindowCloses(dsl.UnboundedBuffer()).WithName("revenue-final")).ToStream()
+	dsl.Map(finals, func(w serde.Windowed[string], total float64) (string, float64) {
+		return fmt.Sprintf("%s@%d", w.Key, w.Start), total
+	}).To(revenueTopic, dsl.ProducedWith(serde.String(), serde.Float64()))
 	return b.Build()
 }
 
@@ -112,7 +132,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 		return err
 	}
 	defer cl.Close()
-	if err := topics.Ensure(ctx, kadm.NewClient(cl), 4, nil, inTopic, largeTopic, smallTopic, dlqTopic); err != nil {
+	if err := topics.Ensure(ctx, kadm.NewClient(cl), 4, nil, inTopic, largeTopic, smallTopic, dlqTopic, revenueTopic); err != nil {
 		return err
 	}
 	topo, err := Topology()
@@ -123,16 +143,21 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 	fmt.Fprintf(w, "\ngenerating %d orders at %d/s (%d of them corrupt JSON) into %q; guarantee %s\n\n",
 		cfg.Records, cfg.Rate, cfg.Corrupt, inTopic, cfg.Guarantee)
 
-	want, produced, err := generate(ctx, cl, cfg)
+	exp, produced, err := generate(ctx, cl, cfg)
 	if err != nil {
 		return err
 	}
+	stateDir, err := os.MkdirTemp("", "sluice-demo-state-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stateDir)
 	start := time.Now()
-	a, err := newInstance(cfg, "instance-a")
+	a, err := newInstance(cfg, "instance-a", filepath.Join(stateDir, "a"))
 	if err != nil {
 		return err
 	}
-	b, err := newInstance(cfg, "instance-b")
+	b, err := newInstance(cfg, "instance-b", filepath.Join(stateDir, "b"))
 	if err != nil {
 		return err
 	}
@@ -201,7 +226,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 	fmt.Fprintln(w, "        -> all input processed; stopping instance-b")
 	stopB()
 	elapsed := time.Since(start)
-	return summarize(ctx, w, cfg, cl, want, elapsed)
+	return summarize(ctx, w, cfg, cl, exp, elapsed)
 }
 
 // allCommitted reports whether the demo's group has committed offsets up to
@@ -230,7 +255,7 @@ type instance struct {
 	name string
 }
 
-func newInstance(cfg Config, name string) (*instance, error) {
+func newInstance(cfg Config, name, stateDir string) (*instance, error) {
 	topo, err := Topology()
 	if err != nil {
 		return nil, err
@@ -240,6 +265,7 @@ func newInstance(cfg Config, name string) (*instance, error) {
 		core.WithApplicationID(appID),
 		core.WithProcessingGuarantee(cfg.Guarantee),
 		core.WithInstanceID(name),
+		core.WithStateDir(stateDir), // one state directory per instance
 		core.WithSessionTimeout(10*time.Second),
 		core.WithDeserializationHandler(core.DeadLetterTo(dlqTopic, cfg.Log)),
 		core.WithLogger(cfg.Log.With("instance", name)),
@@ -265,9 +291,12 @@ func (in *instance) start(ctx context.Context) (<-chan error, func()) {
 
 // generate produces the orders at the configured rate in the background
 // and returns the invoices the topology must write, keyed by order id.
-func generate(ctx context.Context, cl *kgo.Client, cfg Config) (map[int64]Invoice, <-chan error, error) {
+func generate(ctx context.Context, cl *kgo.Client, cfg Config) (expected, <-chan error, error) {
 	want := make(map[int64]Invoice, cfg.Records)
+	wantRevenue := map[string]float64{}
 	customers := []string{"ada", "grace", "linus", "ken", "barbara", "edsger", "margaret", "dennis"}
+	base := time.Now().Truncate(time.Second).Add(-time.Hour)
+	orderSpacing := eventTimeSpan / time.Duration(cfg.Records)
 	recs := make([]*kgo.Record, 0, cfg.Records+cfg.Corrupt)
 	corruptEvery := 0
 	if cfg.Corrupt > 0 {
@@ -277,15 +306,19 @@ func generate(ctx context.Context, cl *kgo.Client, cfg Config) (map[int64]Invoic
 		o := Order{ID: int64(i), Customer: customers[i%len(customers)], Amount: float64((i*7919)%1000) - 50}
 		v, err := json.Marshal(o)
 		if err != nil {
-			return nil, nil, err
+			return expected{}, nil, err
 		}
-		recs = append(recs, &kgo.Record{Key: []byte(o.Customer), Value: v})
+		recs = append(recs, &kgo.Record{Key: []byte(o.Customer), Value: v, Timestamp: base.Add(time.Duration(i) * orderSpacing)})
 		if o.Amount > 0 {
 			tax := round2(o.Amount * 0.2)
-			want[o.ID] = Invoice{OrderID: o.ID, Customer: o.Customer, Amount: o.Amount, Tax: tax, Total: round2(o.Amount + tax)}
+			inv := Invoice{OrderID: o.ID, Customer: o.Customer, Amount: o.Amount, Tax: tax, Total: round2(o.Amount + tax)}
+			want[o.ID] = inv
+			ts := base.Add(time.Duration(i) * orderSpacing).UnixMilli()
+			k := fmt.Sprintf("%s@%d", o.Customer, ts-ts%1000)
+			wantRevenue[k] = round2(wantRevenue[k] + inv.Total)
 		}
 		if corruptEvery > 0 && i%corruptEvery == corruptEvery-1 && len(recs)-i-1 < cfg.Corrupt {
-			recs = append(recs, &kgo.Record{Key: []byte("corrupt"), Value: []byte(`{"id": not json`)})
+			recs = append(recs, &kgo.Record{Key: []byte("corrupt"), Value: []byte(`{"id": not json`), Timestamp: base.Add(time.Duration(i) * orderSpacing)})
 		}
 	}
 	done := make(chan error, 1)
@@ -303,12 +336,19 @@ func generate(ctx context.Context, cl *kgo.Client, cfg Config) (map[int64]Invoic
 		}
 		done <- nil
 	}()
-	return want, done, nil
+	return expected{invoices: want, revenue: wantRevenue}, done, nil
+}
+
+// expected is what the demo's outputs must contain.
+type expected struct {
+	invoices map[int64]Invoice
+	revenue  map[string]float64 // "customer@windowStart" -> total
 }
 
 // summarize reads the outputs read_committed and checks them against the
 // expected invoices: every one exactly once, in the right topic.
-func summarize(ctx context.Context, w io.Writer, cfg Config, cl *kgo.Client, want map[int64]Invoice, elapsed time.Duration) error {
+func summarize(ctx context.Context, w io.Writer, cfg Config, cl *kgo.Client, exp expected, elapsed time.Duration) error {
+	want := exp.invoices
 	counts := map[string]int{}
 	seen := map[int64]int{}
 	var wrong []string
@@ -358,6 +398,39 @@ func summarize(ctx context.Context, w io.Writer, cfg Config, cl *kgo.Client, wan
 		}
 		fmt.Fprintln(w, "   ", s)
 	}
+	// Windowed final results: every emitted window exactly once, with the
+	// exact total. The newest window of each partition stays open (no later
+	// record moves stream time past its end), as in Kafka Streams.
+	revRecs, err := readAll(ctx, cfg.Brokers, revenueTopic)
+	if err != nil {
+		return err
+	}
+	emitted := map[string]int{}
+	var revWrong []string
+	for _, r := range revRecs {
+		emitted[string(r.Key)]++
+		total, derr := serde.Float64().Deserialize(revenueTopic, r.Value)
+		if derr != nil || total != exp.revenue[string(r.Key)] {
+			revWrong = append(revWrong, fmt.Sprintf("%s: got %v, want %v", r.Key, total, exp.revenue[string(r.Key)]))
+		}
+	}
+	revDup := 0
+	for _, n := range emitted {
+		if n > 1 {
+			revDup++
+		}
+	}
+	fmt.Fprintf(w, "  windows: %d final per-customer revenue totals for 1 s windows (of %d windows; the newest stay open), %d duplicated, %d wrong\n",
+		len(emitted), len(exp.revenue), revDup, len(revWrong))
+	for i, s := range revWrong {
+		if i == 3 {
+			break
+		}
+		fmt.Fprintln(w, "   ", s)
+	}
+	if len(emitted) == 0 || len(revWrong) > 0 || (cfg.Guarantee == core.ExactlyOnceV2 && revDup > 0) {
+		return errors.New("demo: windowed final results are wrong")
+	}
 	exactlyOnce := missing == 0 && dups == 0 && len(wrong) == 0 && counts[dlqTopic] == cfg.Corrupt
 	if cfg.Guarantee == core.ExactlyOnceV2 && !exactlyOnce {
 		return errors.New("demo: output does not match the input exactly once")
@@ -366,7 +439,7 @@ func summarize(ctx context.Context, w io.Writer, cfg Config, cl *kgo.Client, wan
 		return errors.New("demo: output is missing or has wrong records")
 	}
 	if exactlyOnce {
-		fmt.Fprintln(w, "  result:  every order is in the output exactly once, corrupt records are in the dead-letter topic")
+		fmt.Fprintln(w, "  result:  every order is in the output exactly once, every closed window's total is exact and final, corrupt records are in the dead-letter topic")
 	} else {
 		fmt.Fprintf(w, "  result:  nothing lost (%d duplicates are allowed at-least-once)\n", dups)
 	}
