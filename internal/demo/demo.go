@@ -64,7 +64,7 @@ const (
 	// eventTimeSpan is the event time the generated orders cover (5 one-second
 	// windows per customer, 4 of which close).
 	eventTimeSpan = 5 * time.Second
-	appID      = "sluice-demo"
+	appID         = "sluice-demo"
 )
 
 // Topology builds the demo's topology: orders are parsed from JSON
