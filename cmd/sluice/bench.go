@@ -47,6 +47,11 @@ starts an embedded broker in-process.`,
 			}
 			cfg.Only = only
 			out := cmd.OutOrStdout()
+			if only == "restore" {
+				fmt.Fprintf(out, "sluice bench: restore of %d records, %d partitions, brokers %v\n\n", cfg.Records, cfg.Partitions, cfg.Brokers)
+				_, err := bench.RunRestore(cmd.Context(), cfg, out)
+				return err
+			}
 			fmt.Fprintf(out, "sluice bench: %d records of %d bytes, %d partitions, brokers %v\n\n", cfg.Records, cfg.ValueBytes, cfg.Partitions, cfg.Brokers)
 			_, err := bench.RunStateless(cmd.Context(), cfg, out)
 			return err
@@ -60,6 +65,6 @@ starts an embedded broker in-process.`,
 	f.DurationVar(&cfg.Commit, "commit-interval", 100*time.Millisecond, "exactly-once commit interval (Sluice and the transactional baseline)")
 	f.IntVar(&cfg.Rounds, "rounds", 1, "alternating rounds; the median of each is reported")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	f.StringVar(&only, "only", "", "run only at_least_once or exactly_once_v2 (both by default)")
+	f.StringVar(&only, "only", "", "run only at_least_once, exactly_once_v2 or restore (the state restore benchmark); default: both guarantees")
 	return cmd
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"io"
 	"os"
 	"strconv"
 	"testing"
@@ -40,5 +41,18 @@ func TestStatelessSmoke(t *testing.T) {
 			t.Fatalf("%s wrote %d records, want %d", g, got, n)
 		}
 		t.Logf("%s: %.0f records/s", r.Name, r.PerSec())
+	}
+}
+
+func TestRestoreSmoke(t *testing.T) {
+	b := testbroker.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := RunRestore(ctx, Config{Brokers: b.Addrs(), Records: 20000}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r[1].Records != 20000 {
+		t.Fatalf("restored %d records, want 20000", r[1].Records)
 	}
 }
