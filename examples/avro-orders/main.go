@@ -13,15 +13,13 @@
 //	  go run ./cmd/sluice produce --topic avro-orders --value-schema schemas/order-v2.avsc
 //	go run ./cmd/sluice consume --topic avro-customer-totals --from-beginning
 //
-// Topology: orders are re-keyed by customer (SelectKey) and written through
-// a repartition topic (Avro values), so that all of a customer's orders
-// reach the same task; a Processor API node there keeps the totals.
-//
-// State: the totals live in a plain map per task, in memory only. They are
-// lost when the process restarts or a task moves to another instance, and
-// the totals then start again from zero. With the state-store issue this
-// becomes a changelogged KTable aggregation (GroupByKey + Aggregate), whose
-// state is restored from its changelog topic.
+// Topology: orders are grouped by customer (GroupBy writes them through a
+// repartition topic with Avro values, so that all of a customer's orders
+// reach the same task) and aggregated into each customer's totals in a
+// state store whose values are Avro too (Confluent wire format, the same
+// serde), backed by a changelog topic: the totals survive restarts and
+// move with their task. With the record cache, each commit writes the
+// latest totals of the customers that changed.
 package main
 
 import (
@@ -73,6 +71,8 @@ type config struct {
 	appID      string
 	guarantee  string
 	instanceID string
+	stateDir   string
+	commit     time.Duration
 	registry   string
 	logger     *slog.Logger
 }
@@ -83,6 +83,8 @@ func main() {
 	guarantee := flag.String("guarantee", string(core.AtLeastOnce), "processing guarantee: exactly_once_v2 or at_least_once")
 	instanceID := flag.String("instance-id", "", "static group membership id: a restarted instance with the same id resumes at once")
 	registry := flag.String("registry", "http://127.0.0.1:8081", "schema registry URL")
+	stateDir := flag.String("state-dir", "", "directory for local state (default: the system temp dir)")
+	commit := flag.Duration("commit-interval", time.Second, "how often totals are committed and emitted (the record cache keeps the latest per customer in between)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -92,6 +94,8 @@ func main() {
 		appID:      *appID,
 		guarantee:  *guarantee,
 		instanceID: *instanceID,
+		stateDir:   *stateDir,
+		commit:     *commit,
 		registry:   *registry,
 		logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
@@ -101,8 +105,8 @@ func main() {
 	}
 }
 
-// buildTopology wires orders → SelectKey(customer) → Repartition (Avro) →
-// running totals → TotalsTopic.
+// buildTopology wires orders → GroupBy(customer) → Aggregate (Avro store)
+// → TotalsTopic.
 func buildTopology(registryURL string) (*core.Topology, error) {
 	client := avro.NewClient(registryURL) // one client: it caches schemas by id
 	orders, err := avro.New[Order](client, schemas.OrderV2)
@@ -115,51 +119,25 @@ func buildTopology(registryURL string) (*core.Topology, error) {
 	}
 	b := dsl.NewBuilder()
 	in := dsl.Stream(b, OrdersTopic, dsl.ConsumedWith(serde.String(), orders))
-	byCustomer := dsl.SelectKey(in, func(_ string, o Order) string { return o.Customer }).
-		Repartition(dsl.RepartitionedWith(serde.String(), orders).WithName("orders-by-customer"))
-	dsl.Process(byCustomer, newTotalsProcessor).
-		To(TotalsTopic, dsl.ProducedWith[string, CustomerTotal](serde.String(), totals))
+	byCustomer := dsl.GroupBy(in, func(_ string, o Order) string { return o.Customer },
+		dsl.Grouped[string, Order]{Name: "orders-by-customer", Keys: serde.String(), Values: orders})
+	dsl.Aggregate(byCustomer,
+		func() CustomerTotal { return CustomerTotal{TotalCents: map[string]int64{}} },
+		func(customer string, o Order, t CustomerTotal) CustomerTotal {
+			// t was just read from the store: updating it in place is safe.
+			t.Customer = customer
+			t.OrderCount++
+			if t.TotalCents == nil {
+				t.TotalCents = map[string]int64{}
+			}
+			t.TotalCents[o.Currency] += o.AmountCents
+			t.LastOrderID = o.OrderID
+			return t
+		},
+		dsl.Materialized[string, CustomerTotal]{Name: "customer-totals", Values: totals},
+	).ToStream().To(TotalsTopic, dsl.ProducedWith[string, CustomerTotal](serde.String(), totals))
 	return b.Build()
 }
-
-// totalsProcessor keeps the running totals of the customers of one task.
-// The runtime calls a task's processor from one goroutine at a time, so the
-// map needs no lock. Memory only: see the package documentation.
-type totalsProcessor struct {
-	ctx    core.ProcessorContext[string, CustomerTotal]
-	totals map[string]*CustomerTotal
-}
-
-func newTotalsProcessor() core.Processor[string, Order, string, CustomerTotal] {
-	return &totalsProcessor{totals: map[string]*CustomerTotal{}}
-}
-
-func (p *totalsProcessor) Init(ctx core.ProcessorContext[string, CustomerTotal]) error {
-	p.ctx = ctx
-	return nil
-}
-
-func (p *totalsProcessor) Process(rec core.Record[string, Order]) error {
-	o := rec.Value
-	t, ok := p.totals[o.Customer]
-	if !ok {
-		t = &CustomerTotal{Customer: o.Customer, TotalCents: map[string]int64{}}
-		p.totals[o.Customer] = t
-	}
-	t.OrderCount++
-	t.TotalCents[o.Currency] += o.AmountCents
-	t.LastOrderID = o.OrderID
-	// Forward a copy: the record is serialized later, and the map keeps
-	// changing.
-	out := *t
-	out.TotalCents = make(map[string]int64, len(t.TotalCents))
-	for c, v := range t.TotalCents {
-		out.TotalCents[c] = v
-	}
-	return p.ctx.Forward(core.WithKeyValue(rec, o.Customer, out))
-}
-
-func (p *totalsProcessor) Close() error { return nil }
 
 func run(ctx context.Context, cfg config) error {
 	g, err := core.ParseProcessingGuarantee(cfg.guarantee)
@@ -185,13 +163,20 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	app, err := core.New(topo,
+	opts := []core.Option{
 		core.WithBrokers(cfg.brokers...),
 		core.WithApplicationID(cfg.appID),
 		core.WithProcessingGuarantee(g),
 		core.WithInstanceID(cfg.instanceID),
 		core.WithLogger(cfg.logger),
-	)
+	}
+	if cfg.stateDir != "" {
+		opts = append(opts, core.WithStateDir(cfg.stateDir))
+	}
+	if cfg.commit > 0 {
+		opts = append(opts, core.WithCommitInterval(cfg.commit))
+	}
+	app, err := core.New(topo, opts...)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func TestTotalsEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, config{brokers: b.Addrs(), appID: "avro-orders-test", guarantee: "at_least_once", registry: srv.URL})
+		done <- run(ctx, config{brokers: b.Addrs(), appID: "avro-orders-test", guarantee: "at_least_once", registry: srv.URL, stateDir: t.TempDir(), commit: 100 * time.Millisecond})
 	}()
 
 	want := map[string]CustomerTotal{
