@@ -70,9 +70,11 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 	if err != nil {
 		return fmt.Errorf("core: changelog start offsets: %w", err)
 	}
-	add := map[string]map[int32]kgo.Offset{}
-	pause := map[string][]int32{}
-	for _, cl := range cls {
+	// First pass: every checkpoint against its changelog, before anything
+	// is registered (a stale task is wiped and created again).
+	froms := make([]int64, len(cls))
+	endOffsets := make([]int64, len(cls))
+	for i, cl := range cls {
 		end, ok := ends.Lookup(cl.topic, cl.partition)
 		if !ok || end.Err != nil {
 			return fmt.Errorf("core: end offset of changelog %s[%d]: %v", cl.topic, cl.partition, end.Err)
@@ -83,9 +85,20 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 			from = start.Offset
 		}
 		if from > end.Offset {
-			return fmt.Errorf("core: store %q is checkpointed at changelog offset %d, past the end %d of %s[%d]: the changelog was deleted or truncated; delete the task's state directory to rebuild it",
-				cl.store, from, end.Offset, cl.topic, cl.partition)
+			// The changelog was deleted or truncated under the local
+			// store: the store is stale. Kafka Streams wipes such a task's
+			// state and restores it from the changelog; so do we.
+			owner := t.taskOf(cl)
+			t.env.log.Warn("sluice: local store is ahead of its changelog; wiping the task's state and restoring",
+				"store", cl.store, "task", owner.id, "checkpoint", from, "changelog_end", end.Offset, "changelog", cl.topic, "partition", cl.partition)
+			return &staleStateError{task: owner.id}
 		}
+		froms[i], endOffsets[i] = from, end.Offset
+	}
+	add := map[string]map[int32]kgo.Offset{}
+	pause := map[string][]int32{}
+	for i, cl := range cls {
+		from, end := froms[i], kadm.ListedOffset{Offset: endOffsets[i]}
 		cl.restoreFrom, cl.restoreEnd, cl.restorePos, cl.restored = from, end.Offset, from, 0
 		if from == end.Offset {
 			continue // up to date: the local store is reused as is
@@ -260,4 +273,12 @@ func (t *thread) stopRestores(tk *task) {
 	}
 	t.cl.ResumeFetchPartitions(resume)
 	tk.state.restoring = 0
+}
+
+// staleStateError: a task's local state is ahead of its changelog and must
+// be wiped and restored.
+type staleStateError struct{ task TaskID }
+
+func (e *staleStateError) Error() string {
+	return fmt.Sprintf("core: local state of task %s is ahead of its changelog", e.task)
 }

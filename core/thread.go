@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -623,9 +625,39 @@ func (t *thread) createTasks(ctx context.Context, assigned map[string][]int32, w
 		}
 	}
 	t.initLags(ctx, created)
-	if err := t.startRestores(ctx, created); err != nil {
-		t.err = err
-		return
+	for attempt := 0; ; attempt++ {
+		err := t.startRestores(ctx, created)
+		var stale *staleStateError
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &stale) || attempt > len(created) {
+			t.err = err
+			return
+		}
+		// Wipe the stale task's state and create it again.
+		tk := t.tasks[stale.task]
+		t.closeTasks(map[TaskID]*task{stale.task: tk}, "stale local state")
+		if err := os.RemoveAll(filepath.Join(t.cfg.stateDir, t.cfg.appID, stale.task.String())); err != nil {
+			t.err = fmt.Errorf("core: wipe state of task %s: %w", stale.task, err)
+			return
+		}
+		fresh, err := newTask(t.env, tk.sub, t.app.topo, stale.task.Partition, func(topic string) bool {
+			n, err := t.app.partitionCount(topic)
+			return err == nil && stale.task.Partition < n
+		})
+		if err != nil {
+			t.err = err
+			return
+		}
+		t.tasks[stale.task] = fresh
+		t.app.stats.tasks.Add(1)
+		for i, c := range created {
+			if c == tk {
+				created[i] = fresh
+			}
+		}
+		t.initLags(ctx, []*task{fresh})
 	}
 	for _, tk := range created {
 		if tk.state != nil && tk.state.restoring == 0 {

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -36,7 +35,7 @@ type Config struct {
 	Commit     time.Duration // exactly-once commit interval, default 100ms
 	Rounds     int           // alternating rounds of each measurement, default 1; the median is reported
 	Only       string        // "at_least_once" or "exactly_once_v2": run only that pair
-	StateDir   string        // state directory for stateful pipelines (default: a temp dir per run)
+	StateDir   string        // state directory for stateful pipelines (default: a new temp dir per run, removed after)
 }
 
 func (c *Config) defaults() {
@@ -54,9 +53,6 @@ func (c *Config) defaults() {
 	}
 	if c.Rounds == 0 {
 		c.Rounds = 1
-	}
-	if c.StateDir == "" {
-		c.StateDir = filepath.Join(os.TempDir(), "sluice-bench")
 	}
 }
 
@@ -266,7 +262,17 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 		return Result{}, err
 	}
 	opts := []core.Option{core.WithBrokers(cfg.Brokers...), core.WithApplicationID(appID), core.WithProcessingGuarantee(g),
-		core.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), core.WithStateDir(cfg.StateDir)}
+		core.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	stateDir := cfg.StateDir
+	if stateDir == "" {
+		dir, err := os.MkdirTemp("", "sluice-bench-")
+		if err != nil {
+			return Result{}, err
+		}
+		defer os.RemoveAll(dir)
+		stateDir = dir
+	}
+	opts = append(opts, core.WithStateDir(stateDir))
 	if p == CountNoCachePipeline {
 		opts = append(opts, core.WithCacheMaxBytes(0))
 	}
