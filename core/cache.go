@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -107,13 +108,24 @@ type cachedKV struct {
 	entries             map[string]*cacheEntry
 	order               lru
 	listener            KeyValueFlushListener
+
+	// The last value read from the store below, remembered so that the
+	// usual read-modify-write of an aggregation reads the store once: the
+	// write reuses it as the old value for the listener.
+	lastKey, lastValue []byte
+	lastValid          bool
 }
 
 func (c *cachedKV) Get(key []byte) ([]byte, error) {
 	if e, ok := c.entries[string(key)]; ok {
 		return e.value, nil
 	}
-	return c.KeyValueStore.Get(key)
+	v, err := c.KeyValueStore.Get(key)
+	if err == nil {
+		c.lastKey = append(c.lastKey[:0], key...)
+		c.lastValue, c.lastValid = v, true
+	}
+	return v, err
 }
 
 func (c *cachedKV) Put(key, value []byte) error {
@@ -152,15 +164,20 @@ func (c *cachedKV) Delete(key []byte) error { return c.Put(key, nil) }
 func (c *cachedKV) write(key, value []byte, ts time.Time) error {
 	var old []byte
 	if c.listener != nil {
-		var err error
-		if old, err = c.KeyValueStore.Get(key); err != nil {
-			return err
+		if c.lastValid && bytes.Equal(c.lastKey, key) {
+			old = c.lastValue // the store still holds what Get returned
+		} else {
+			var err error
+			if old, err = c.KeyValueStore.Get(key); err != nil {
+				return err
+			}
+			old = append([]byte(nil), old...)
 		}
-		old = append([]byte(nil), old...)
 		if old == nil && value == nil {
 			return nil // deleting a missing key changes nothing
 		}
 	}
+	c.lastValid = false
 	if err := c.KeyValueStore.Put(key, value); err != nil {
 		return err
 	}
