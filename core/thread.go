@@ -105,7 +105,6 @@ func newThread(app *App, idx int) (*thread, error) {
 			kgo.TransactionalID(t.txnID),
 			kgo.TransactionTimeout(cfg.txnTimeout),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-			kgo.RequireStableFetchOffsets(),
 		)
 		t.sess, err = kgo.NewGroupTransactSession(opts...)
 		if err == nil {

@@ -141,7 +141,7 @@ func PlainPipe(ctx context.Context, cfg Config, group, out string, txn bool) (Re
 	var cl *kgo.Client
 	var err error
 	if txn {
-		opts = append(opts, kgo.TransactionalID(group), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets())
+		opts = append(opts, kgo.TransactionalID(group), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 		if sess, err = kgo.NewGroupTransactSession(opts...); err != nil {
 			return Result{}, err
 		}

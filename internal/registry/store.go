@@ -48,7 +48,6 @@ type Store struct {
 	progress chan struct{} // closed and replaced whenever next advances
 	outcomes map[string]bool
 	watched  map[string]bool
-	runErr   error
 }
 
 // OpenStore connects, creates the topic if needed (1 partition,

@@ -64,8 +64,8 @@ func TestTwoInstancesAgreeOnIDs(t *testing.T) {
 
 	const schemas = 12
 	type result struct {
-		schema, instance, subject int
-		id                        int
+		schema, instance int
+		id               int
 	}
 	var (
 		mu      sync.Mutex
