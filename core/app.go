@@ -275,6 +275,11 @@ func (a *App) prepareTopics(ctx context.Context) error {
 			}
 		}
 	}
+	// Co-partitioning (core/copartition.go): joined inputs must have equal
+	// partition counts; a group's repartition topics are sized to match.
+	if err := a.enforceCopartitioning(counts, want); err != nil {
+		return err
+	}
 	for name := range a.topo.repartition {
 		n := want[name]
 		if n == 0 {
