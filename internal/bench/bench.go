@@ -88,7 +88,11 @@ func (r *Result) since(before memSnapshot) {
 // PerSec is the run's throughput.
 func (r Result) PerSec() float64 { return float64(r.Records) / r.Duration.Seconds() }
 
-const inputTopic = "bench-input"
+const (
+	inputTopic = "bench-input"
+	// tableTopic holds one row per input key, for the join pipeline.
+	tableTopic = "bench-table"
+)
 
 // Prepare creates the input topic and fills it with cfg.Records records
 // (keys "key-N" over 1,000 keys, values of cfg.ValueBytes).
@@ -99,8 +103,12 @@ func Prepare(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer cl.Close()
-	if err := topics.Ensure(ctx, kadm.NewClient(cl), cfg.Partitions, nil, inputTopic); err != nil {
+	if err := topics.Ensure(ctx, kadm.NewClient(cl), cfg.Partitions, nil, inputTopic, tableTopic); err != nil {
 		return err
+	}
+	row := []byte(strings.Repeat("r", cfg.ValueBytes))
+	for k := range 1000 {
+		cl.Produce(ctx, &kgo.Record{Topic: tableTopic, Key: fmt.Appendf(nil, "key-%d", k), Value: row}, nil)
 	}
 	value := []byte(strings.Repeat("v", cfg.ValueBytes))
 	var failed atomic.Pointer[error]
@@ -217,6 +225,9 @@ const (
 	// CountNoCachePipeline: CountPipeline with the record cache off, so
 	// every update is written, logged and forwarded.
 	CountNoCachePipeline
+	// JoinPipeline: every input record joined with a 1,000-row KTable
+	// (Pebble store with its changelog) on its key, then To.
+	JoinPipeline
 )
 
 func (p Pipeline) String() string {
@@ -227,6 +238,8 @@ func (p Pipeline) String() string {
 		return "groupByKey+count (record cache on)"
 	case CountNoCachePipeline:
 		return "groupByKey+count (record cache off)"
+	case JoinPipeline:
+		return "stream-table join"
 	}
 	return "[]byte serdes"
 }
@@ -246,7 +259,12 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 		}
 	}
 	b := dsl.NewBuilder()
-	if p == CountPipeline || p == CountNoCachePipeline {
+	if p == JoinPipeline {
+		table := dsl.Table(b, tableTopic, dsl.ConsumedWith(serde.String(), serde.Bytes()))
+		s := dsl.Stream(b, inputTopic, dsl.ConsumedWith(serde.String(), serde.Bytes()))
+		s = s.Peek(func(string, []byte) { started() })
+		dsl.JoinTable(s, table, func(v, row []byte) []byte { return row }).To(out)
+	} else if p == CountPipeline || p == CountNoCachePipeline {
 		s := dsl.Stream(b, inputTopic, dsl.ConsumedWith(serde.String(), serde.Bytes()))
 		s.Peek(func(string, []byte) { started() }).GroupByKey().Count().ToStream().
 			To(out, dsl.ProducedWith(serde.String(), serde.Int64()))
@@ -329,7 +347,7 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 		}
 	}
 	name := fmt.Sprintf("sluice filter+mapValues+to, %s, %s", p, g)
-	if p == CountPipeline || p == CountNoCachePipeline {
+	if p == CountPipeline || p == CountNoCachePipeline || p == JoinPipeline {
 		name = fmt.Sprintf("sluice %s, %s", p, g)
 	}
 	return Result{Name: name, Records: int(app.Stats().Consumed), Duration: end.Sub(time.Unix(0, first.Load())), Total: time.Since(start)}, nil
@@ -378,11 +396,13 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 		{core.AtLeastOnce, StringPipeline, false, nil},
 		{core.AtLeastOnce, CountPipeline, false, nil},
 		{core.AtLeastOnce, CountNoCachePipeline, false, nil},
+		{core.AtLeastOnce, JoinPipeline, false, nil},
 		{core.ExactlyOnceV2, BytesPipeline, true, nil},
 		{core.ExactlyOnceV2, BytesPipeline, false, nil},
 		{core.ExactlyOnceV2, StringPipeline, false, nil},
 		{core.ExactlyOnceV2, CountPipeline, false, nil},
 		{core.ExactlyOnceV2, CountNoCachePipeline, false, nil},
+		{core.ExactlyOnceV2, JoinPipeline, false, nil},
 	}
 	for round := range cfg.Rounds {
 		for i, s := range slots {

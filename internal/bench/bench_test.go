@@ -56,3 +56,21 @@ func TestRestoreSmoke(t *testing.T) {
 		t.Fatalf("restored %d records, want 20000", r[1].Records)
 	}
 }
+
+func TestJoinSmoke(t *testing.T) {
+	b := testbroker.New(t)
+	cfg := Config{Brokers: b.Addrs(), Records: 20000, StateDir: t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := Prepare(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Stateless(ctx, cfg, "join-smoke", "join-smoke-out", core.AtLeastOnce, JoinPipeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.ReadAll(t, "join-smoke-out")
+	if r.Records < 20000 || len(out) != 20000 {
+		t.Fatalf("join processed %d records and wrote %d, want 20000 each (every input key has a table row)", r.Records, len(out))
+	}
+}
