@@ -90,6 +90,7 @@ func Open(dir string, opts ...Option) (state.Engine, error) {
 	}
 	b.idx = db.NewIndexedBatch()
 	b.bulk = db.NewBatch()
+	b.pend = map[string]pendValue{}
 	e, err := stateengine.New(b)
 	if err != nil {
 		b.Close()
@@ -114,6 +115,15 @@ type backend struct {
 	idx  *pebble.Batch
 	bulk *pebble.Batch
 
+	// pend mirrors the owner's point writes of the open transaction (latest
+	// per key; deleted: nil value with present set), so that Get serves
+	// them from a map and otherwise reads committed data directly, instead
+	// of Pebble's merged batch+DB lookup (about 1 us per call). It is off
+	// (pendOff) after a range delete or a restore write into idx until the
+	// next commit or abort; Get then takes the merged path.
+	pend    map[string]pendValue
+	pendOff bool
+
 	closeMu sync.RWMutex // held for reading by committed reads, for writing by Close
 	closed  atomic.Bool
 	roMu    sync.Mutex
@@ -129,6 +139,8 @@ func (b *backend) indexed() (*pebble.Batch, error) {
 	if b.bulk.Empty() {
 		return b.idx, nil
 	}
+	// idx is about to hold restore writes that pend does not mirror.
+	b.overlayOff()
 	idx := b.db.NewIndexedBatch()
 	if err := idx.Apply(b.bulk, nil); err != nil {
 		return nil, err
@@ -143,7 +155,25 @@ func (b *backend) indexed() (*pebble.Batch, error) {
 	return idx, nil
 }
 
+type pendValue struct {
+	value   []byte
+	deleted bool
+}
+
 func (b *backend) Get(key []byte) ([]byte, error) {
+	if b.closed.Load() {
+		return nil, state.ErrClosed
+	}
+	if !b.pendOff && b.bulk.Empty() {
+		if v, ok := b.pend[string(key)]; ok {
+			if v.deleted {
+				return nil, nil
+			}
+			return bytes.Clone(v.value), nil
+		}
+		// Not written in this transaction: the committed value is current.
+		return get(b.db.Get(key))
+	}
 	idx, err := b.indexed()
 	if err != nil {
 		return nil, err
@@ -178,21 +208,40 @@ func (b *backend) Set(key, value []byte) error {
 	if b.closed.Load() {
 		return state.ErrClosed
 	}
-	return b.idx.Set(key, value, nil)
+	if err := b.idx.Set(key, value, nil); err != nil {
+		return err
+	}
+	if !b.pendOff {
+		b.pend[string(key)] = pendValue{value: bytes.Clone(value)}
+	}
+	return nil
 }
 
 func (b *backend) Delete(key []byte) error {
 	if b.closed.Load() {
 		return state.ErrClosed
 	}
-	return b.idx.Delete(key, nil)
+	if err := b.idx.Delete(key, nil); err != nil {
+		return err
+	}
+	if !b.pendOff {
+		b.pend[string(key)] = pendValue{deleted: true}
+	}
+	return nil
 }
 
 func (b *backend) DeleteRange(start, end []byte) error {
 	if b.closed.Load() {
 		return state.ErrClosed
 	}
+	b.overlayOff()
 	return b.idx.DeleteRange(start, end, nil)
+}
+
+// overlayOff stops serving Get from pend until the transaction ends.
+func (b *backend) overlayOff() {
+	b.pendOff = true
+	clear(b.pend)
 }
 
 // restoreBatch is where a restore write goes: the plain batch unless owner
@@ -204,6 +253,7 @@ func (b *backend) restoreBatch() (*pebble.Batch, error) {
 	if b.idx.Empty() {
 		return b.bulk, nil
 	}
+	b.overlayOff() // a restore write among owner writes: pend no longer mirrors idx
 	return b.idx, nil
 }
 
@@ -256,6 +306,8 @@ func (b *backend) Commit() error {
 // committed batch cannot take writes again, and a large one is kept by
 // Pebble as a flushable batch that still references its buffer.
 func (b *backend) reset(idxUsed, bulkUsed bool) {
+	clear(b.pend)
+	b.pendOff = false
 	if bulkUsed {
 		b.bulk.Close()
 		b.bulk = b.db.NewBatch()
