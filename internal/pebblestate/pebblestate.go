@@ -91,6 +91,7 @@ func Open(dir string, opts ...Option) (state.Engine, error) {
 	b.idx = db.NewIndexedBatch()
 	b.bulk = db.NewBatch()
 	b.pend = map[string]pendValue{}
+	b.committed = map[string][]byte{}
 	e, err := stateengine.New(b)
 	if err != nil {
 		b.Close()
@@ -124,6 +125,13 @@ type backend struct {
 	pend    map[string]pendValue
 	pendOff bool
 
+	// committed caches committed values read or written by the owner
+	// (bounded by committedCacheEntries; a present key only), so that hot
+	// keys skip Pebble's lookup machinery. Invalidated by every owner or
+	// restore write to the key, cleared by range deletes.
+	committed      map[string][]byte
+	committedBytes int
+
 	closeMu sync.RWMutex // held for reading by committed reads, for writing by Close
 	closed  atomic.Bool
 	roMu    sync.Mutex
@@ -155,6 +163,43 @@ func (b *backend) indexed() (*pebble.Batch, error) {
 	return idx, nil
 }
 
+// committedCacheBytes bounds the committed-value cache of one task (keys,
+// values and a per-entry overhead), so that a store of any size keeps a
+// small Go heap.
+const committedCacheBytes = 8 << 20
+
+const committedEntryOverhead = 64
+
+func (b *backend) cacheCommitted(key string, value []byte) {
+	b.uncache(key)
+	size := len(key) + len(value) + committedEntryOverhead
+	if size > committedCacheBytes/64 {
+		return // too large to be worth caching
+	}
+	if b.committedBytes+size > committedCacheBytes {
+		for k := range b.committed { // drop arbitrary entries down to 90%
+			b.uncache(k)
+			if b.committedBytes+size <= committedCacheBytes*9/10 {
+				break
+			}
+		}
+	}
+	b.committed[key] = value
+	b.committedBytes += size
+}
+
+func (b *backend) uncache(key string) {
+	if v, ok := b.committed[key]; ok {
+		b.committedBytes -= len(key) + len(v) + committedEntryOverhead
+		delete(b.committed, key)
+	}
+}
+
+func (b *backend) uncacheAll() {
+	clear(b.committed)
+	b.committedBytes = 0
+}
+
 type pendValue struct {
 	value   []byte
 	deleted bool
@@ -172,7 +217,14 @@ func (b *backend) Get(key []byte) ([]byte, error) {
 			return bytes.Clone(v.value), nil
 		}
 		// Not written in this transaction: the committed value is current.
-		return get(b.db.Get(key))
+		if v, ok := b.committed[string(key)]; ok {
+			return bytes.Clone(v), nil
+		}
+		v, err := get(b.db.Get(key))
+		if err == nil && v != nil {
+			b.cacheCommitted(string(key), bytes.Clone(v))
+		}
+		return v, err
 	}
 	idx, err := b.indexed()
 	if err != nil {
@@ -211,6 +263,7 @@ func (b *backend) Set(key, value []byte) error {
 	if err := b.idx.Set(key, value, nil); err != nil {
 		return err
 	}
+	b.uncache(string(key))
 	if !b.pendOff {
 		b.pend[string(key)] = pendValue{value: bytes.Clone(value)}
 	}
@@ -224,6 +277,7 @@ func (b *backend) Delete(key []byte) error {
 	if err := b.idx.Delete(key, nil); err != nil {
 		return err
 	}
+	b.uncache(string(key))
 	if !b.pendOff {
 		b.pend[string(key)] = pendValue{deleted: true}
 	}
@@ -235,6 +289,7 @@ func (b *backend) DeleteRange(start, end []byte) error {
 		return state.ErrClosed
 	}
 	b.overlayOff()
+	b.uncacheAll()
 	return b.idx.DeleteRange(start, end, nil)
 }
 
@@ -258,6 +313,7 @@ func (b *backend) restoreBatch() (*pebble.Batch, error) {
 }
 
 func (b *backend) RestoreSet(key, value []byte) error {
+	b.uncache(string(key))
 	batch, err := b.restoreBatch()
 	if err != nil {
 		return err
@@ -266,6 +322,7 @@ func (b *backend) RestoreSet(key, value []byte) error {
 }
 
 func (b *backend) RestoreDelete(key []byte) error {
+	b.uncache(string(key))
 	batch, err := b.restoreBatch()
 	if err != nil {
 		return err
@@ -274,6 +331,7 @@ func (b *backend) RestoreDelete(key []byte) error {
 }
 
 func (b *backend) RestoreDeleteRange(start, end []byte) error {
+	b.uncacheAll()
 	batch, err := b.restoreBatch()
 	if err != nil {
 		return err
@@ -287,6 +345,7 @@ func (b *backend) Commit() error {
 	}
 	var err error
 	idxUsed, bulkUsed := !b.idx.Empty(), !b.bulk.Empty()
+	promote := !b.pendOff
 	switch {
 	case !b.bulk.Empty():
 		if !b.idx.Empty() {
@@ -297,6 +356,18 @@ func (b *backend) Commit() error {
 		err = b.bulk.Commit(b.wo)
 	case !b.idx.Empty():
 		err = b.idx.Commit(b.wo)
+	}
+	if err == nil && promote {
+		// The transaction's writes are now the committed values.
+		for k, v := range b.pend {
+			if v.deleted {
+				b.uncache(k)
+			} else {
+				b.cacheCommitted(k, v.value)
+			}
+		}
+	} else {
+		b.uncacheAll()
 	}
 	b.reset(idxUsed, bulkUsed)
 	return err

@@ -94,3 +94,53 @@ func TestPendingOverlay(t *testing.T) {
 		t.Fatalf("after commit: %s", got)
 	}
 }
+
+// TestCommittedCache: the cache of committed values never serves a value
+// an owner write, a restore write, a delete or an abort made stale.
+func TestCommittedCache(t *testing.T) {
+	e, err := pebblestate.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	kv, err := e.KeyValue("kv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(step, want string) {
+		t.Helper()
+		v, err := kv.Get([]byte("a"))
+		must(err)
+		got := "<nil>"
+		if v != nil {
+			got = string(v)
+		}
+		if got != want {
+			t.Fatalf("%s: a = %s, want %s", step, got, want)
+		}
+	}
+	must(kv.Put([]byte("a"), []byte("1")))
+	must(e.Commit(nil))
+	expect("committed (promoted into the cache)", "1")
+	expect("read again (cached)", "1")
+	must(kv.Put([]byte("a"), []byte("2")))
+	expect("owner write", "2")
+	must(e.Abort())
+	expect("after abort", "1")
+	must(e.RawPut("kv", []byte("a"), []byte("3")))
+	expect("pending restore write", "3")
+	must(e.Commit(nil))
+	expect("restore committed", "3")
+	must(kv.Delete([]byte("a")))
+	must(e.Commit(nil))
+	expect("delete committed", "<nil>")
+	must(kv.Put([]byte("a"), []byte("4")))
+	must(e.Commit(nil))
+	expect("re-created", "4")
+}
