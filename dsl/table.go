@@ -199,7 +199,7 @@ func Table[K, V any](b *Builder, topic string, consumed Consumed[K, V], material
 	}
 	keys, values := orSerde(m.Keys, consumed.Keys), orSerde(m.Values, consumed.Values)
 	storeName := m.Name
-	t := &KTable[K, V]{b: b, node: name, keys: consumed.Keys, values: consumed.Values, store: storeName}
+	t := &KTable[K, V]{b: b, node: name, keys: keys, values: values, store: storeName} // the store's serdes, as in Kafka Streams
 	if b.err != nil {
 		return t
 	}

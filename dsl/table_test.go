@@ -158,3 +158,25 @@ func TestTableSourceTombstonesFilterMapValues(t *testing.T) {
 		t.Errorf("labels = %v, want %v", got, wantLabels)
 	}
 }
+
+// A table materialized with serdes other than the topic's is read back
+// with the store's serdes (joins, queries): they become the table's serdes.
+func TestTableMaterializedSerdes(t *testing.T) {
+	b := dsl.NewBuilder()
+	tbl := dsl.Table(b, "prices", dsl.ConsumedWith(serde.String(), serde.Int64()),
+		dsl.Materialized[string, int64]{Values: serde.JSON[int64]()})
+	orders := dsl.Stream(b, "orders", dsl.ConsumedWith(serde.String(), serde.Int64()))
+	dsl.JoinTable(orders, tbl, func(qty, price int64) int64 { return qty * price }).
+		To("totals", dsl.ProducedWith(serde.String(), serde.Int64()))
+	d := driver(t, b)
+	if err := core.NewTestInputTopic(d, "prices", serde.String(), serde.Int64()).PipeAt("apple", 3, at(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := core.NewTestInputTopic(d, "orders", serde.String(), serde.Int64()).PipeAt("apple", 5, at(2)); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, core.NewTestOutputTopic(d, "totals", serde.String(), serde.Int64()))
+	if want := []kvt{{"apple", int64(15), false, 2}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("totals = %v, want %v", got, want)
+	}
+}
