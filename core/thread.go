@@ -813,7 +813,18 @@ func (t *thread) shutdown(clean bool) {
 	t.mu.Lock()
 	if clean && t.err == nil {
 		if t.eos {
-			if err := t.processAll(time.Now(), true); err == nil && t.flushCaches(t.tasks) == nil && t.cfg.fatal() == nil {
+			err := t.processAll(time.Now(), true)
+			if err == nil {
+				err = t.flushCaches(t.tasks)
+			}
+			switch {
+			case err != nil || t.cfg.fatal() != nil:
+				_, _ = t.sess.End(ctx, kgo.TryAbort)
+			case !t.txnDirty:
+				// Nothing since the last commit: ending with an abort costs
+				// nothing, a commit without offsets stalls 500 ms in franz-go.
+				_, _ = t.sess.End(ctx, kgo.TryAbort)
+			default:
 				start := time.Now()
 				ok, err := t.sess.End(ctx, kgo.TryCommit)
 				if err == nil {
@@ -824,8 +835,6 @@ func (t *thread) shutdown(clean bool) {
 				} else {
 					t.committed(start, ok)
 				}
-			} else {
-				_, _ = t.sess.End(ctx, kgo.TryAbort)
 			}
 		} else {
 			if err := t.processAll(time.Now(), true); err == nil {
