@@ -98,16 +98,13 @@ func (s *KV[K, V]) wrap(it Iterator, err error) (*KVIter[K, V], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KVIter[K, V]{it: it, view: s}, nil
+	return &KVIter[K, V]{it: it, typedIter: typedIter[K, V]{store: s.store.Name(), keys: s.keys, values: s.values}}, nil
 }
 
 // KVIter walks a typed key-value range.
 type KVIter[K, V any] struct {
-	it    Iterator
-	view  *KV[K, V]
-	key   K
-	value V
-	err   error
+	it Iterator
+	typedIter[K, V]
 }
 
 // Next decodes the next entry; it returns false at the end or on error.
@@ -115,28 +112,11 @@ func (i *KVIter[K, V]) Next() bool {
 	if i.err != nil || !i.it.Next() {
 		return false
 	}
-	name := i.view.store.Name()
-	if i.key, i.err = i.view.keys.Deserialize(name, i.it.Key()); i.err != nil {
-		i.err = fmt.Errorf("state: store %q: deserialize key: %w", name, i.err)
-		return false
-	}
-	if i.value, i.err = i.view.values.Deserialize(name, i.it.Value()); i.err != nil {
-		i.err = fmt.Errorf("state: store %q: deserialize value: %w", name, i.err)
-		return false
-	}
-	return true
+	return i.decode(i.it.Key(), i.it.Value())
 }
-
-func (i *KVIter[K, V]) Key() K   { return i.key }
-func (i *KVIter[K, V]) Value() V { return i.value }
 
 // Err returns the first decoding or store error.
-func (i *KVIter[K, V]) Err() error {
-	if i.err != nil {
-		return i.err
-	}
-	return i.it.Err()
-}
+func (i *KVIter[K, V]) Err() error { return i.errOr(i.it.Err()) }
 
 func (i *KVIter[K, V]) Close() error { return i.it.Close() }
 
@@ -213,7 +193,7 @@ func (s *Window[K, V]) FetchRange(k K, from, to int64) (*WindowIter[K, V], error
 	if err != nil {
 		return nil, err
 	}
-	return &WindowIter[K, V]{it: it, view: s}, nil
+	return &WindowIter[K, V]{it: it, typedIter: typedIter[K, V]{store: s.store.Name(), keys: s.keys, values: s.values}}, nil
 }
 
 // FetchAll iterates every key's windows with start in [from, to].
@@ -222,16 +202,13 @@ func (s *Window[K, V]) FetchAll(from, to int64) (*WindowIter[K, V], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &WindowIter[K, V]{it: it, view: s}, nil
+	return &WindowIter[K, V]{it: it, typedIter: typedIter[K, V]{store: s.store.Name(), keys: s.keys, values: s.values}}, nil
 }
 
 // WindowIter walks typed windows.
 type WindowIter[K, V any] struct {
-	it    WindowIterator
-	view  *Window[K, V]
-	key   K
-	value V
-	err   error
+	it WindowIterator
+	typedIter[K, V]
 }
 
 // Next decodes the next window; it returns false at the end or on error.
@@ -239,29 +216,13 @@ func (i *WindowIter[K, V]) Next() bool {
 	if i.err != nil || !i.it.Next() {
 		return false
 	}
-	name := i.view.store.Name()
-	if i.key, i.err = i.view.keys.Deserialize(name, i.it.Key()); i.err != nil {
-		i.err = fmt.Errorf("state: store %q: deserialize key: %w", name, i.err)
-		return false
-	}
-	if i.value, i.err = i.view.values.Deserialize(name, i.it.Value()); i.err != nil {
-		i.err = fmt.Errorf("state: store %q: deserialize value: %w", name, i.err)
-		return false
-	}
-	return true
+	return i.decode(i.it.Key(), i.it.Value())
 }
 
-func (i *WindowIter[K, V]) Key() K             { return i.key }
 func (i *WindowIter[K, V]) WindowStart() int64 { return i.it.WindowStart() }
-func (i *WindowIter[K, V]) Value() V           { return i.value }
 
 // Err returns the first decoding or store error.
-func (i *WindowIter[K, V]) Err() error {
-	if i.err != nil {
-		return i.err
-	}
-	return i.it.Err()
-}
+func (i *WindowIter[K, V]) Err() error { return i.errOr(i.it.Err()) }
 
 func (i *WindowIter[K, V]) Close() error { return i.it.Close() }
 
@@ -321,16 +282,13 @@ func (s *Session[K, V]) FindSessions(k K, earliestEnd, latestStart int64) (*Sess
 	if err != nil {
 		return nil, err
 	}
-	return &SessionIter[K, V]{it: it, view: s}, nil
+	return &SessionIter[K, V]{it: it, typedIter: typedIter[K, V]{store: s.store.Name(), keys: s.keys, values: s.values}}, nil
 }
 
 // SessionIter walks typed sessions.
 type SessionIter[K, V any] struct {
-	it    SessionIterator
-	view  *Session[K, V]
-	key   K
-	value V
-	err   error
+	it SessionIterator
+	typedIter[K, V]
 }
 
 // Next decodes the next session; it returns false at the end or on error.
@@ -338,29 +296,52 @@ func (i *SessionIter[K, V]) Next() bool {
 	if i.err != nil || !i.it.Next() {
 		return false
 	}
-	name := i.view.store.Name()
-	if i.key, i.err = i.view.keys.Deserialize(name, i.it.Key()); i.err != nil {
-		i.err = fmt.Errorf("state: store %q: deserialize key: %w", name, i.err)
+	return i.decode(i.it.Key(), i.it.Value())
+}
+
+func (i *SessionIter[K, V]) Start() int64 { return i.it.Start() }
+func (i *SessionIter[K, V]) End() int64   { return i.it.End() }
+
+// Err returns the first decoding or store error.
+func (i *SessionIter[K, V]) Err() error { return i.errOr(i.it.Err()) }
+
+func (i *SessionIter[K, V]) Close() error { return i.it.Close() }
+
+// typedIter is the decoding the typed iterators share: the current key and
+// value, decoded with the view's serdes (the serde topic is the store name),
+// and the first decoding error.
+type typedIter[K, V any] struct {
+	store  string
+	keys   serde.Serde[K]
+	values serde.Serde[V]
+	key    K
+	value  V
+	err    error
+}
+
+// decode decodes one entry; on failure it keeps the error and returns false.
+func (d *typedIter[K, V]) decode(kb, vb []byte) bool {
+	if d.key, d.err = d.keys.Deserialize(d.store, kb); d.err != nil {
+		d.err = fmt.Errorf("state: store %q: deserialize key: %w", d.store, d.err)
 		return false
 	}
-	if i.value, i.err = i.view.values.Deserialize(name, i.it.Value()); i.err != nil {
-		i.err = fmt.Errorf("state: store %q: deserialize value: %w", name, i.err)
+	if d.value, d.err = d.values.Deserialize(d.store, vb); d.err != nil {
+		d.err = fmt.Errorf("state: store %q: deserialize value: %w", d.store, d.err)
 		return false
 	}
 	return true
 }
 
-func (i *SessionIter[K, V]) Key() K       { return i.key }
-func (i *SessionIter[K, V]) Start() int64 { return i.it.Start() }
-func (i *SessionIter[K, V]) End() int64   { return i.it.End() }
-func (i *SessionIter[K, V]) Value() V     { return i.value }
+// Key is the current entry's key.
+func (d *typedIter[K, V]) Key() K { return d.key }
 
-// Err returns the first decoding or store error.
-func (i *SessionIter[K, V]) Err() error {
-	if i.err != nil {
-		return i.err
+// Value is the current entry's value.
+func (d *typedIter[K, V]) Value() V { return d.value }
+
+// errOr returns the decoding error, else the store's.
+func (d *typedIter[K, V]) errOr(storeErr error) error {
+	if d.err != nil {
+		return d.err
 	}
-	return i.it.Err()
+	return storeErr
 }
-
-func (i *SessionIter[K, V]) Close() error { return i.it.Close() }
