@@ -20,7 +20,6 @@ import (
 // fed by the instance's global consumer, not by tasks, and processors read
 // it read-only.
 type globalStore struct {
-	spec  StoreSpec
 	topic string
 }
 
@@ -53,7 +52,7 @@ func (t *Topology) AddGlobalStore(name, topic string) error {
 			return fmt.Errorf("core: topic %q already feeds global store %q", topic, name)
 		}
 	}
-	t.globals[name] = &globalStore{spec: StoreSpec{Name: name, Kind: KeyValueStoreKind, DisableLogging: true}, topic: topic}
+	t.globals[name] = &globalStore{topic: topic}
 	return nil
 }
 
