@@ -251,5 +251,5 @@ func (n *sinkNodeImpl[K, V]) process(rec Record[K, V]) error {
 			out.Partition = p
 		}
 	}
-	return n.tk.send(n.spec.name, out)
+	return n.tk.send(out)
 }

@@ -423,7 +423,7 @@ func (tk *task) productionFailed(node string, rec *kgo.Record, err error) error 
 	return &ProcessingError{Context: ec, Kind: "production", Err: fmt.Errorf("topic %q: %w", rec.Topic, err)}
 }
 
-func (tk *task) send(_ string, rec *kgo.Record) error {
+func (tk *task) send(rec *kgo.Record) error {
 	tk.env.out.send(tk, rec, tk.promise)
 	tk.produced++
 	return nil
