@@ -45,6 +45,7 @@ type config struct {
 	commitInterval         time.Duration
 	maxTaskIdle            time.Duration
 	extractor              TimestampExtractor
+	customExtractor        bool // extractor is not the default RecordTime
 	invalidTimestamps      InvalidTimestampPolicy
 	deserializationHandler DeserializationHandler
 	processingHandler      ProcessingHandler
@@ -94,7 +95,9 @@ func WithMaxTaskIdle(d time.Duration) Option { return func(c *config) { c.maxTas
 
 // WithTimestampExtractor sets how event time is read from input records.
 // Default: RecordTime().
-func WithTimestampExtractor(e TimestampExtractor) Option { return func(c *config) { c.extractor = e } }
+func WithTimestampExtractor(e TimestampExtractor) Option {
+	return func(c *config) { c.extractor, c.customExtractor = e, true }
+}
 
 // WithInvalidTimestampPolicy sets what happens to records with a negative
 // timestamp. Default: FailOnInvalidTimestamp.

@@ -10,9 +10,13 @@ import (
 	"github.com/sluicehq/sluice/serde"
 )
 
-// receiver is a built node that accepts typed records.
+// receiver is a built node that accepts typed records. Records travel
+// between nodes by pointer: a receiver must not modify *rec, and must not
+// keep the pointer after process returns (the sender reuses the record).
+// Passing 100-byte Record values through every hop cost more than the
+// operators themselves on the stateless path (see BENCHMARKS.md).
 type receiver[K, V any] interface {
-	process(rec Record[K, V]) error
+	process(rec *Record[K, V]) error
 }
 
 // rawReceiver is a built source node: it deserializes raw records.
@@ -55,10 +59,14 @@ type sourceNode[K, V any] struct {
 	spec     *sourceSpec[K, V]
 	tk       *task
 	children []receiver[K, V]
+	// rec is the record handed to the children: a source is never
+	// re-entered (it runs once per input record), so one is enough.
+	rec Record[K, V]
 }
 
 func (n *sourceNode[K, V]) processRaw(raw *kgo.Record, ts int64) error {
-	var rec Record[K, V]
+	rec := &n.rec
+	*rec = Record[K, V]{}
 	var err error
 	if raw.Key == nil {
 		rec.NullKey = true
@@ -70,8 +78,15 @@ func (n *sourceNode[K, V]) processRaw(raw *kgo.Record, ts int64) error {
 	} else if rec.Value, err = n.spec.values.Deserialize(raw.Topic, raw.Value); err != nil {
 		return n.tk.deserializationFailed(fmt.Errorf("value: %w", err))
 	}
-	rec.Timestamp = time.UnixMilli(ts)
+	if raw.Timestamp.UnixMilli() == ts {
+		rec.Timestamp = raw.Timestamp
+	} else {
+		rec.Timestamp = time.UnixMilli(ts)
+	}
 	rec.Headers = raw.Headers
+	if len(n.children) == 1 {
+		return n.children[0].process(rec)
+	}
 	for _, c := range n.children {
 		if err := c.process(rec); err != nil {
 			return err
@@ -99,6 +114,7 @@ func (s *processorSpec[KIn, VIn, KOut, VOut]) instantiate(tk *task, children []a
 		return nil, fmt.Errorf("core: processor %q: supplier returned nil", s.name)
 	}
 	n := &processorNodeImpl[KIn, VIn, KOut, VOut]{name: s.name, tk: tk, proc: p}
+	n.ptr, _ = p.(PointerProcessor[KIn, VIn])
 	n.ctx = &nodeContext[KOut, VOut]{tk: tk, name: s.name, children: cs, childNames: s.children}
 	tk.addCloser(s.name, p.Close)
 	tk.addIniter(func() error {
@@ -114,11 +130,17 @@ type processorNodeImpl[KIn, VIn, KOut, VOut any] struct {
 	name string
 	tk   *task
 	proc Processor[KIn, VIn, KOut, VOut]
+	ptr  PointerProcessor[KIn, VIn] // proc's fast path, when it has one
 	ctx  *nodeContext[KOut, VOut]
 }
 
-func (n *processorNodeImpl[KIn, VIn, KOut, VOut]) process(rec Record[KIn, VIn]) error {
-	err := n.proc.Process(rec)
+func (n *processorNodeImpl[KIn, VIn, KOut, VOut]) process(rec *Record[KIn, VIn]) error {
+	var err error
+	if n.ptr != nil {
+		err = n.ptr.ProcessPtr(rec)
+	} else {
+		err = n.proc.Process(*rec)
+	}
 	if err == nil {
 		return nil
 	}
@@ -131,9 +153,39 @@ type nodeContext[K, V any] struct {
 	name       string
 	children   []receiver[K, V]
 	childNames []string
+	// slots hold records forwarded by value while the children run. A
+	// node can be re-entered while its children still read an earlier
+	// record (a record cache evicting into this node's forward from deep
+	// inside a child), so each nesting level gets its own slot.
+	slots []*Record[K, V]
+	depth int
+}
+
+// slot returns the record to forward at the current nesting depth; the
+// caller must call release when its children returned.
+func (c *nodeContext[K, V]) slot() *Record[K, V] {
+	if c.depth == len(c.slots) {
+		c.slots = append(c.slots, new(Record[K, V]))
+	}
+	r := c.slots[c.depth]
+	c.depth++
+	return r
+}
+
+func (c *nodeContext[K, V]) release(r *Record[K, V]) {
+	c.depth--
+	*r = Record[K, V]{} // drop references to keys and values
 }
 
 func (c *nodeContext[K, V]) Forward(rec Record[K, V]) error {
+	r := c.slot()
+	*r = rec
+	err := c.ForwardPtr(r)
+	c.release(r)
+	return err
+}
+
+func (c *nodeContext[K, V]) ForwardPtr(rec *Record[K, V]) error {
 	if len(c.children) == 1 { // the common chain: skip the loop
 		return c.children[0].process(rec)
 	}
@@ -148,7 +200,11 @@ func (c *nodeContext[K, V]) Forward(rec Record[K, V]) error {
 func (c *nodeContext[K, V]) ForwardTo(child string, rec Record[K, V]) error {
 	for i, name := range c.childNames {
 		if name == child {
-			return c.children[i].process(rec)
+			r := c.slot()
+			*r = rec
+			err := c.children[i].process(r)
+			c.release(r)
+			return err
 		}
 	}
 	return fmt.Errorf("core: processor %q has no child %q", c.name, child)
@@ -216,15 +272,16 @@ type sinkNodeImpl[K, V any] struct {
 	fixedTopic string
 }
 
-func (n *sinkNodeImpl[K, V]) process(rec Record[K, V]) error {
+func (n *sinkNodeImpl[K, V]) process(rec *Record[K, V]) error {
 	topic := n.fixedTopic
 	if topic == "" {
-		topic = n.tk.env.resolveTopic(n.spec.to.fn(rec))
+		topic = n.tk.env.resolveTopic(n.spec.to.fn(*rec))
 		if topic == "" {
 			return n.tk.productionFailed(n.spec.name, &kgo.Record{}, errors.New("topic chooser returned an empty topic name"))
 		}
 	}
-	out := &kgo.Record{Topic: topic, Partition: -1, Timestamp: rec.Timestamp, Headers: rec.Headers}
+	out := n.tk.newRecord()
+	out.Topic, out.Partition, out.Timestamp, out.Headers = topic, -1, rec.Timestamp, rec.Headers
 	var err error
 	if !rec.NullKey {
 		if out.Key, err = n.spec.keys.Serialize(topic, rec.Key); err != nil {
@@ -244,7 +301,7 @@ func (n *sinkNodeImpl[K, V]) process(rec Record[K, V]) error {
 		if err != nil {
 			return n.tk.productionFailed(n.spec.name, out, err)
 		}
-		if p, ok := n.spec.partitioner(topic, rec, count); ok {
+		if p, ok := n.spec.partitioner(topic, *rec, count); ok {
 			if p < 0 || p >= count {
 				return n.tk.productionFailed(n.spec.name, out, fmt.Errorf("partitioner chose partition %d of %d", p, count))
 			}

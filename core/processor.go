@@ -22,6 +22,17 @@ type Processor[KIn, VIn, KOut, VOut any] interface {
 	Close() error
 }
 
+// PointerProcessor is an optional fast path of a Processor: when the
+// processor implements it, the runtime calls ProcessPtr instead of Process
+// and hands the record over by pointer instead of copying it. *rec is
+// read-only and valid only during the call: forward it unchanged with
+// ProcessorContext.ForwardPtr, or forward a new record with Forward. The
+// DSL's stateless operators use it; a record costs about 100 bytes to copy
+// at every hop otherwise.
+type PointerProcessor[K, V any] interface {
+	ProcessPtr(rec *Record[K, V]) error
+}
+
 // ProcessorFunc adapts a function to a stateless Processor with no Init or
 // Close work.
 type ProcessorFunc[KIn, VIn, KOut, VOut any] func(ctx ProcessorContext[KOut, VOut], rec Record[KIn, VIn]) error
@@ -82,6 +93,10 @@ type ProcessorContext[K, V any] interface {
 	// Forward sends rec to every child node, depth first, and returns the
 	// first error a child returned.
 	Forward(rec Record[K, V]) error
+	// ForwardPtr sends *rec to every child node like Forward, without
+	// copying it. *rec must not change until ForwardPtr returns; children
+	// neither change nor keep it.
+	ForwardPtr(rec *Record[K, V]) error
 	// ForwardTo sends rec to the named child only. Naming a node that is not
 	// a child is an error.
 	ForwardTo(child string, rec Record[K, V]) error

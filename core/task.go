@@ -98,11 +98,16 @@ func (q *recordQueue) empty() bool {
 // extractHead extracts the head record's timestamp and advances the
 // partition time (the largest valid timestamp so far).
 func (q *recordQueue) extractHead(r *kgo.Record) {
-	pt := time.Time{}
-	if q.partitionTime != unknownTime {
-		pt = time.UnixMilli(q.partitionTime)
+	var ts int64
+	if q.extractor == nil {
+		ts = r.Timestamp.UnixMilli()
+	} else {
+		pt := time.Time{}
+		if q.partitionTime != unknownTime {
+			pt = time.UnixMilli(q.partitionTime)
+		}
+		ts = q.extractor(r, pt).UnixMilli()
 	}
-	ts := q.extractor(r, pt).UnixMilli()
 	if ts < 0 && q.partitionTime != unknownTime && q.invalid == UsePartitionTimeOnInvalidTimestamp {
 		ts = q.partitionTime // the partition time as of this record
 	}
@@ -156,7 +161,8 @@ type task struct {
 
 	commitRequested bool
 	promise         func(*kgo.Record, error)
-	state           *taskState // nil without stores
+	slab            []kgo.Record // see newRecord
+	state           *taskState   // nil without stores
 	topoStores      map[string]*StoreSpec
 
 	// counters, read by the owning goroutine for metrics
@@ -201,7 +207,11 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 		tk.nodes[b.name] = built
 		if b.kind == kindSource {
 			src := built.(rawReceiver)
-			extractor := env.cfg.extractor
+			// A nil extractor is the default RecordTime, read inline.
+			var extractor TimestampExtractor
+			if env.cfg.customExtractor {
+				extractor = env.cfg.extractor
+			}
 			if ss, ok := spec.(interface{ sourceExtractor() TimestampExtractor }); ok && ss.sourceExtractor() != nil {
 				extractor = ss.sourceExtractor()
 			}
@@ -291,6 +301,12 @@ const lagWaitCap = 2 * time.Second
 // and for up to maxTaskIdle for new data, before processing the others.
 // force skips the waiting (used before an exactly-once commit).
 func (tk *task) nextQueue(now time.Time, force bool) *recordQueue {
+	if len(tk.queues) == 1 { // one input partition: nothing to choose or wait for
+		if q := tk.queues[0]; !q.empty() {
+			return q
+		}
+		return nil
+	}
 	var best *recordQueue
 	allBuffered := true
 	for _, q := range tk.queues {
@@ -421,6 +437,23 @@ func (tk *task) productionFailed(node string, rec *kgo.Record, err error) error 
 		return nil
 	}
 	return &ProcessingError{Context: ec, Kind: "production", Err: fmt.Errorf("topic %q: %w", rec.Topic, err)}
+}
+
+// recordSlab is how many output records newRecord allocates at once.
+const recordSlab = 128
+
+// newRecord returns a zeroed record for output. Records are carved from
+// slabs: one allocation per recordSlab records instead of one per record.
+// Nothing is recycled by hand: a slab is garbage once the client and any
+// handler dropped all of its records, so a record handed out stays valid
+// for as long as anybody holds it.
+func (tk *task) newRecord() *kgo.Record {
+	if len(tk.slab) == 0 {
+		tk.slab = make([]kgo.Record, recordSlab)
+	}
+	r := &tk.slab[0]
+	tk.slab = tk.slab[1:]
+	return r
 }
 
 func (tk *task) send(rec *kgo.Record) error {

@@ -274,8 +274,8 @@ func (tk *task) nodeUsesStore(node, store string) bool {
 
 // logChange writes a changelog record for the current record's task.
 func (tk *task) logChange(cl *changelog, key, value []byte) {
-	rec := &kgo.Record{Topic: cl.topic, Partition: cl.partition,
-		Key: append([]byte(nil), key...), Timestamp: tk.currentTime()}
+	rec := tk.newRecord()
+	rec.Topic, rec.Partition, rec.Key, rec.Timestamp = cl.topic, cl.partition, append([]byte(nil), key...), tk.currentTime()
 	if value != nil {
 		rec.Value = append([]byte(nil), value...)
 	}

@@ -156,6 +156,20 @@ func fn[K, V, K2, V2 any](f func(ctx core.ProcessorContext[K2, V2], r core.Recor
 	return core.ProcessorFunc[K, V, K2, V2](f).Supplier()
 }
 
+// pfn builds a stateless processor supplier from a per-record function that
+// gets the record by pointer (core.PointerProcessor): no copy per hop.
+func pfn[K, V, K2, V2 any](f func(ctx core.ProcessorContext[K2, V2], r *core.Record[K, V]) error) func() core.Processor[K, V, K2, V2] {
+	return func() core.Processor[K, V, K2, V2] { return &ptrProcessor[K, V, K2, V2]{f: f} }
+}
+
+type ptrProcessor[K, V, K2, V2 any] struct {
+	stateless[K2, V2]
+	f func(ctx core.ProcessorContext[K2, V2], r *core.Record[K, V]) error
+}
+
+func (p *ptrProcessor[K, V, K2, V2]) Process(r core.Record[K, V]) error     { return p.f(p.ctx, &r) }
+func (p *ptrProcessor[K, V, K2, V2]) ProcessPtr(r *core.Record[K, V]) error { return p.f(p.ctx, r) }
+
 // Filter keeps the records for which pred is true.
 func (s *KStream[K, V]) Filter(pred func(key K, value V) bool, name ...Named) *KStream[K, V] {
 	return addProcessor(s, "KSTREAM-FILTER", name, func() core.Processor[K, V, K, V] {
@@ -179,9 +193,11 @@ type filterProcessor[K, V any] struct {
 	want bool
 }
 
-func (p *filterProcessor[K, V]) Process(r core.Record[K, V]) error {
+func (p *filterProcessor[K, V]) Process(r core.Record[K, V]) error { return p.ProcessPtr(&r) }
+
+func (p *filterProcessor[K, V]) ProcessPtr(r *core.Record[K, V]) error {
 	if p.pred(r.Key, r.Value) == p.want {
-		return p.ctx.Forward(r)
+		return p.ctx.ForwardPtr(r)
 	}
 	return nil
 }
@@ -191,7 +207,9 @@ type mapValuesProcessor[K, V, V2 any] struct {
 	mapper func(V) V2
 }
 
-func (p *mapValuesProcessor[K, V, V2]) Process(r core.Record[K, V]) error {
+func (p *mapValuesProcessor[K, V, V2]) Process(r core.Record[K, V]) error { return p.ProcessPtr(&r) }
+
+func (p *mapValuesProcessor[K, V, V2]) ProcessPtr(r *core.Record[K, V]) error {
 	return p.ctx.Forward(core.Record[K, V2]{Key: r.Key, Value: p.mapper(r.Value), Timestamp: r.Timestamp, Headers: r.Headers, NullKey: r.NullKey})
 }
 
@@ -203,15 +221,15 @@ func (p *stateless[K, V]) Close() error                               { return n
 
 // Peek calls action for every record and forwards it unchanged.
 func (s *KStream[K, V]) Peek(action func(key K, value V), name ...Named) *KStream[K, V] {
-	return addProcessor(s, "KSTREAM-PEEK", name, fn(func(ctx core.ProcessorContext[K, V], r core.Record[K, V]) error {
+	return addProcessor(s, "KSTREAM-PEEK", name, pfn(func(ctx core.ProcessorContext[K, V], r *core.Record[K, V]) error {
 		action(r.Key, r.Value)
-		return ctx.Forward(r)
+		return ctx.ForwardPtr(r)
 	}))
 }
 
 // Foreach calls action for every record; it ends the stream.
 func (s *KStream[K, V]) Foreach(action func(key K, value V), name ...Named) {
-	addProcessor(s, "KSTREAM-FOREACH", name, fn(func(_ core.ProcessorContext[K, V], r core.Record[K, V]) error {
+	addProcessor(s, "KSTREAM-FOREACH", name, pfn(func(_ core.ProcessorContext[K, V], r *core.Record[K, V]) error {
 		action(r.Key, r.Value)
 		return nil
 	}))
@@ -239,8 +257,8 @@ func (s *KStream[K, V]) Merge(other *KStream[K, V], name ...Named) *KStream[K, V
 		s.b.fail(fmt.Errorf("dsl: Merge of streams from different builders"))
 		return s
 	}
-	out := addProcessor(s, "KSTREAM-MERGE", name, fn(func(ctx core.ProcessorContext[K, V], r core.Record[K, V]) error {
-		return ctx.Forward(r)
+	out := addProcessor(s, "KSTREAM-MERGE", name, pfn(func(ctx core.ProcessorContext[K, V], r *core.Record[K, V]) error {
+		return ctx.ForwardPtr(r)
 	}), s.node, other.node)
 	out.keyChanged = s.keyChanged || other.keyChanged
 	return out
@@ -248,9 +266,9 @@ func (s *KStream[K, V]) Merge(other *KStream[K, V], name ...Named) *KStream[K, V
 
 // Map changes key and value; a later stateful operation repartitions.
 func Map[K, V, K2, V2 any](s *KStream[K, V], mapper func(key K, value V) (K2, V2), name ...Named) *KStream[K2, V2] {
-	out := addProcessor(s, "KSTREAM-MAP", name, fn(func(ctx core.ProcessorContext[K2, V2], r core.Record[K, V]) error {
+	out := addProcessor(s, "KSTREAM-MAP", name, pfn(func(ctx core.ProcessorContext[K2, V2], r *core.Record[K, V]) error {
 		k, v := mapper(r.Key, r.Value)
-		return ctx.Forward(core.WithKeyValue(r, k, v))
+		return ctx.Forward(core.Record[K2, V2]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers})
 	}))
 	out.keyChanged = true
 	return out
@@ -265,8 +283,8 @@ func MapValues[K, V, V2 any](s *KStream[K, V], mapper func(value V) V2, name ...
 
 // MapValuesWithKey changes the value using the read-only key.
 func MapValuesWithKey[K, V, V2 any](s *KStream[K, V], mapper func(key K, value V) V2, name ...Named) *KStream[K, V2] {
-	return addProcessor(s, "KSTREAM-MAPVALUES", name, fn(func(ctx core.ProcessorContext[K, V2], r core.Record[K, V]) error {
-		return ctx.Forward(core.WithValue(r, mapper(r.Key, r.Value)))
+	return addProcessor(s, "KSTREAM-MAPVALUES", name, pfn(func(ctx core.ProcessorContext[K, V2], r *core.Record[K, V]) error {
+		return ctx.Forward(core.Record[K, V2]{Key: r.Key, Value: mapper(r.Key, r.Value), Timestamp: r.Timestamp, Headers: r.Headers, NullKey: r.NullKey})
 	}))
 }
 
@@ -278,9 +296,9 @@ func Pair[K, V any](k K, v V) KeyValue[K, V] { return KeyValue[K, V]{Key: k, Val
 
 // FlatMap turns each record into zero or more records with new keys.
 func FlatMap[K, V, K2, V2 any](s *KStream[K, V], mapper func(key K, value V) []KeyValue[K2, V2], name ...Named) *KStream[K2, V2] {
-	out := addProcessor(s, "KSTREAM-FLATMAP", name, fn(func(ctx core.ProcessorContext[K2, V2], r core.Record[K, V]) error {
+	out := addProcessor(s, "KSTREAM-FLATMAP", name, pfn(func(ctx core.ProcessorContext[K2, V2], r *core.Record[K, V]) error {
 		for _, kv := range mapper(r.Key, r.Value) {
-			if err := ctx.Forward(core.WithKeyValue(r, kv.Key, kv.Value)); err != nil {
+			if err := ctx.Forward(core.Record[K2, V2]{Key: kv.Key, Value: kv.Value, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
 				return err
 			}
 		}
@@ -292,9 +310,9 @@ func FlatMap[K, V, K2, V2 any](s *KStream[K, V], mapper func(key K, value V) []K
 
 // FlatMapValues turns each value into zero or more values, keeping the key.
 func FlatMapValues[K, V, V2 any](s *KStream[K, V], mapper func(value V) []V2, name ...Named) *KStream[K, V2] {
-	return addProcessor(s, "KSTREAM-FLATMAPVALUES", name, fn(func(ctx core.ProcessorContext[K, V2], r core.Record[K, V]) error {
+	return addProcessor(s, "KSTREAM-FLATMAPVALUES", name, pfn(func(ctx core.ProcessorContext[K, V2], r *core.Record[K, V]) error {
 		for _, v := range mapper(r.Value) {
-			if err := ctx.Forward(core.WithValue(r, v)); err != nil {
+			if err := ctx.Forward(core.Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, NullKey: r.NullKey}); err != nil {
 				return err
 			}
 		}
@@ -304,8 +322,8 @@ func FlatMapValues[K, V, V2 any](s *KStream[K, V], mapper func(value V) []V2, na
 
 // SelectKey sets a new key; a later stateful operation repartitions.
 func SelectKey[K, V, K2 any](s *KStream[K, V], selector func(key K, value V) K2, name ...Named) *KStream[K2, V] {
-	out := addProcessor(s, "KSTREAM-KEY-SELECT", name, fn(func(ctx core.ProcessorContext[K2, V], r core.Record[K, V]) error {
-		return ctx.Forward(core.WithKeyValue(r, selector(r.Key, r.Value), r.Value))
+	out := addProcessor(s, "KSTREAM-KEY-SELECT", name, pfn(func(ctx core.ProcessorContext[K2, V], r *core.Record[K, V]) error {
+		return ctx.Forward(core.Record[K2, V]{Key: selector(r.Key, r.Value), Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers, NullValue: r.NullValue})
 	}))
 	out.keyChanged = true
 	return out

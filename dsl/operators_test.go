@@ -785,3 +785,27 @@ func TestBuildErrors(t *testing.T) {
 		})
 	}
 }
+
+// Stateless operators keep Kafka nulls they do not replace: SelectKey and
+// Filter pass a null value through, MapValues keeps a null key.
+func TestStatelessOperatorsKeepNulls(t *testing.T) {
+	b := dsl.NewBuilder()
+	in := dsl.Stream(b, "in", dsl.ConsumedWith(serde.String(), serde.String()))
+	dsl.SelectKey(in.Filter(func(string, string) bool { return true }), func(k, _ string) string { return "new-" + k }).To("rekeyed")
+	dsl.MapValues(in, func(v string) string { return v + "!" }).To("mapped")
+	d := driver(t, b)
+	if err := d.Pipe(&kgo.Record{Topic: "in", Key: []byte("a"), Value: nil, Timestamp: at(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Pipe(&kgo.Record{Topic: "in", Key: nil, Value: []byte("v"), Timestamp: at(2)}); err != nil {
+		t.Fatal(err)
+	}
+	rekeyed := d.ReadOutput("rekeyed")
+	if len(rekeyed) != 2 || string(rekeyed[0].Key) != "new-a" || rekeyed[0].Value != nil {
+		t.Fatalf("SelectKey of a null value: %+v", rekeyed)
+	}
+	mapped := d.ReadOutput("mapped")
+	if len(mapped) != 2 || mapped[1].Key != nil || string(mapped[1].Value) != "v!" {
+		t.Fatalf("MapValues of a null key: %+v", mapped)
+	}
+}

@@ -81,8 +81,8 @@ func (bs *BranchedStream[K, V]) add(pred func(K, V) bool, name string) {
 	// unique in the topology, so two unnamed splits do not collide.
 	child := bs.node + suffix
 	if b.err == nil {
-		b.fail(core.AddProcessor(b.topo, child, fn(func(ctx core.ProcessorContext[K, V], r core.Record[K, V]) error {
-			return ctx.Forward(r)
+		b.fail(core.AddProcessor(b.topo, child, pfn(func(ctx core.ProcessorContext[K, V], r *core.Record[K, V]) error {
+			return ctx.ForwardPtr(r)
 		}), bs.node))
 	}
 	bs.preds = append(bs.preds, pred)
