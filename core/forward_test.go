@@ -13,7 +13,7 @@ import (
 // ptrProc implements PointerProcessor: it must receive every record through
 // ProcessPtr and forward it unchanged with ForwardPtr.
 type ptrProc struct {
-	ctx         core.ProcessorContext[string, string]
+	ctx          core.ProcessorContext[string, string]
 	byPtr, byVal int
 }
 
@@ -78,7 +78,7 @@ type holder struct {
 }
 
 func (h *holder) Init(core.ProcessorContext[string, string]) error { return nil }
-func (h *holder) Close() error                                    { return nil }
+func (h *holder) Close() error                                     { return nil }
 func (h *holder) ProcessPtr(r *core.Record[string, string]) error {
 	*h.seen = append(*h.seen, "enter "+r.Key+"="+r.Value)
 	if r.Key == "outer" {
