@@ -65,17 +65,23 @@ type sourceNode[K, V any] struct {
 }
 
 func (n *sourceNode[K, V]) processRaw(raw *kgo.Record, ts int64) error {
+	// Every field is assigned (no zeroing first): each pointer written to
+	// this heap record costs a write barrier while the GC marks.
 	rec := &n.rec
-	*rec = Record[K, V]{}
 	var err error
-	if raw.Key == nil {
-		rec.NullKey = true
+	var zk K
+	var zv V
+	rec.NullKey, rec.NullValue = raw.Key == nil, raw.Value == nil
+	if rec.NullKey {
+		rec.Key = zk
 	} else if rec.Key, err = n.spec.keys.Deserialize(raw.Topic, raw.Key); err != nil {
+		rec.Key = zk
 		return n.tk.deserializationFailed(fmt.Errorf("key: %w", err))
 	}
-	if raw.Value == nil {
-		rec.NullValue = true
+	if rec.NullValue {
+		rec.Value = zv
 	} else if rec.Value, err = n.spec.values.Deserialize(raw.Topic, raw.Value); err != nil {
+		rec.Value = zv
 		return n.tk.deserializationFailed(fmt.Errorf("value: %w", err))
 	}
 	if raw.Timestamp.UnixMilli() == ts {
@@ -172,16 +178,17 @@ func (c *nodeContext[K, V]) slot() *Record[K, V] {
 	return r
 }
 
-func (c *nodeContext[K, V]) release(r *Record[K, V]) {
+func (c *nodeContext[K, V]) release() {
+	// The slot keeps its last record until reused: one record per nesting
+	// level, and clearing it would cost a write barrier per field.
 	c.depth--
-	*r = Record[K, V]{} // drop references to keys and values
 }
 
 func (c *nodeContext[K, V]) Forward(rec Record[K, V]) error {
 	r := c.slot()
 	*r = rec
 	err := c.ForwardPtr(r)
-	c.release(r)
+	c.release()
 	return err
 }
 
@@ -203,7 +210,7 @@ func (c *nodeContext[K, V]) ForwardTo(child string, rec Record[K, V]) error {
 			r := c.slot()
 			*r = rec
 			err := c.children[i].process(r)
-			c.release(r)
+			c.release()
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,9 @@ type taskEnv struct {
 	// openEngine opens the state engine of a task (persistent or in
 	// memory); nil when the topology has no stores.
 	openEngine func(id TaskID, inMemory bool) (state.Engine, error)
+	// records recycles delivered output records (nil: no recycling, as
+	// in the test driver, which keeps what was produced).
+	records *recordPool
 	// discard is set when the owning thread stops on an error: delivery
 	// failures after that are consequences and must not become fatal.
 	discard atomic.Bool
@@ -120,7 +124,6 @@ func (q *recordQueue) extractHead(r *kgo.Record) {
 // pop removes the head record; empty must have returned false.
 func (q *recordQueue) pop() (*kgo.Record, int64) {
 	r, ts := q.recs[q.head], q.headTS
-	q.recs[q.head] = nil
 	q.head++
 	q.headReady = false
 	return r, ts
@@ -187,8 +190,14 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 		streamTime: unknownTime,
 	}
 	tk.promise = func(r *kgo.Record, err error) {
-		if err != nil && !env.discard.Load() {
-			env.cfg.asyncProductionFailed(tk.id, r, err)
+		if err != nil {
+			if !env.discard.Load() {
+				env.cfg.asyncProductionFailed(tk.id, r, err)
+			}
+			return
+		}
+		if env.records != nil {
+			env.records.put(r)
 		}
 	}
 	// Children are always added after their parents, so building in
@@ -274,8 +283,16 @@ func (tk *task) addRecords(q *recordQueue, recs []*kgo.Record) {
 	if len(recs) == 0 {
 		return
 	}
+	// pop leaves the pointers of processed records in place; they are
+	// dropped here in one sweep, and the buffer is compacted when the
+	// processed part dominates (a queue that never fully drains).
 	if q.head > 0 && q.head == len(q.recs) {
+		clear(q.recs)
 		q.recs, q.head = q.recs[:0], 0
+	} else if q.head > 0 && q.head >= len(q.recs)/2 {
+		n := copy(q.recs, q.recs[q.head:])
+		clear(q.recs[n:])
+		q.recs, q.head = q.recs[:n], 0
 	}
 	q.position = recs[len(recs)-1].Offset + 1
 	q.recs = append(q.recs, recs...)
@@ -442,17 +459,73 @@ func (tk *task) productionFailed(node string, rec *kgo.Record, err error) error 
 // recordSlab is how many output records newRecord allocates at once.
 const recordSlab = 128
 
-// newRecord returns a zeroed record for output. Records are carved from
-// slabs: one allocation per recordSlab records instead of one per record.
-// Nothing is recycled by hand: a slab is garbage once the client and any
-// handler dropped all of its records, so a record handed out stays valid
-// for as long as anybody holds it.
+// newRecord returns a zeroed record for output: a recycled one (see
+// recordPool) or one carved from a slab, one allocation per recordSlab
+// records. A slab is garbage once everybody dropped all of its records.
 func (tk *task) newRecord() *kgo.Record {
+	if p := tk.env.records; p != nil {
+		if r := p.get(); r != nil {
+			return r
+		}
+	}
 	if len(tk.slab) == 0 {
 		tk.slab = make([]kgo.Record, recordSlab)
 	}
 	r := &tk.slab[0]
 	tk.slab = tk.slab[1:]
+	return r
+}
+
+// recordPool recycles the output records of one stream thread: the
+// client's promise hands back each record it delivered, the thread's
+// goroutine takes them back in batches. A record is recycled only after
+// its successful delivery, when the client no longer reads it (franz-go
+// computes what it needs before calling the promise); failed records go
+// to the production handler and are never reused. franz-go calls all
+// promises of a client serially, so the promise side batches without a
+// lock and takes mu once per batch. The pool holds at most
+// maxPooledRecords records.
+type recordPool struct {
+	pending []*kgo.Record // owned by the promise side
+
+	mu       sync.Mutex
+	returned []*kgo.Record // handed over in batches, under mu
+
+	free []*kgo.Record // owned by the thread's goroutine
+}
+
+const (
+	maxPooledRecords = 1 << 14
+	recordBatch      = 64
+)
+
+func (p *recordPool) put(r *kgo.Record) {
+	*r = kgo.Record{}
+	p.pending = append(p.pending, r)
+	if len(p.pending) < recordBatch {
+		return
+	}
+	p.mu.Lock()
+	if len(p.returned) < maxPooledRecords {
+		p.returned = append(p.returned, p.pending...)
+	}
+	p.mu.Unlock()
+	clear(p.pending)
+	p.pending = p.pending[:0]
+}
+
+func (p *recordPool) get() *kgo.Record {
+	if len(p.free) == 0 {
+		p.mu.Lock()
+		p.free, p.returned = p.returned, p.free[:0]
+		p.mu.Unlock()
+		if len(p.free) == 0 {
+			return nil
+		}
+	}
+	r := p.free[len(p.free)-1]
+	p.free[len(p.free)-1] = nil
+	p.free = p.free[:len(p.free)-1]
 	return r
 }
 

@@ -65,7 +65,8 @@ func newThread(app *App, idx int) (*thread, error) {
 	t := &thread{app: app, cfg: cfg, idx: idx, eos: cfg.guarantee == ExactlyOnceV2, tasks: map[TaskID]*task{}}
 	t.name = cfg.appID + "-StreamThread-" + strconv.Itoa(idx+1)
 	t.env = &taskEnv{appID: cfg.appID, cfg: cfg, now: time.Now, resolveTopic: app.resolveTopic, out: t, log: cfg.log.With("thread", t.name),
-		openEngine: app.openEngine, cache: &cacheBudget{max: cfg.cacheMaxBytes / cfg.threads}, globals: app.globals}
+		openEngine: app.openEngine, cache: &cacheBudget{max: cfg.cacheMaxBytes / cfg.threads}, globals: app.globals,
+		records: &recordPool{}}
 
 	opts := append([]kgo.Opt{}, cfg.kgoOpts...)
 	opts = append(opts,

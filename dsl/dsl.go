@@ -205,13 +205,39 @@ func (p *filterProcessor[K, V]) ProcessPtr(r *core.Record[K, V]) error {
 type mapValuesProcessor[K, V, V2 any] struct {
 	stateless[K, V2]
 	mapper func(V) V2
+	out    outRecords[K, V2]
 }
 
 func (p *mapValuesProcessor[K, V, V2]) Process(r core.Record[K, V]) error { return p.ProcessPtr(&r) }
 
 func (p *mapValuesProcessor[K, V, V2]) ProcessPtr(r *core.Record[K, V]) error {
-	return p.ctx.Forward(core.Record[K, V2]{Key: r.Key, Value: p.mapper(r.Value), Timestamp: r.Timestamp, Headers: r.Headers, NullKey: r.NullKey})
+	o := p.out.next()
+	o.Key, o.Value, o.Timestamp, o.Headers, o.NullKey, o.NullValue = r.Key, p.mapper(r.Value), r.Timestamp, r.Headers, r.NullKey, false
+	err := p.ctx.ForwardPtr(o)
+	p.out.done()
+	return err
 }
+
+// outRecords are the records an operator builds and forwards by pointer:
+// filled in place (building a Record value and passing it to Forward
+// copies it twice). Like core's Forward slots there is one per nesting
+// level, because a record cache flushing from inside a child can re-enter
+// the operator while the child still reads the earlier record.
+type outRecords[K, V any] struct {
+	recs  []*core.Record[K, V]
+	depth int
+}
+
+func (o *outRecords[K, V]) next() *core.Record[K, V] {
+	if o.depth == len(o.recs) {
+		o.recs = append(o.recs, new(core.Record[K, V]))
+	}
+	r := o.recs[o.depth]
+	o.depth++
+	return r
+}
+
+func (o *outRecords[K, V]) done() { o.depth-- }
 
 // stateless is the Init/Close part shared by the struct processors.
 type stateless[K, V any] struct{ ctx core.ProcessorContext[K, V] }
