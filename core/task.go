@@ -523,8 +523,10 @@ func (p *recordPool) get() *kgo.Record {
 			return nil
 		}
 	}
+	// The taken slot keeps its pointer (no write barrier per record); it
+	// points at a pooled record and is overwritten when the slice is
+	// handed back as the next batch.
 	r := p.free[len(p.free)-1]
-	p.free[len(p.free)-1] = nil
 	p.free = p.free[:len(p.free)-1]
 	return r
 }

@@ -151,11 +151,6 @@ func addProcessor[K, V, K2, V2 any](s *KStream[K, V], prefix string, names []Nam
 	return out
 }
 
-// fn builds a stateless processor supplier from a per-record function.
-func fn[K, V, K2, V2 any](f func(ctx core.ProcessorContext[K2, V2], r core.Record[K, V]) error) func() core.Processor[K, V, K2, V2] {
-	return core.ProcessorFunc[K, V, K2, V2](f).Supplier()
-}
-
 // pfn builds a stateless processor supplier from a per-record function that
 // gets the record by pointer (core.PointerProcessor): no copy per hop.
 func pfn[K, V, K2, V2 any](f func(ctx core.ProcessorContext[K2, V2], r *core.Record[K, V]) error) func() core.Processor[K, V, K2, V2] {
@@ -270,7 +265,7 @@ func (s *KStream[K, V]) Print(w io.Writer, label string, name ...Named) {
 	if label == "" {
 		label = node
 	}
-	addProcessor(s, "KSTREAM-PRINTER", []Named{Named(node)}, fn(func(_ core.ProcessorContext[K, V], r core.Record[K, V]) error {
+	addProcessor(s, "KSTREAM-PRINTER", []Named{Named(node)}, pfn(func(_ core.ProcessorContext[K, V], r *core.Record[K, V]) error {
 		_, err := fmt.Fprintf(w, "[%s]: %v, %v\n", label, r.Key, r.Value)
 		return err
 	}))
@@ -294,7 +289,7 @@ func (s *KStream[K, V]) Merge(other *KStream[K, V], name ...Named) *KStream[K, V
 func Map[K, V, K2, V2 any](s *KStream[K, V], mapper func(key K, value V) (K2, V2), name ...Named) *KStream[K2, V2] {
 	out := addProcessor(s, "KSTREAM-MAP", name, pfn(func(ctx core.ProcessorContext[K2, V2], r *core.Record[K, V]) error {
 		k, v := mapper(r.Key, r.Value)
-		return ctx.Forward(core.Record[K2, V2]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers})
+		return ctx.Forward(core.WithKeyValue(*r, k, v))
 	}))
 	out.keyChanged = true
 	return out
@@ -310,7 +305,7 @@ func MapValues[K, V, V2 any](s *KStream[K, V], mapper func(value V) V2, name ...
 // MapValuesWithKey changes the value using the read-only key.
 func MapValuesWithKey[K, V, V2 any](s *KStream[K, V], mapper func(key K, value V) V2, name ...Named) *KStream[K, V2] {
 	return addProcessor(s, "KSTREAM-MAPVALUES", name, pfn(func(ctx core.ProcessorContext[K, V2], r *core.Record[K, V]) error {
-		return ctx.Forward(core.Record[K, V2]{Key: r.Key, Value: mapper(r.Key, r.Value), Timestamp: r.Timestamp, Headers: r.Headers, NullKey: r.NullKey})
+		return ctx.Forward(core.WithValue(*r, mapper(r.Key, r.Value)))
 	}))
 }
 
@@ -324,7 +319,7 @@ func Pair[K, V any](k K, v V) KeyValue[K, V] { return KeyValue[K, V]{Key: k, Val
 func FlatMap[K, V, K2, V2 any](s *KStream[K, V], mapper func(key K, value V) []KeyValue[K2, V2], name ...Named) *KStream[K2, V2] {
 	out := addProcessor(s, "KSTREAM-FLATMAP", name, pfn(func(ctx core.ProcessorContext[K2, V2], r *core.Record[K, V]) error {
 		for _, kv := range mapper(r.Key, r.Value) {
-			if err := ctx.Forward(core.Record[K2, V2]{Key: kv.Key, Value: kv.Value, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
+			if err := ctx.Forward(core.WithKeyValue(*r, kv.Key, kv.Value)); err != nil {
 				return err
 			}
 		}
@@ -338,7 +333,7 @@ func FlatMap[K, V, K2, V2 any](s *KStream[K, V], mapper func(key K, value V) []K
 func FlatMapValues[K, V, V2 any](s *KStream[K, V], mapper func(value V) []V2, name ...Named) *KStream[K, V2] {
 	return addProcessor(s, "KSTREAM-FLATMAPVALUES", name, pfn(func(ctx core.ProcessorContext[K, V2], r *core.Record[K, V]) error {
 		for _, v := range mapper(r.Value) {
-			if err := ctx.Forward(core.Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, NullKey: r.NullKey}); err != nil {
+			if err := ctx.Forward(core.WithValue(*r, v)); err != nil {
 				return err
 			}
 		}
