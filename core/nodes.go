@@ -89,7 +89,9 @@ func (n *sourceNode[K, V]) processRaw(raw *kgo.Record, ts int64) error {
 	} else {
 		rec.Timestamp = time.UnixMilli(ts)
 	}
-	rec.Headers = raw.Headers
+	if rec.Headers != nil || raw.Headers != nil {
+		rec.Headers = raw.Headers
+	}
 	if len(n.children) == 1 {
 		return n.children[0].process(rec)
 	}
@@ -218,10 +220,11 @@ func (c *nodeContext[K, V]) ForwardTo(child string, rec Record[K, V]) error {
 }
 
 func (c *nodeContext[K, V]) RecordMetadata() (RecordMetadata, bool) {
-	if c.tk.cur == nil {
+	cur := c.tk.cur()
+	if cur == nil {
 		return RecordMetadata{}, false
 	}
-	return RecordMetadata{Topic: c.tk.cur.Topic, Partition: c.tk.cur.Partition, Offset: c.tk.cur.Offset}, true
+	return RecordMetadata{Topic: cur.Topic, Partition: cur.Partition, Offset: cur.Offset}, true
 }
 
 func (c *nodeContext[K, V]) Schedule(interval time.Duration, typ PunctuationType, fn Punctuator) (Cancellable, error) {
@@ -287,8 +290,17 @@ func (n *sinkNodeImpl[K, V]) process(rec *Record[K, V]) error {
 			return n.tk.productionFailed(n.spec.name, &kgo.Record{}, errors.New("topic chooser returned an empty topic name"))
 		}
 	}
+	// Pointer fields are written only when they change (a recycled record
+	// usually has the topic already, and Key, Value and Headers nil): each
+	// write costs a write barrier while the GC marks.
 	out := n.tk.newRecord()
-	out.Topic, out.Partition, out.Timestamp, out.Headers = topic, -1, rec.Timestamp, rec.Headers
+	if out.Topic != topic {
+		out.Topic = topic
+	}
+	out.Partition, out.Timestamp = -1, rec.Timestamp
+	if rec.Headers != nil {
+		out.Headers = rec.Headers
+	}
 	var err error
 	if !rec.NullKey {
 		if out.Key, err = n.spec.keys.Serialize(topic, rec.Key); err != nil {

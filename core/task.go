@@ -57,8 +57,17 @@ type recordQueue struct {
 	source    rawReceiver
 	extractor TimestampExtractor
 
-	recs []*kgo.Record
-	head int
+	// batches are the fetched record slices in fetch order; the head
+	// record is batches[bi][head]. Buffering a fetch appends the slice
+	// itself: no per-record pointer copy, each of which would cost a write
+	// barrier while the GC marks. n counts the records not yet popped.
+	batches [][]*kgo.Record
+	bi      int
+	head    int
+	n       int
+	// curB and curH locate the record pop returned last (indexes, not a
+	// pointer: no write barrier).
+	curB, curH int
 	// headTS is the extracted timestamp of recs[head] when headReady. As in
 	// Kafka Streams, a record's timestamp is extracted when it becomes the
 	// head, so buffering a fetch touches only pointers and each record is
@@ -78,7 +87,7 @@ type recordQueue struct {
 	end, position int64
 }
 
-func (q *recordQueue) size() int { return len(q.recs) - q.head }
+func (q *recordQueue) size() int { return q.n }
 
 // empty reports whether no data record is buffered, first skipping control
 // records at the head (they only advance the committable offset).
@@ -86,15 +95,20 @@ func (q *recordQueue) empty() bool {
 	if q.headReady {
 		return false
 	}
-	for q.head < len(q.recs) {
-		r := q.recs[q.head]
+	for q.n > 0 {
+		b := q.batches[q.bi]
+		if q.head == len(b) {
+			q.bi, q.head = q.bi+1, 0
+			continue
+		}
+		r := b[q.head]
 		if !r.Attrs.IsControl() {
 			q.extractHead(r)
 			return false
 		}
 		q.committable, q.committableEpoch = r.Offset+1, r.LeaderEpoch
-		q.recs[q.head] = nil
 		q.head++
+		q.n--
 	}
 	return true
 }
@@ -121,12 +135,34 @@ func (q *recordQueue) extractHead(r *kgo.Record) {
 	q.headTS, q.headReady = ts, true
 }
 
-// pop removes the head record; empty must have returned false.
+// pop removes the head record; empty must have returned false. The popped
+// record stays reachable through current until the next add.
 func (q *recordQueue) pop() (*kgo.Record, int64) {
-	r, ts := q.recs[q.head], q.headTS
+	r, ts := q.batches[q.bi][q.head], q.headTS
+	q.curB, q.curH = q.bi, q.head
 	q.head++
+	q.n--
 	q.headReady = false
 	return r, ts
+}
+
+// current is the record pop returned last.
+func (q *recordQueue) current() *kgo.Record { return q.batches[q.curB][q.curH] }
+
+// add buffers a fetched slice of records. Fully read batches are dropped
+// here, all at once when everything was read, else by compaction once
+// they are the majority (a queue that never drains).
+func (q *recordQueue) add(recs []*kgo.Record) {
+	if q.n == 0 {
+		clear(q.batches)
+		q.batches, q.bi, q.head = q.batches[:0], 0, 0
+	} else if q.bi > 0 && q.bi >= len(q.batches)/2 {
+		k := copy(q.batches, q.batches[q.bi:])
+		clear(q.batches[k:])
+		q.batches, q.bi = q.batches[:k], 0
+	}
+	q.batches = append(q.batches, recs)
+	q.n += len(recs)
 }
 
 // lag is the number of records known to exist past what was fetched; -1
@@ -155,8 +191,12 @@ type task struct {
 	initers []func() error
 	closers []namedCloser
 
-	streamTime   int64
-	cur          *kgo.Record
+	streamTime int64
+	// curQ is the queue of the input record being processed, when
+	// inRecord (its record is curQ.current()). curQ is only written when
+	// it changes: one pointer write less per record.
+	curQ         *recordQueue
+	inRecord     bool
 	punctuating  string // node whose punctuator runs, for error context
 	streamPunct  []*schedule
 	wallPunct    []*schedule
@@ -283,19 +323,8 @@ func (tk *task) addRecords(q *recordQueue, recs []*kgo.Record) {
 	if len(recs) == 0 {
 		return
 	}
-	// pop leaves the pointers of processed records in place; they are
-	// dropped here in one sweep, and the buffer is compacted when the
-	// processed part dominates (a queue that never fully drains).
-	if q.head > 0 && q.head == len(q.recs) {
-		clear(q.recs)
-		q.recs, q.head = q.recs[:0], 0
-	} else if q.head > 0 && q.head >= len(q.recs)/2 {
-		n := copy(q.recs, q.recs[q.head:])
-		clear(q.recs[n:])
-		q.recs, q.head = q.recs[:n], 0
-	}
 	q.position = recs[len(recs)-1].Offset + 1
-	q.recs = append(q.recs, recs...)
+	q.add(recs)
 }
 
 // buffered is the number of records waiting in the task's queues.
@@ -371,9 +400,12 @@ func (tk *task) processOne(now time.Time, force bool) (bool, error) {
 		tk.idleDeadline = time.Time{}
 	}
 	tk.consumed++
-	tk.cur = rec
+	if tk.curQ != q {
+		tk.curQ = q
+	}
+	tk.inRecord = true
 	err := tk.processRecord(q, rec, ts)
-	tk.cur = nil
+	tk.inRecord = false
 	if err != nil {
 		return true, err
 	}
@@ -403,10 +435,20 @@ func (tk *task) processRecord(q *recordQueue, rec *kgo.Record, ts int64) error {
 	return q.source.processRaw(rec, ts)
 }
 
+// cur is the input record being processed, nil outside of one (in a
+// punctuator, a commit's cache flush).
+func (tk *task) cur() *kgo.Record {
+	if !tk.inRecord {
+		return nil
+	}
+	return tk.curQ.current()
+}
+
 func (tk *task) errorContext(node string) ErrorContext {
-	ec := ErrorContext{TaskID: tk.id, Node: node, Record: tk.cur}
-	if tk.cur != nil {
-		ec.Topic, ec.Partition, ec.Offset = tk.cur.Topic, tk.cur.Partition, tk.cur.Offset
+	cur := tk.cur()
+	ec := ErrorContext{TaskID: tk.id, Node: node, Record: cur}
+	if cur != nil {
+		ec.Topic, ec.Partition, ec.Offset = cur.Topic, cur.Partition, cur.Offset
 	} else if node == "" {
 		ec.Node = tk.punctuating
 	}
@@ -437,7 +479,7 @@ func (tk *task) processingFailed(node string, err error) error {
 		return err
 	}
 	ec := tk.errorContext(node)
-	if tk.cur == nil {
+	if !tk.inRecord {
 		ec.Node = node
 	}
 	if tk.env.cfg.processingHandler(ec, err) == Continue {
@@ -459,9 +501,13 @@ func (tk *task) productionFailed(node string, rec *kgo.Record, err error) error 
 // recordSlab is how many output records newRecord allocates at once.
 const recordSlab = 128
 
-// newRecord returns a zeroed record for output: a recycled one (see
-// recordPool) or one carved from a slab, one allocation per recordSlab
-// records. A slab is garbage once everybody dropped all of its records.
+// newRecord returns a record for output: a recycled one (see recordPool)
+// or one carved from a slab, one allocation per recordSlab records. Its
+// Key, Value and Headers are nil and its numeric fields zero; Topic,
+// Timestamp and Context may hold an earlier use's values, so the caller
+// sets Topic and Timestamp (and leaves Context alone: the runtime always
+// produces with the same context). A slab is garbage once everybody
+// dropped all of its records.
 func (tk *task) newRecord() *kgo.Record {
 	if p := tk.env.records; p != nil {
 		if r := p.get(); r != nil {
@@ -478,20 +524,29 @@ func (tk *task) newRecord() *kgo.Record {
 
 // recordPool recycles the output records of one stream thread: the
 // client's promise hands back each record it delivered, the thread's
-// goroutine takes them back in batches. A record is recycled only after
-// its successful delivery, when the client no longer reads it (franz-go
-// computes what it needs before calling the promise); failed records go
-// to the production handler and are never reused. franz-go calls all
-// promises of a client serially, so the promise side batches without a
-// lock and takes mu once per batch. The pool holds at most
-// maxPooledRecords records.
+// goroutine takes them back a batch at a time. A record is recycled only
+// after its successful delivery, when the client no longer reads it
+// (franz-go computes what it needs before calling the promise); failed
+// records go to the production handler and are never reused. franz-go
+// calls all promises of a client serially, so the promise side fills a
+// batch without a lock and takes mu once per batch.
+//
+// Every pointer written to the heap costs a write barrier while the GC
+// marks, and with a large heap (an in-process broker, big in-memory
+// stores) the GC marks most of the time. So the pool moves whole batch
+// slices instead of copying pointers between slices, never clears a
+// slice (a drained batch keeps stale pointers to pool records until they
+// are overwritten), and put clears only the fields that hold on to
+// payload memory (Key, Value, Headers).
 type recordPool struct {
 	pending []*kgo.Record // owned by the promise side
 
-	mu       sync.Mutex
-	returned []*kgo.Record // handed over in batches, under mu
+	mu     sync.Mutex
+	full   [][]*kgo.Record // batches handed over, under mu
+	spare  [][]*kgo.Record // drained batch slices for the promise side, under mu
+	pooled int             // records in full, under mu
 
-	free []*kgo.Record // owned by the thread's goroutine
+	free []*kgo.Record // owned by the thread's goroutine: the batch being drained
 }
 
 const (
@@ -500,32 +555,47 @@ const (
 )
 
 func (p *recordPool) put(r *kgo.Record) {
-	*r = kgo.Record{}
+	r.Key, r.Value, r.Headers = nil, nil, nil
+	r.Partition, r.Attrs, r.ProducerEpoch, r.ProducerID, r.LeaderEpoch, r.Offset = 0, kgo.RecordAttrs{}, 0, 0, 0, 0
 	p.pending = append(p.pending, r)
 	if len(p.pending) < recordBatch {
 		return
 	}
 	p.mu.Lock()
-	if len(p.returned) < maxPooledRecords {
-		p.returned = append(p.returned, p.pending...)
+	if p.pooled >= maxPooledRecords {
+		p.mu.Unlock()
+		p.pending = p.pending[:0] // dropped: the records become garbage
+		return
+	}
+	p.full = append(p.full, p.pending)
+	p.pooled += len(p.pending)
+	var next []*kgo.Record
+	if n := len(p.spare); n > 0 {
+		next, p.spare = p.spare[n-1], p.spare[:n-1]
 	}
 	p.mu.Unlock()
-	clear(p.pending)
-	p.pending = p.pending[:0]
+	if next == nil {
+		next = make([]*kgo.Record, 0, recordBatch)
+	}
+	p.pending = next
 }
 
 func (p *recordPool) get() *kgo.Record {
 	if len(p.free) == 0 {
 		p.mu.Lock()
-		p.free, p.returned = p.returned, p.free[:0]
+		if cap(p.free) > 0 {
+			p.spare = append(p.spare, p.free[:0])
+		}
+		p.free = nil
+		if n := len(p.full); n > 0 {
+			p.free, p.full = p.full[n-1], p.full[:n-1]
+			p.pooled -= len(p.free)
+		}
 		p.mu.Unlock()
 		if len(p.free) == 0 {
 			return nil
 		}
 	}
-	// The taken slot keeps its pointer (no write barrier per record); it
-	// points at a pooled record and is overwritten when the slice is
-	// handed back as the next batch.
 	r := p.free[len(p.free)-1]
 	p.free = p.free[:len(p.free)-1]
 	return r

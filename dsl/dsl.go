@@ -207,7 +207,10 @@ func (p *mapValuesProcessor[K, V, V2]) Process(r core.Record[K, V]) error { retu
 
 func (p *mapValuesProcessor[K, V, V2]) ProcessPtr(r *core.Record[K, V]) error {
 	o := p.out.next()
-	o.Key, o.Value, o.Timestamp, o.Headers, o.NullKey, o.NullValue = r.Key, p.mapper(r.Value), r.Timestamp, r.Headers, r.NullKey, false
+	o.Key, o.Value, o.Timestamp, o.NullKey, o.NullValue = r.Key, p.mapper(r.Value), r.Timestamp, r.NullKey, false
+	if o.Headers != nil || r.Headers != nil { // skip a nil-over-nil write barrier
+		o.Headers = r.Headers
+	}
 	err := p.ctx.ForwardPtr(o)
 	p.out.done()
 	return err
