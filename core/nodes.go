@@ -290,17 +290,18 @@ func (n *sinkNodeImpl[K, V]) process(rec *Record[K, V]) error {
 			return n.tk.productionFailed(n.spec.name, &kgo.Record{}, errors.New("topic chooser returned an empty topic name"))
 		}
 	}
-	// Pointer fields are written only when they change (a recycled record
-	// usually has the topic already, and Key, Value and Headers nil): each
-	// write costs a write barrier while the GC marks.
+	// Pointer fields are written only when they change where that is cheap
+	// to tell (a recycled record usually has the topic already, headers are
+	// usually nil): each write costs a write barrier while the GC marks.
 	out := n.tk.newRecord()
 	if out.Topic != topic {
 		out.Topic = topic
 	}
 	out.Partition, out.Timestamp = -1, rec.Timestamp
-	if rec.Headers != nil {
+	if out.Headers != nil || rec.Headers != nil {
 		out.Headers = rec.Headers
 	}
+	out.Key, out.Value = nil, nil
 	var err error
 	if !rec.NullKey {
 		if out.Key, err = n.spec.keys.Serialize(topic, rec.Key); err != nil {

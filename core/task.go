@@ -203,9 +203,10 @@ type task struct {
 	idleDeadline time.Time
 
 	commitRequested bool
-	promise         func(*kgo.Record, error)
-	slab            []kgo.Record // see newRecord
-	state           *taskState   // nil without stores
+	promise         func(*kgo.Record, error) // for records from newRecord
+	foreignPromise  func(*kgo.Record, error) // for records made elsewhere
+	slab            []kgo.Record             // see newRecord
+	state           *taskState               // nil without stores
 	topoStores      map[string]*StoreSpec
 
 	// counters, read by the owning goroutine for metrics
@@ -229,14 +230,22 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 		byTopic:    map[string]*recordQueue{},
 		streamTime: unknownTime,
 	}
-	tk.promise = func(r *kgo.Record, err error) {
-		if err != nil {
-			if !env.discard.Load() {
-				env.cfg.asyncProductionFailed(tk.id, r, err)
-			}
-			return
+	failed := func(r *kgo.Record, err error) {
+		if err != nil && !env.discard.Load() {
+			env.cfg.asyncProductionFailed(tk.id, r, err)
 		}
-		if env.records != nil {
+	}
+	// Records the runtime made (newRecord) go back to the pool once
+	// delivered; records a handler made (dead letters) are the handler's
+	// and are left alone.
+	tk.foreignPromise = failed
+	tk.promise = failed
+	if env.records != nil {
+		tk.promise = func(r *kgo.Record, err error) {
+			if err != nil {
+				failed(r, err)
+				return
+			}
 			env.records.put(r)
 		}
 	}
@@ -461,7 +470,7 @@ func (tk *task) deserializationFailed(err error) error {
 	ec := tk.errorContext("")
 	res := tk.env.cfg.deserializationHandler(ec, err)
 	for _, dl := range res.DeadLetters {
-		tk.env.out.send(tk, dl, tk.promise)
+		tk.env.out.send(tk, dl, tk.foreignPromise)
 		tk.produced++
 	}
 	if res.Response == Continue {
@@ -503,11 +512,11 @@ const recordSlab = 128
 
 // newRecord returns a record for output: a recycled one (see recordPool)
 // or one carved from a slab, one allocation per recordSlab records. Its
-// Key, Value and Headers are nil and its numeric fields zero; Topic,
-// Timestamp and Context may hold an earlier use's values, so the caller
-// sets Topic and Timestamp (and leaves Context alone: the runtime always
-// produces with the same context). A slab is garbage once everybody
-// dropped all of its records.
+// numeric fields are zero; its pointer fields (Key, Value, Headers, Topic,
+// Timestamp, Context) may hold an earlier use's values, so the caller sets
+// Key, Value, Headers, Topic and Timestamp, and leaves Context alone (the
+// runtime always produces with the same context). A slab is garbage once
+// everybody dropped all of its records.
 func (tk *task) newRecord() *kgo.Record {
 	if p := tk.env.records; p != nil {
 		if r := p.get(); r != nil {
@@ -531,13 +540,18 @@ func (tk *task) newRecord() *kgo.Record {
 // calls all promises of a client serially, so the promise side fills a
 // batch without a lock and takes mu once per batch.
 //
-// Every pointer written to the heap costs a write barrier while the GC
-// marks, and with a large heap (an in-process broker, big in-memory
-// stores) the GC marks most of the time. So the pool moves whole batch
-// slices instead of copying pointers between slices, never clears a
-// slice (a drained batch keeps stale pointers to pool records until they
-// are overwritten), and put clears only the fields that hold on to
-// payload memory (Key, Value, Headers).
+// put only appends: the promise goroutine is on franz-go's delivery path,
+// and every store it makes into a record moves the record's cache lines
+// to its core and back. Every pointer written to the heap also costs a
+// write barrier while the GC marks, and with a large heap (an in-process
+// broker, big in-memory stores) the GC marks a good part of the time. So
+// the pool moves whole batch slices instead of copying pointers between
+// slices, never clears a slice (a drained batch keeps stale pointers to
+// pool records until they are overwritten), and leaves a pooled record's
+// fields to the next user, who overwrites them anyway. The price: a pooled
+// record keeps its last key and value reachable until it is reused, at
+// most maxPooledRecords of them per thread, no more than the producer's
+// buffer held in flight just before.
 type recordPool struct {
 	pending []*kgo.Record // owned by the promise side
 
@@ -555,8 +569,6 @@ const (
 )
 
 func (p *recordPool) put(r *kgo.Record) {
-	r.Key, r.Value, r.Headers = nil, nil, nil
-	r.Partition, r.Attrs, r.ProducerEpoch, r.ProducerID, r.LeaderEpoch, r.Offset = 0, kgo.RecordAttrs{}, 0, 0, 0, 0
 	p.pending = append(p.pending, r)
 	if len(p.pending) < recordBatch {
 		return
@@ -598,6 +610,8 @@ func (p *recordPool) get() *kgo.Record {
 	}
 	r := p.free[len(p.free)-1]
 	p.free = p.free[:len(p.free)-1]
+	// franz-go set these on delivery; they are not pointers (no barrier).
+	r.Partition, r.Attrs, r.ProducerEpoch, r.ProducerID, r.LeaderEpoch, r.Offset = 0, kgo.RecordAttrs{}, 0, 0, 0, 0
 	return r
 }
 

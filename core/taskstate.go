@@ -275,7 +275,8 @@ func (tk *task) nodeUsesStore(node, store string) bool {
 // logChange writes a changelog record for the current record's task.
 func (tk *task) logChange(cl *changelog, key, value []byte) {
 	rec := tk.newRecord()
-	rec.Topic, rec.Partition, rec.Key, rec.Timestamp = cl.topic, cl.partition, append([]byte(nil), key...), tk.currentTime()
+	rec.Topic, rec.Partition, rec.Key, rec.Timestamp, rec.Headers = cl.topic, cl.partition, append([]byte(nil), key...), tk.currentTime(), nil
+	rec.Value = nil // a tombstone
 	if value != nil {
 		rec.Value = append([]byte(nil), value...)
 	}
