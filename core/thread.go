@@ -36,6 +36,7 @@ type thread struct {
 	cl   *kgo.Client
 	sess *kgo.GroupTransactSession
 	adm  *kadm.Client
+	out  *sender // Produce on its own goroutine (nil: on the thread's)
 
 	mu    sync.Mutex
 	tasks map[TaskID]*task
@@ -130,9 +131,23 @@ func randomID() string {
 
 // ---- collector ----
 
+// send hands rec to the sender goroutine (see sender), or produces it
+// directly outside the run loop (no sender yet).
 func (t *thread) send(_ *task, rec *kgo.Record, promise func(*kgo.Record, error)) {
 	t.txnDirty = true
+	if t.out != nil {
+		t.out.send(rec, promise)
+		return
+	}
 	t.cl.Produce(context.Background(), rec, promise)
+}
+
+// syncOut makes sure every record sent so far was given to the client:
+// before a flush or the end of a transaction.
+func (t *thread) syncOut() {
+	if t.out != nil {
+		t.out.sync()
+	}
 }
 
 func (t *thread) partitions(topic string) (int32, error) { return t.app.partitionCount(topic) }
@@ -172,6 +187,9 @@ func (t *thread) run(ctx context.Context) (err error) {
 		}
 	}
 	t.lastCommit = time.Now()
+	t.out = newSender(func(r *kgo.Record, promise func(*kgo.Record, error)) {
+		t.cl.Produce(context.Background(), r, promise)
+	})
 	for {
 		if err := t.cfg.fatal(); err != nil {
 			return err
@@ -257,6 +275,9 @@ func (t *thread) step(ctx context.Context, fetches kgo.Fetches) error {
 		if err := tk.punctuateWallClock(); err != nil {
 			return err
 		}
+	}
+	if t.out != nil {
+		t.out.push()
 	}
 	t.report()
 	if t.commitDue(now) || !t.commitPendingSince.IsZero() {
@@ -413,6 +434,7 @@ func (t *thread) commit(context.Context) error {
 			t.lastCommit = time.Now()
 			return nil
 		}
+		t.syncOut()
 		committed, err := t.sess.End(ctx, kgo.TryCommit)
 		t.txnDirty = false
 		if err != nil {
@@ -500,6 +522,7 @@ func (t *thread) commitAtLeastOnce(ctx context.Context, tasks map[TaskID]*task) 
 	if err := t.flushCaches(tasks); err != nil {
 		return err
 	}
+	t.syncOut()
 	if err := t.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("core: %s: flush producer: %w", t.name, err)
 	}
@@ -818,6 +841,7 @@ func (t *thread) shutdown(clean bool) {
 			if err == nil {
 				err = t.flushCaches(t.tasks)
 			}
+			t.syncOut()
 			switch {
 			case err != nil || t.cfg.fatal() != nil:
 				_, _ = t.sess.End(ctx, kgo.TryAbort)
@@ -847,8 +871,15 @@ func (t *thread) shutdown(clean bool) {
 				}
 			}
 		}
-	} else if t.eos {
-		_, _ = t.sess.End(ctx, kgo.TryAbort)
+	} else {
+		// Stopping on an error: nothing past it is committed, so what the
+		// sender has not produced yet is dropped.
+		if t.out != nil {
+			t.out.drop()
+		}
+		if t.eos {
+			_, _ = t.sess.End(ctx, kgo.TryAbort)
+		}
 	}
 	t.closeTasks(t.tasks, "shutdown")
 	if t.restoreCl != nil {
@@ -872,5 +903,14 @@ func (t *thread) shutdown(clean bool) {
 		t.sess.Close()
 	} else {
 		t.cl.Close()
+	}
+	// After the client's close: a Produce blocked on a full buffer (a
+	// broker gone) returns then, so this never waits for the network.
+	t.mu.Lock()
+	out := t.out
+	t.out = nil
+	t.mu.Unlock()
+	if out != nil {
+		out.close()
 	}
 }

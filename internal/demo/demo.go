@@ -164,6 +164,12 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 	runA, stopA := a.start(ctx)
 	var runB <-chan error
 	var stopB func()
+	defer func() { // on every return, before the state directory goes
+		stopA()
+		if stopB != nil {
+			stopB()
+		}
+	}()
 	joined, left := false, false
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
