@@ -16,6 +16,7 @@ import (
 func newBenchCmd() *cobra.Command {
 	var cfg bench.Config
 	var brokers, cpuProfile, only string
+	var pipelines []string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the stateless pipeline against a plain franz-go consume→produce loop on the same broker",
@@ -46,6 +47,13 @@ starts an embedded broker in-process.`,
 				defer pprof.StopCPUProfile()
 			}
 			cfg.Only = only
+			for _, name := range pipelines {
+				p, err := bench.ParsePipeline(name)
+				if err != nil {
+					return err
+				}
+				cfg.Pipelines = append(cfg.Pipelines, p)
+			}
 			out := cmd.OutOrStdout()
 			if only == "restore" {
 				fmt.Fprintf(out, "sluice bench: restore of %d records, %d partitions, brokers %v\n\n", cfg.Records, cfg.Partitions, cfg.Brokers)
@@ -65,6 +73,7 @@ starts an embedded broker in-process.`,
 	f.DurationVar(&cfg.Commit, "commit-interval", 100*time.Millisecond, "exactly-once commit interval (Sluice and the transactional baseline)")
 	f.IntVar(&cfg.Rounds, "rounds", 1, "alternating rounds; the median of each is reported")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	f.StringSliceVar(&pipelines, "pipelines", nil, "Sluice pipelines to run, comma-separated: bytes, string, count, count-nocache, join (default: all; the plain loop always runs)")
 	f.StringVar(&only, "only", "", "run only at_least_once, exactly_once_v2 or restore (the state restore benchmark); default: both guarantees")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -35,6 +36,7 @@ type Config struct {
 	Commit     time.Duration // exactly-once commit interval, default 100ms
 	Rounds     int           // alternating rounds of each measurement, default 1; the median is reported
 	Only       string        // "at_least_once" or "exactly_once_v2": run only that pair
+	Pipelines  []Pipeline    // the Sluice pipelines to run (default: all); the baseline always runs
 	StateDir   string        // state directory for stateful pipelines (default: a new temp dir per run, removed after)
 }
 
@@ -233,6 +235,22 @@ const (
 	JoinPipeline
 )
 
+// pipelineNames are the short names ParsePipeline accepts.
+var pipelineNames = map[string]Pipeline{
+	"bytes": BytesPipeline, "string": StringPipeline, "count": CountPipeline,
+	"count-nocache": CountNoCachePipeline, "join": JoinPipeline,
+}
+
+// ParsePipeline parses a pipeline's short name: bytes, string, count,
+// count-nocache or join.
+func ParsePipeline(name string) (Pipeline, error) {
+	p, ok := pipelineNames[name]
+	if !ok {
+		return 0, fmt.Errorf("bench: unknown pipeline %q (want bytes, string, count, count-nocache or join)", name)
+	}
+	return p, nil
+}
+
 func (p Pipeline) String() string {
 	switch p {
 	case StringPipeline:
@@ -410,6 +428,9 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 	for round := range cfg.Rounds {
 		for i, s := range slots {
 			if cfg.Only != "" && cfg.Only != string(s.guarantee) {
+				continue
+			}
+			if !s.base && len(cfg.Pipelines) > 0 && !slices.Contains(cfg.Pipelines, s.pipeline) {
 				continue
 			}
 			id := fmt.Sprintf("%d-%d", i, round)

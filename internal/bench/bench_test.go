@@ -99,3 +99,26 @@ func TestJoinSmoke(t *testing.T) {
 		t.Fatalf("join processed %d records and wrote %d, want 20000 each (every input key has a table row)", r.Records, len(out))
 	}
 }
+
+// RunStateless with Pipelines runs the baselines and only the named
+// pipelines; ParsePipeline names them.
+func TestRunStatelessPipelines(t *testing.T) {
+	p, err := ParsePipeline("bytes")
+	if err != nil || p != BytesPipeline {
+		t.Fatalf("ParsePipeline(bytes) = %v, %v", p, err)
+	}
+	if _, err := ParsePipeline("bogus"); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
+		t.Fatalf("ParsePipeline(bogus) error = %v, want one naming it", err)
+	}
+	b := testbroker.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := Config{Brokers: b.Addrs(), Records: 5000, Pipelines: []Pipeline{BytesPipeline}, Only: string(core.AtLeastOnce)}
+	pairs, err := RunStateless(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != 1 || !strings.Contains(pairs[0][1].Name, "[]byte serdes, at_least_once") || !strings.Contains(pairs[0][0].Name, "plain") {
+		t.Fatalf("ran %v, want the at-least-once baseline and the []byte pipeline only", pairs)
+	}
+}
