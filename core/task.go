@@ -68,10 +68,10 @@ type recordQueue struct {
 	// curB and curH locate the record pop returned last (indexes, not a
 	// pointer: no write barrier).
 	curB, curH int
-	// headTS is the extracted timestamp of recs[head] when headReady. As in
-	// Kafka Streams, a record's timestamp is extracted when it becomes the
-	// head, so buffering a fetch touches only pointers and each record is
-	// read once, right before it is processed.
+	// headTS is the extracted timestamp of the head record when
+	// headReady. As in Kafka Streams, a record's timestamp is extracted
+	// when it becomes the head, so buffering a fetch touches no record and
+	// each record is read once, right before it is processed.
 	headTS    int64
 	headReady bool
 	invalid   InvalidTimestampPolicy
