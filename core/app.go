@@ -48,6 +48,9 @@ type App struct {
 	// globals are the read-only views of the global stores (set before the
 	// threads start).
 	globals map[string]state.ReadOnlyKeyValueStore
+	// dirs tracks the open task state directories and removes those of
+	// tasks that moved away.
+	dirs *stateDirs
 }
 
 // blockCacheSize is the instance-wide Pebble block cache.
@@ -63,7 +66,9 @@ func (a *App) openEngine(id TaskID, inMemory bool) (state.Engine, error) {
 }
 
 func (a *App) openEngineAt(dir string) (state.Engine, error) {
-	return pebblestate.Open(dir, pebblestate.WithCache(a.blockCache))
+	return a.dirs.openEngine(dir, func(dir string) (state.Engine, error) {
+		return pebblestate.Open(dir, pebblestate.WithCache(a.blockCache))
+	})
 }
 
 // New validates the configuration and prepares topo to run. The topology
@@ -90,6 +95,7 @@ func New(topo *Topology, opts ...Option) (*App, error) {
 	}
 	sort.Strings(a.clusterSourceTopics)
 	a.balancer = newTaskBalancer(a.topicSub)
+	a.dirs = newStateDirs(filepath.Join(cfg.stateDir, cfg.appID), cfg.stateCleanupDelay, cfg.log)
 	return a, nil
 }
 
@@ -153,6 +159,18 @@ func (a *App) Run(ctx context.Context) error {
 		"guarantee", a.cfg.guarantee, "threads", a.cfg.threads, "source_topics", a.clusterSourceTopics)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if a.cfg.stateCleanupDelay > 0 {
+		stop := make(chan struct{})
+		cleanerDone := make(chan struct{})
+		defer func() {
+			close(stop)
+			<-cleanerDone
+		}()
+		go func() {
+			defer close(cleanerDone)
+			a.dirs.run(stop)
+		}()
+	}
 	if global != nil {
 		globalDone := make(chan struct{})
 		defer func() {

@@ -63,6 +63,8 @@ type config struct {
 	restoreListener        RestoreListener
 	cacheMaxBytes          int
 	stateDir               string
+	stateCleanupDelay      time.Duration
+	stateCleanupSet        bool
 	driverStart            time.Time
 
 	fatalOnce sync.Once
@@ -136,6 +138,15 @@ func WithInstanceID(id string) Option { return func(c *config) { c.instanceID = 
 // machine must not share a state directory.
 func WithStateDir(dir string) Option { return func(c *config) { c.stateDir = dir } }
 
+// WithStateCleanupDelay sets how long the state directory of a task this
+// instance no longer runs (it moved to another instance) stays on disk,
+// unused, before it is removed (state.cleanup.delay.ms). The cleaner runs
+// once per delay. Default: 10 minutes, as in Kafka Streams. A delay of
+// zero or less disables the cleaner.
+func WithStateCleanupDelay(d time.Duration) Option {
+	return func(c *config) { c.stateCleanupDelay, c.stateCleanupSet = d, true }
+}
+
 // WithCacheMaxBytes sets the record cache size of the application,
 // divided among its threads (statestore.cache.max.bytes). Default: 10 MiB,
 // as in Kafka Streams. 0 disables caching: every update of a cached store
@@ -200,6 +211,9 @@ func newConfig(opts []Option) (*config, error) {
 	}
 	if c.stateDir == "" {
 		c.stateDir = filepath.Join(os.TempDir(), "sluice")
+	}
+	if !c.stateCleanupSet {
+		c.stateCleanupDelay = 10 * time.Minute
 	}
 	if c.deserializationHandler == nil {
 		c.deserializationHandler = LogAndFail(c.log)
