@@ -278,7 +278,9 @@ func (tk *task) logChange(cl *changelog, key, value []byte) {
 	rec.Topic, rec.Partition, rec.Key, rec.Timestamp, rec.Headers = cl.topic, cl.partition, append([]byte(nil), key...), tk.currentTime(), nil
 	rec.Value = nil // a tombstone
 	if value != nil {
-		rec.Value = append([]byte(nil), value...)
+		// Not append([]byte(nil), ...): that is nil for an empty value,
+		// which would log a present empty value as a deletion.
+		rec.Value = append(make([]byte, 0, len(value)), value...)
 	}
 	tk.env.out.send(tk, rec, cl.promise)
 }
