@@ -171,7 +171,7 @@ func (c *cachedKV) write(key, value []byte, ts time.Time) error {
 			if old, err = c.KeyValueStore.Get(key); err != nil {
 				return err
 			}
-			old = append([]byte(nil), old...)
+			old = bytes.Clone(old) // keeps a present empty value non-nil
 		}
 		if old == nil && value == nil {
 			return nil // deleting a missing key changes nothing
@@ -293,7 +293,7 @@ func (c *cachedWindow) write(key []byte, windowStart int64, value []byte, ts tim
 		if old, err = c.WindowStore.Fetch(key, windowStart); err != nil {
 			return err
 		}
-		old = append([]byte(nil), old...)
+		old = bytes.Clone(old) // keeps a present empty value non-nil
 		if old == nil && value == nil {
 			return nil
 		}
