@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestRecordQueueBatches(t *testing.T) {
 		}
 		got = append(got, r.Offset)
 	}
-	if want := []int64{0, 1, 2, 3, 4}; !equalInts(got, want) {
+	if want := []int64{0, 1, 2, 3, 4}; !slices.Equal(got, want) {
 		t.Fatalf("popped %v, want %v", got, want)
 	}
 	if q.committable != 6 || q.size() != 0 {
@@ -65,18 +66,6 @@ func TestRecordQueueBatches(t *testing.T) {
 	if r, _ := q.pop(); r.Offset != 106 {
 		t.Fatalf("next offset %d, want 106", r.Offset)
 	}
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func controlAttrs() kgo.RecordAttrs { return kgo.NewRecordAttrs(kgo.RecordAttrsOpts{Control: true}) }

@@ -132,7 +132,8 @@ func randomID() string {
 // ---- collector ----
 
 // send hands rec to the sender goroutine (see sender), or produces it
-// directly outside the run loop (no sender yet).
+// directly when no sender runs (before the run loop starts it, after
+// shutdown stopped it).
 func (t *thread) send(_ *task, rec *kgo.Record, promise func(*kgo.Record, error)) {
 	t.txnDirty = true
 	if t.out != nil {

@@ -195,11 +195,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 			}
 			produced = nil
 		case <-ctx.Done():
-			stopA()
-			if stopB != nil {
-				stopB()
-			}
-			return ctx.Err()
+			return ctx.Err() // the deferred stops end both instances
 		case <-tick.C:
 			isTick = true
 		}
