@@ -139,11 +139,11 @@ func (s Secret) IsZero() bool { return s.value == "" }
 
 const hidden = "[hidden]"
 
-func (s Secret) String() string                 { return hidden }
-func (s Secret) GoString() string               { return hidden }
-func (s Secret) LogValue() slog.Value           { return slog.StringValue(hidden) }
-func (s Secret) MarshalJSON() ([]byte, error)   { return []byte(`"` + hidden + `"`), nil }
-func (s Secret) MarshalText() ([]byte, error)   { return []byte(hidden), nil }
+func (s Secret) String() string                { return hidden }
+func (s Secret) GoString() string              { return hidden }
+func (s Secret) LogValue() slog.Value          { return slog.StringValue(hidden) }
+func (s Secret) MarshalJSON() ([]byte, error)  { return []byte(`"` + hidden + `"`), nil }
+func (s Secret) MarshalText() ([]byte, error)  { return []byte(hidden), nil }
 func (s Secret) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(hidden)) }
 
 // Config is a parsed, validated configuration: a value for every declared

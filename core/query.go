@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/sluicehq/sluice/internal/kpart"
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/state"
 )
@@ -138,7 +139,7 @@ func (q *storeQuery) partitionOf(key []byte) (int32, error) {
 
 // keyPartition is Kafka's default partitioner for a keyed record.
 func keyPartition(key []byte, partitions int32) int32 {
-	return int32(murmur2(key)&0x7fffffff) % partitions
+	return int32(kpart.ForKey(key, int(partitions)))
 }
 
 // engineFor returns the local read-only engine of the key's partition.

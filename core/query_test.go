@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/kpart"
 	"github.com/sluicehq/sluice/internal/memstate"
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/state"
@@ -121,7 +122,7 @@ func (f *queryFixture) put(t *testing.T, commit bool, kvs ...string) {
 }
 
 func TestKeyPartitionMatchesProducer(t *testing.T) {
-	part := defaultPartitioner().ForTopic("t")
+	part := kpart.Default().ForTopic("t")
 	for i := range 200 {
 		k := []byte(fmt.Sprintf("key-%d", i))
 		for _, n := range []int32{1, 3, 4, 7, 12} {

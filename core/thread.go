@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/kpart"
 )
 
 // thread is one stream thread: one Kafka client (consumer, and producer;
@@ -82,7 +84,7 @@ func newThread(app *App, idx int) (*thread, error) {
 		kgo.OnPartitionsLost(t.onLost),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.SessionTimeout(cfg.sessionTimeout),
-		kgo.RecordPartitioner(defaultPartitioner()),
+		kgo.RecordPartitioner(kpart.Default()),
 		kgo.KeepControlRecords(),
 	)
 	if cfg.instanceID != "" {

@@ -15,7 +15,12 @@ import (
 // the broker default) unless it exists. Existing topics are left as they
 // are.
 func Ensure(ctx context.Context, adm *kadm.Client, partitions int32, configs map[string]*string, names ...string) error {
-	resp, err := adm.CreateTopics(ctx, partitions, -1, configs, names...)
+	return EnsureRF(ctx, adm, partitions, -1, configs, names...)
+}
+
+// EnsureRF is Ensure with a replication factor (-1: the broker default).
+func EnsureRF(ctx context.Context, adm *kadm.Client, partitions int32, replicationFactor int16, configs map[string]*string, names ...string) error {
+	resp, err := adm.CreateTopics(ctx, partitions, replicationFactor, configs, names...)
 	if err != nil {
 		return fmt.Errorf("topics: create %v: %w", names, err)
 	}

@@ -1,4 +1,7 @@
-package core
+// Package kpart places records in partitions as Kafka's Java producer does,
+// so that keyed records written by Sluice's engine, its connectors and Java
+// clients are co-partitioned.
+package kpart
 
 import (
 	"sync/atomic"
@@ -6,11 +9,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// defaultPartitioner places records like Kafka's Java producer for keyed
-// records (murmur2 of the key bytes, sign bit masked, modulo the partition
-// count), honours an explicit partition chosen by a StreamPartitioner
-// (Partition >= 0), and spreads null-key records round-robin.
-func defaultPartitioner() kgo.Partitioner {
+// Default places keyed records like Kafka's Java producer (murmur2 of the
+// key bytes, sign bit masked, modulo the partition count), honours an
+// explicit partition (Partition >= 0), and spreads null-key records
+// round-robin.
+func Default() kgo.Partitioner {
 	return kgo.BasicConsistentPartitioner(func(string) func(*kgo.Record, int) int {
 		var rr atomic.Uint32
 		return func(r *kgo.Record, n int) int {
@@ -18,7 +21,7 @@ func defaultPartitioner() kgo.Partitioner {
 			case r.Partition >= 0:
 				return int(r.Partition) % n
 			case r.Key != nil:
-				return int(murmur2(r.Key)&0x7fffffff) % n
+				return ForKey(r.Key, n)
 			default:
 				return int(rr.Add(1)) % n
 			}
@@ -26,8 +29,11 @@ func defaultPartitioner() kgo.Partitioner {
 	})
 }
 
-// murmur2 is Kafka's Utils.murmur2 (seed 0x9747b28c).
-func murmur2(data []byte) uint32 {
+// ForKey is the partition of a serialized key among n partitions.
+func ForKey(key []byte, n int) int { return int(Murmur2(key)&0x7fffffff) % n }
+
+// Murmur2 is Kafka's Utils.murmur2 (seed 0x9747b28c).
+func Murmur2(data []byte) uint32 {
 	const (
 		seed uint32 = 0x9747b28c
 		m    uint32 = 0x5bd1e995
