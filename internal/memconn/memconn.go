@@ -366,3 +366,10 @@ func (t *sinkTask) Revoke(_ context.Context, tps []connectors.TopicPartition) er
 }
 
 func (t *sinkTask) Close() error { return nil }
+
+// Reset empties the store.
+func (s *Store) Reset() {
+	s.mu.Lock()
+	s.parts = map[connectors.TopicPartition][]Written{}
+	s.mu.Unlock()
+}
