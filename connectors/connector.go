@@ -41,12 +41,14 @@ type Source interface {
 	// Tasks returns at most maxTasks tasks (tasks.max), each a share of the
 	// work that runs on its own goroutine, with its own producer under
 	// exactly-once. The list must be deterministic for one configuration:
-	// task i of every instance of a job is the same work.
+	// task i of every instance of a job is the same work. The worker calls
+	// Tasks again when task i must run anew after its earlier run closed
+	// (it moved to another worker and came back): return fresh tasks.
 	Tasks(maxTasks int) ([]SourceTask, error)
 }
 
-// SourceTask reads records from an outside system. The worker calls its
-// methods from one goroutine, never concurrently, in the order Open, then
+// SourceTask reads records from an outside system. The worker never calls
+// its methods concurrently, in the order Open, then
 // Poll and Commit any number of times, then Close (also after a failed
 // Open).
 //
@@ -108,6 +110,8 @@ type SourceTaskContext interface {
 	// the bytes go to the dead-letter topic (stage TASK_POLL) and Report
 	// returns nil; under none it returns an error that Poll must return.
 	// Either way the position counts as passed once later records commit.
+	// Report may be called from any goroutine while Poll runs, not after
+	// Poll returned.
 	Report(raw *Record, err error) error
 }
 
@@ -129,8 +133,9 @@ type Sink interface {
 	Tasks(maxTasks int) ([]SinkTask, error)
 }
 
-// SinkTask writes records to an outside system. The worker calls its
-// methods from one goroutine, never concurrently: Open, then any sequence
+// SinkTask writes records to an outside system. The worker never calls its
+// methods concurrently (they may come from different goroutines, such as
+// the consumer's rebalance callbacks): Open, then any sequence
 // of Assign, Put, PreCommit and Revoke, then Close.
 //
 // Delivery: the worker commits a partition's offset only as PreCommit
@@ -151,7 +156,9 @@ type SinkTask interface {
 	// cannot write at all goes to tc.Report.
 	Put(ctx context.Context, records []*Record) error
 	// PreCommit is called before the worker commits offsets, with the
-	// offset after the last record handed over for each partition. It
+	// offset after the last record handed over for each partition (only
+	// records of Puts that returned nil: a failed Put fails the task, and
+	// a retriable one is repeated until it succeeds). It
 	// returns the offsets that are safe to commit (the next offset to read
 	// after everything durably written), which may lag behind: a sink that
 	// writes synchronously in Put returns current unchanged, one that
@@ -178,7 +185,8 @@ type SinkTaskContext interface {
 	// Report hands over a record the task could not write (Kafka Connect's
 	// ErrantRecordReporter): under errors.tolerance=all it goes to the
 	// dead-letter topic (stage TASK_PUT) and Report returns nil; under none
-	// Report returns an error that Put must return.
+	// Report returns an error that Put must return. Report may be called
+	// from any goroutine while Put runs, not after Put returned.
 	Report(rec *Record, err error) error
 }
 

@@ -42,15 +42,9 @@ func (c *Connector) startSink(ctx context.Context) error {
 	c.tasks = c.tasks[:len(tasks)]
 	runs := make([]*sinkRun, len(tasks))
 	for i, task := range tasks {
-		r, err := newSinkRun(c, c.tasks[i], task)
-		if err != nil {
-			for _, prev := range runs[:i] {
-				prev.cl.Close()
-			}
-			return err
-		}
-		runs[i] = r
+		runs[i] = newSinkRun(c, c.tasks[i], task)
 	}
+	c.sinkRuns = runs
 	c.log.Info("worker: sink connector started", "type", cc.Type, "tasks", len(tasks), "group", "connect-"+cc.Name)
 	for _, r := range runs {
 		c.wg.Add(1)
@@ -82,6 +76,9 @@ type sinkRun struct {
 	dl    deadLetter
 	cl    *kgo.Client
 
+	instanceID string // group.instance.id, "" for dynamic membership
+	opts       []kgo.Opt
+
 	maxPoll       int
 	flushInterval time.Duration
 
@@ -104,7 +101,7 @@ type sinkRun struct {
 	batch      []*connectors.Record
 }
 
-func newSinkRun(c *Connector, t *taskState, task connectors.SinkTask) (*sinkRun, error) {
+func newSinkRun(c *Connector, t *taskState, task connectors.SinkTask) *sinkRun {
 	cc := c.cc
 	log := c.log.With("task", t.id)
 	r := &sinkRun{c: c, t: t, task: task, log: log, retry: c.retry(t, log),
@@ -122,6 +119,9 @@ func newSinkRun(c *Connector, t *taskState, task connectors.SinkTask) (*sinkRun,
 		kgo.ConsumerGroup("connect-"+cc.Name),
 		kgo.ClientID(fmt.Sprintf("connector-consumer-%s-%d", cc.Name, t.id)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers come through so positions (and commits) move
+		// past them: a sink's position reaches the end of its partitions.
+		kgo.KeepControlRecords(),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		// Kafka Connect's sink consumers start at the earliest offset.
@@ -135,16 +135,19 @@ func newSinkRun(c *Connector, t *taskState, task connectors.SinkTask) (*sinkRun,
 		kgo.OnPartitionsLost(r.lost),
 		kgo.AdjustFetchOffsetsFn(r.adjustOffsets),
 	)
+	if id := c.w.staticID(fmt.Sprintf("-%d", t.id)); id != "" {
+		r.instanceID = id
+		opts = append(opts, kgo.InstanceID(id))
+	}
 	if cc.TopicsRegex != nil {
 		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(cc.TopicsRegex.String()))
 	} else {
 		opts = append(opts, kgo.ConsumeTopics(cc.Topics...))
 	}
-	var err error
-	if r.cl, err = kgo.NewClient(opts...); err != nil {
-		return nil, fmt.Errorf("worker: connector %q task %d: consumer: %w", cc.Name, t.id, err)
-	}
-	return r, nil
+	// The client joins the group as soon as it exists: it is created in
+	// runLoop, after Open, so that Assign never precedes Open.
+	r.opts = opts
+	return r
 }
 
 func (r *sinkRun) run() {
@@ -153,7 +156,12 @@ func (r *sinkRun) run() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
-	r.cl.Close()
+	if r.cl != nil {
+		if err == nil && killCtx.Err() == nil {
+			leaveStatic(r.cl, "connect-"+r.c.cc.Name, r.instanceID, r.log)
+		}
+		r.cl.Close()
+	}
 	if closeErr := r.task.Close(); closeErr != nil {
 		r.log.Warn("worker: closing sink task", "error", closeErr)
 	}
@@ -172,6 +180,13 @@ func (r *sinkRun) runLoop(killCtx context.Context) error {
 	if err := r.task.Open(killCtx, r.tc); err != nil {
 		return fmt.Errorf("worker: connector %q task %d: open: %w", cc.Name, r.t.id, err)
 	}
+	cl, err := kgo.NewClient(r.opts...)
+	if err != nil {
+		return fmt.Errorf("worker: connector %q task %d: consumer: %w", cc.Name, r.t.id, err)
+	}
+	r.mu.Lock()
+	r.cl = cl
+	r.mu.Unlock()
 	r.t.set(StateRunning, nil)
 	r.lastCommit = time.Now()
 	pollCtx, cancelPoll := context.WithCancel(killCtx)
@@ -235,7 +250,7 @@ func (r *sinkRun) process(ctx context.Context, fs kgo.Fetches) error {
 	}
 	batch := r.batch[:0]
 	clear(r.origin)
-	var lag int64
+	var lag, n int64
 	var stop error
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) > 0 {
@@ -252,6 +267,11 @@ func (r *sinkRun) process(ctx context.Context, fs kgo.Fetches) error {
 			if !r.owned[tp] {
 				continue
 			}
+			if kr.Attrs.IsControl() {
+				r.current[tp] = kr.Offset + 1
+				continue
+			}
+			n++
 			var err error
 			if batch, err = r.convert(ctx, batch, kr); err != nil {
 				stop = err
@@ -264,7 +284,6 @@ func (r *sinkRun) process(ctx context.Context, fs kgo.Fetches) error {
 	if stop != nil {
 		return stop
 	}
-	n := int64(fs.NumRecords())
 	if n > 0 {
 		r.t.polled.Add(n)
 		r.t.lag.Store(lag)
@@ -559,6 +578,7 @@ type sinkTaskContext struct {
 	taskContext
 	r         *sinkRun
 	inAssign  bool
+	reportMu  sync.Mutex // Report may be called from the task's own goroutines during Put
 	reportErr error
 }
 
@@ -572,9 +592,12 @@ func (tc *sinkTaskContext) Seek(tp connectors.TopicPartition, offset int64) {
 	tc.r.seeks[tp] = offset
 }
 
-// Report is called from Put, with mu held by the loop.
+// Report may be called from any goroutine while Put runs (the loop holds
+// mu meanwhile).
 func (tc *sinkTaskContext) Report(rec *connectors.Record, err error) error {
 	r := tc.r
+	tc.reportMu.Lock()
+	defer tc.reportMu.Unlock()
 	if rec == nil || err == nil {
 		return errors.New("worker: Report needs the record and its error")
 	}

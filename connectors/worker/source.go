@@ -117,6 +117,10 @@ func (c *Connector) startSource(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(co.revoked),
 		kgo.OnPartitionsLost(co.lost),
 	)
+	instanceID := c.w.staticID("")
+	if instanceID != "" {
+		opts = append(opts, kgo.InstanceID(instanceID))
+	}
 	if co.cl, err = kgo.NewClient(opts...); err != nil {
 		return fmt.Errorf("worker: connector %q: group client: %w", cc.Name, err)
 	}
@@ -126,8 +130,12 @@ func (c *Connector) startSource(ctx context.Context) error {
 	c.stopRun = func(bool) {}
 	go func() {
 		<-c.stopping
-		co.stopAll(!c.crashed.Load())
-		co.cl.Close() // leaves the group; revoked callbacks find nothing running
+		graceful := !c.crashed.Load()
+		co.stopAll(graceful)
+		if graceful {
+			leaveStatic(co.cl, "connect-"+cc.Name, instanceID, c.log)
+		}
+		co.cl.Close() // leaves the group (dynamic members); revoked callbacks find nothing running
 		c.finish()
 	}()
 	return nil
@@ -381,6 +389,10 @@ func (r *sourceRun) runLoop(stop <-chan struct{}, killCtx context.Context) error
 	cc := r.c.cc
 	opts := append(r.c.w.kafkaOpts(),
 		kgo.RecordPartitioner(kpart.Default()),
+		// Missing destination topics are the broker's to create (Kafka
+		// Connect's producers may auto-create too), unless
+		// topic.creation.default.partitions makes the worker create them.
+		kgo.AllowAutoTopicCreation(),
 		kgo.ClientID(fmt.Sprintf("connector-producer-%s-%d", cc.Name, r.t.id)))
 	if r.eos {
 		opts = append(opts, kgo.TransactionalID(r.transactionalID()), kgo.TransactionTimeout(r.c.w.cfg.TransactionTimeout))
@@ -864,7 +876,8 @@ func (r *sourceRun) ensureTopic(ctx context.Context, topic string) error {
 // sourceTaskContext implements connectors.SourceTaskContext.
 type sourceTaskContext struct {
 	taskContext
-	r *sourceRun
+	r        *sourceRun
+	reportMu sync.Mutex // Report may be called from the task's own goroutines during Poll
 }
 
 func (tc *sourceTaskContext) Offset(partition map[string]any) (map[string]any, error) {
@@ -892,9 +905,11 @@ func (tc *sourceTaskContext) Offsets() ([]connectors.SourceOffset, error) {
 	return out, nil
 }
 
-// Report is called from Poll, on the run's goroutine.
+// Report may be called from any goroutine while Poll runs.
 func (tc *sourceTaskContext) Report(raw *connectors.Record, err error) error {
 	r := tc.r
+	tc.reportMu.Lock()
+	defer tc.reportMu.Unlock()
 	if raw == nil || err == nil {
 		return errors.New("worker: Report needs the raw record and its error")
 	}

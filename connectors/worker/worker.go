@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors"
@@ -67,6 +68,13 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// SessionTimeout of the groups. Default: 45s, Kafka's default.
 	SessionTimeout time.Duration
+	// InstanceID enables static group membership (group.instance.id), as
+	// Kafka Streams' instances use it: a worker restarted with the same id
+	// takes its tasks back at once instead of after the session timeout of
+	// its crashed incarnation. A source connector's coordinator uses the id
+	// itself, sink task i "<id>-<i>" (each connector has its own group).
+	// Unique per worker process. Default: dynamic membership.
+	InstanceID string
 	// Logger. Default: slog.Default().
 	Logger *slog.Logger
 	// Metrics receives the connectors' metrics. Default: none.
@@ -292,6 +300,8 @@ type Connector struct {
 	done    chan struct{}  // closed when everything ended
 	crashed atomic.Bool
 
+	sinkRuns []*sinkRun // sinks: one per task
+
 	// stopRun stops the kind-specific machinery (the source coordinator's
 	// group client), after the tasks.
 	stopRun func(graceful bool)
@@ -456,3 +466,48 @@ func (c *Connector) retry(t *taskState, log *slog.Logger) retryPolicy {
 // heartbeat is the group heartbeat interval for a session timeout: Kafka's
 // 3 s default, or a third of a shorter session.
 func heartbeat(session time.Duration) time.Duration { return min(3*time.Second, session/3) }
+
+// Positions returns, for a sink, the offset after the last record handed
+// to its tasks (or diverted) per partition this worker owns; nil for a
+// source. `sluice connectors run --until-done` compares them with the end
+// of the topics.
+func (c *Connector) Positions() map[connectors.TopicPartition]int64 {
+	if c.cc.Kind != connectors.KindSink {
+		return nil
+	}
+	out := map[connectors.TopicPartition]int64{}
+	for _, r := range c.sinkRuns {
+		r.mu.Lock()
+		for tp, off := range r.current {
+			out[tp] = off
+		}
+		r.mu.Unlock()
+	}
+	return out
+}
+
+// staticID is the group.instance.id of a member ("" without InstanceID).
+func (w *Worker) staticID(suffix string) string {
+	if w.cfg.InstanceID == "" {
+		return ""
+	}
+	return w.cfg.InstanceID + suffix
+}
+
+// leaveStatic removes a static member from its group on a graceful stop:
+// franz-go keeps static members on Close, so their work would wait for the
+// session timeout before moving to another worker.
+func leaveStatic(cl *kgo.Client, group, instanceID string, log *slog.Logger) {
+	if instanceID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(group).InstanceIDs(instanceID).Reason("sluice: connector stopped"))
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		log.Warn("worker: leave group", "group", group, "instance", instanceID, "error", err)
+	}
+}
