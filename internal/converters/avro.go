@@ -1,0 +1,483 @@
+package converters
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/riferrei/srclient"
+
+	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/connectavro"
+	avroserde "github.com/sluicehq/sluice/serde/avro"
+)
+
+// Subject name strategies, by their Confluent names and class names.
+var strategyNames = map[string]avroserde.SubjectNameStrategy{
+	"TopicNameStrategy":       avroserde.TopicName,
+	"RecordNameStrategy":      avroserde.RecordName,
+	"TopicRecordNameStrategy": avroserde.TopicRecordName,
+	"io.confluent.kafka.serializers.subject.TopicNameStrategy":       avroserde.TopicName,
+	"io.confluent.kafka.serializers.subject.RecordNameStrategy":      avroserde.RecordName,
+	"io.confluent.kafka.serializers.subject.TopicRecordNameStrategy": avroserde.TopicRecordName,
+}
+
+func strategyAllowed() []string {
+	return []string{"TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy",
+		"io.confluent.kafka.serializers.subject.TopicNameStrategy",
+		"io.confluent.kafka.serializers.subject.RecordNameStrategy",
+		"io.confluent.kafka.serializers.subject.TopicRecordNameStrategy"}
+}
+
+func avroPlugin() connectors.ConverterPlugin {
+	strategyDoc := "How the registry subject is named: TopicNameStrategy (<topic>-key or <topic>-value, one schema lineage per topic), RecordNameStrategy (the record's full name, shared by all topics) or TopicRecordNameStrategy (<topic>-<record full name>). Confluent's class names (io.confluent.kafka.serializers.subject.TopicNameStrategy, ...) are accepted."
+	return connectors.ConverterPlugin{
+		Info: connectors.Info{
+			Name:    "avro",
+			Aliases: []string{"io.confluent.connect.avro.AvroConverter"},
+			Summary: "Avro in the Confluent Schema Registry wire format, compatible with Confluent's AvroConverter.",
+			Doc: "Writes each record as magic byte 0, the 4-byte registry id of its Avro schema, and the value in Avro binary: the bytes Confluent's AvroConverter and KafkaAvroSerializer write, so Kafka Connect, ksqlDB and Sluice's own avro serde read them. " +
+				"The Avro schema is derived from the record's Connect schema as Confluent's AvroData derives it (structs as records named after the schema or io.confluent.connect.avro.ConnectDefault, optional fields as unions with null and default null, " +
+				"int8/int16 with connect.type, decimals, dates, times and timestamps as Avro logical types, metadata as connect.* properties), and registered under the subject of the subject name strategy on the first record of each topic and schema (auto.register.schemas), " +
+				"or looked up (auto.register.schemas=false), or replaced by the subject's latest schema (use.latest.version with auto.register.schemas=false). Ids are cached per subject and schema. " +
+				"Reading fetches the writer schema by the id in each record (once per id and topic), derives its Connect schema (with the schema's registry version under the topic's subject as schema version, as Confluent does: writing such a schema again adds a connect.version property, so a new registry version), and decodes: " +
+				"records written by any Confluent-compatible Avro producer read back, including Avro types Connect lacks (enums as strings, fixed as bytes, unions as io.confluent.connect.avro.Union structs). " +
+				"Schemaless values cannot be written. A registry that cannot be reached (connection failure, timeout, 5xx, 408, 429) is a transient error: the worker retries the record and never dead-letters it for that; " +
+				"an unknown schema id, bytes not in the wire format or a corrupt body are permanent errors naming the topic and id. Building the converter makes no network call. " +
+				"Only one registry URL is used (Confluent accepts a list for failover).",
+			Spec: connectors.Spec{
+				Fields: []connectors.ConfigField{
+					{Name: "schema.registry.url", Type: connectors.FieldList, Required: true, Check: checkRegistryURL,
+						Doc: "The schema registry's URL, for example http://127.0.0.1:8081 (Sluice's `sluice registry` or Confluent's). User info in the URL (http://user:password@host:8081) is used for basic auth when basic.auth.credentials.source is URL."},
+					{Name: "basic.auth.credentials.source", Type: connectors.FieldString, Default: "URL", Allowed: []string{"URL", "USER_INFO"},
+						Doc: "Where the registry's basic-auth credentials come from: URL (the user info of schema.registry.url, none if it has none) or USER_INFO (basic.auth.user.info)."},
+					{Name: "basic.auth.user.info", Type: connectors.FieldString, Secret: true,
+						Doc: "user:password for the registry's basic auth, with basic.auth.credentials.source=USER_INFO."},
+					{Name: "auto.register.schemas", Type: connectors.FieldBool, Default: true,
+						Doc: "Register the schema derived from each record's Connect schema under its subject (true), or only look it up there and fail records whose schema is not registered (false)."},
+					{Name: "use.latest.version", Type: connectors.FieldBool, Default: false,
+						Doc: "With auto.register.schemas=false (as in Confluent, it applies only then): write with the latest schema registered under the subject instead of the record's own, converting values to it by Avro schema resolution (fields by name, defaults for the missing ones). The latest version is fetched once per subject."},
+					{Name: "key.subject.name.strategy", Type: connectors.FieldString, Default: "TopicNameStrategy", Allowed: strategyAllowed(), Doc: strategyDoc + " Used by the key converter."},
+					{Name: "value.subject.name.strategy", Type: connectors.FieldString, Default: "TopicNameStrategy", Allowed: strategyAllowed(), Doc: strategyDoc + " Used by the value converter."},
+					schemasCacheSizeField,
+				},
+				Check: func(cfg *connectors.Config) error {
+					if cfg.String("basic.auth.credentials.source") == "USER_INFO" && !strings.Contains(cfg.Secret("basic.auth.user.info").Reveal(), ":") {
+						return connectors.Errorf(cfg.Key("basic.auth.user.info"), "required as user:password with basic.auth.credentials.source=USER_INFO")
+					}
+					return nil
+				},
+			},
+			Example: "value.converter: avro\nvalue.converter.schema.registry.url: http://127.0.0.1:8081\nvalue.converter.value.subject.name.strategy: TopicNameStrategy\n",
+		},
+		New: newAvroConverter,
+	}
+}
+
+func checkRegistryURL(v any) error {
+	urls := v.([]string)
+	if len(urls) != 1 {
+		return fmt.Errorf("want exactly one URL, got %d (Sluice's registry client does not fail over between registries)", len(urls))
+	}
+	u, err := url.Parse(urls[0])
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", urls[0])
+	}
+	return nil
+}
+
+type avroConverter struct {
+	key          bool
+	client       srclient.ISchemaRegistryClient
+	url          string // without credentials, for errors
+	autoRegister bool
+	useLatest    bool
+	strategy     avroserde.SubjectNameStrategy
+	sizeHint     atomic.Int64
+
+	// mu serializes registry calls and cache misses, so a burst of records
+	// for a new topic or id makes one registry request, not one per task.
+	mu      sync.Mutex
+	codecs  *boundedMap[*connectors.Schema, *connectavro.Codec]
+	writers *boundedMap[writerKey, *writerEntry]
+	readers *boundedMap[readerKey, *connectavro.Codec]
+	ids     *boundedMap[string, int] // subject + "\x00" + Avro schema -> registered id
+	latest  map[string]*latestEntry  // subject -> latest schema; guarded by mu
+}
+
+type writerKey struct {
+	topic  string
+	schema *connectors.Schema
+}
+
+type readerKey struct {
+	topic string
+	id    uint32
+}
+
+type writerEntry struct {
+	header [5]byte
+	codec  *connectavro.Codec
+	latest *connectavro.Codec // use.latest.version with another schema: the writer schema
+}
+
+type latestEntry struct {
+	id    int
+	codec *connectavro.Codec
+}
+
+func newAvroConverter(cfg *connectors.Config, isKey bool) (connectors.Converter, error) {
+	raw := cfg.List("schema.registry.url")[0]
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, connectors.Errorf(cfg.Key("schema.registry.url"), "%v", err)
+	}
+	var opts []avroserde.ClientOption
+	switch cfg.String("basic.auth.credentials.source") {
+	case "USER_INFO":
+		user, pass, _ := strings.Cut(cfg.Secret("basic.auth.user.info").Reveal(), ":")
+		opts = append(opts, avroserde.WithBasicAuth(user, pass))
+	default:
+		if u.User != nil {
+			pass, _ := u.User.Password()
+			opts = append(opts, avroserde.WithBasicAuth(u.User.Username(), pass))
+		}
+	}
+	u.User = nil // never in errors or logs
+	strategyKey := "value.subject.name.strategy"
+	if isKey {
+		strategyKey = "key.subject.name.strategy"
+	}
+	size := cfg.Int("schemas.cache.size")
+	c := &avroConverter{
+		key:          isKey,
+		client:       avroserde.NewClient(u.String(), opts...),
+		url:          u.String(),
+		autoRegister: cfg.Bool("auto.register.schemas"),
+		useLatest:    cfg.Bool("use.latest.version"),
+		strategy:     strategyNames[cfg.String(strategyKey)],
+		codecs:       newBoundedMap[*connectors.Schema, *connectavro.Codec](size),
+		writers:      newBoundedMap[writerKey, *writerEntry](size),
+		readers:      newBoundedMap[readerKey, *connectavro.Codec](size),
+		ids:          newBoundedMap[string, int](size),
+		latest:       map[string]*latestEntry{},
+	}
+	c.sizeHint.Store(64)
+	return c, nil
+}
+
+// fail builds a converter error: what went wrong, its kind (one of
+// serde/avro's sentinels, for errors.Is: ErrRegistryUnavailable wraps
+// serde.ErrTransient) and, if any, its cause.
+func (c *avroConverter) fail(topic string, kind, cause error, format string, args ...any) error {
+	dir := "to"
+	if kind == avroserde.ErrWireFormat || kind == avroserde.ErrUnknownSchemaID || kind == avroserde.ErrCorrupt || kind == avroserde.ErrInvalidSchema {
+		dir = "from"
+	}
+	what := fmt.Sprintf(format, args...)
+	if cause == nil {
+		return fmt.Errorf("avro converter: %s of a record %s topic %q: %s (%w)", role(c.key), dir, topic, what, kind)
+	}
+	return fmt.Errorf("avro converter: %s of a record %s topic %q: %s (%w): %w", role(c.key), dir, topic, what, kind, cause)
+}
+
+func (c *avroConverter) FromConnect(topic string, schema *connectors.Schema, value any) ([]byte, error) {
+	if value == nil {
+		return nil, nil
+	}
+	if schema == nil {
+		return nil, c.fail(topic, avroserde.ErrEncode, nil, "a schemaless value (%T) has no Avro schema: give records a schema, or use the json converter", value)
+	}
+	w, ok := c.writers.get(writerKey{topic, schema})
+	if !ok {
+		var err error
+		if w, err = c.writerFor(topic, schema); err != nil {
+			return nil, err
+		}
+	}
+	hint := c.sizeHint.Load()
+	out := make([]byte, 5, 5+hint)
+	copy(out, w.header[:])
+	var err error
+	if w.latest == nil {
+		out, err = w.codec.Append(out, value)
+	} else {
+		// use.latest.version: the value in its own schema, resolved into
+		// the latest schema.
+		var own []byte
+		if own, err = w.codec.Append(nil, value); err == nil {
+			var v any
+			if v, err = w.latest.DecodeFrom(w.codec, own); err == nil {
+				out, err = w.latest.Append(out, v)
+			}
+		}
+	}
+	if err != nil {
+		return nil, c.fail(topic, avroserde.ErrEncode, err, "value does not fit schema id %d", binary.BigEndian.Uint32(w.header[1:]))
+	}
+	if n := int64(len(out) - 5); n > hint || n < hint/4 {
+		c.sizeHint.Store(n + n/8)
+	}
+	return out, nil
+}
+
+// codecFor returns the codec of a Connect schema (compiled once per schema
+// pointer). Called with mu held.
+func (c *avroConverter) codecFor(schema *connectors.Schema) (*connectavro.Codec, error) {
+	if codec, ok := c.codecs.get(schema); ok {
+		return codec, nil
+	}
+	codec, err := connectavro.NewCodec(schema)
+	if err != nil {
+		return nil, err
+	}
+	c.codecs.put(schema, codec)
+	return codec, nil
+}
+
+// recordName is the Avro schema's full name for the record name
+// strategies: a named type's full name, otherwise its type ("string").
+func recordName(codec *connectavro.Codec) string {
+	if n, ok := codec.HambaSchema().(interface{ FullName() string }); ok {
+		return n.FullName()
+	}
+	return string(codec.HambaSchema().Type())
+}
+
+func (c *avroConverter) subject(topic string, codec *connectavro.Codec) string {
+	switch c.strategy {
+	case avroserde.RecordName:
+		return recordName(codec)
+	case avroserde.TopicRecordName:
+		return topic + "-" + recordName(codec)
+	}
+	if c.key {
+		return topic + "-key"
+	}
+	return topic + "-value"
+}
+
+func (c *avroConverter) registryErr(topic string, notFound error, err error, what string) error {
+	kind := avroserde.RegistryErrorKind(err, notFound)
+	switch kind {
+	case avroserde.ErrRegistryUnavailable:
+		return c.fail(topic, kind, err, "%s: registry %s unavailable; the record is retried", what, c.url)
+	case notFound:
+		return c.fail(topic, kind, err, "%s: not found in registry %s", what, c.url)
+	}
+	return c.fail(topic, kind, err, "%s: rejected by registry %s", what, c.url)
+}
+
+func (c *avroConverter) writerFor(topic string, schema *connectors.Schema) (*writerEntry, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := writerKey{topic, schema}
+	if w, ok := c.writers.get(key); ok {
+		return w, nil
+	}
+	codec, err := c.codecFor(schema)
+	if err != nil {
+		return nil, c.fail(topic, avroserde.ErrInvalidSchema, err, "schema %s has no Avro form", schema)
+	}
+	subject := c.subject(topic, codec)
+	w := &writerEntry{codec: codec}
+	var id int
+	idKey := subject + "\x00" + codec.AvroSchema()
+	switch cached, seen := c.ids.get(idKey); {
+	case c.autoRegister && seen:
+		// The same schema under another pointer (a transform that builds
+		// equal schemas anew): no registry call.
+		id = cached
+	case c.autoRegister:
+		got, err := c.client.CreateSchema(subject, codec.AvroSchema(), srclient.Avro)
+		if err != nil {
+			return nil, c.registryErr(topic, avroserde.ErrSchemaNotRegistered, err, fmt.Sprintf("register schema under subject %q", subject))
+		}
+		id = got.ID()
+		c.ids.put(idKey, id)
+	case c.useLatest:
+		l, err := c.latestFor(topic, subject)
+		if err != nil {
+			return nil, err
+		}
+		id = l.id
+		if l.codec.AvroSchema() != codec.AvroSchema() {
+			w.latest = l.codec
+		}
+	default:
+		got, err := c.client.LookupSchema(subject, codec.AvroSchema(), srclient.Avro)
+		if err != nil {
+			return nil, c.registryErr(topic, avroserde.ErrSchemaNotRegistered, err,
+				fmt.Sprintf("look up schema under subject %q (auto.register.schemas=false: register it first)", subject))
+		}
+		id = got.ID()
+	}
+	if id < 0 || int64(id) > 0xFFFFFFFF {
+		return nil, c.fail(topic, avroserde.ErrRegistryRejected, nil, "registry %s returned schema id %d, which does not fit the wire format", c.url, id)
+	}
+	binary.BigEndian.PutUint32(w.header[1:], uint32(id))
+	c.writers.put(key, w)
+	return w, nil
+}
+
+// latestFor returns the latest schema of subject, fetched once. Called
+// with mu held.
+func (c *avroConverter) latestFor(topic, subject string) (*latestEntry, error) {
+	if l, ok := c.latest[subject]; ok {
+		return l, nil
+	}
+	got, err := c.client.GetLatestSchema(subject)
+	if err != nil {
+		return nil, c.registryErr(topic, avroserde.ErrSchemaNotRegistered, err, fmt.Sprintf("fetch the latest schema of subject %q (use.latest.version)", subject))
+	}
+	codec, err := c.codecFromRegistry(topic, got, 0)
+	if err != nil {
+		return nil, err
+	}
+	l := &latestEntry{id: got.ID(), codec: codec}
+	c.latest[subject] = l
+	return l, nil
+}
+
+// codecFromRegistry compiles a registry schema, fetching its references.
+func (c *avroConverter) codecFromRegistry(topic string, got *srclient.Schema, version int) (*connectavro.Codec, error) {
+	if t := got.SchemaType(); t != nil && *t != srclient.Avro {
+		return nil, c.fail(topic, avroserde.ErrInvalidSchema, nil, "schema id %d is a %s schema, not Avro", got.ID(), *t)
+	}
+	var refs []string
+	if len(got.References()) > 0 {
+		var err error
+		if refs, err = c.references(topic, got.References(), map[string]bool{}, 0); err != nil {
+			return nil, err
+		}
+	}
+	codec, err := connectavro.NewCodecFromAvroOptions(got.Schema(), connectavro.AvroOptions{Version: version, References: refs})
+	if err != nil {
+		return nil, c.fail(topic, avroserde.ErrInvalidSchema, err, "schema id %d from registry %s", got.ID(), c.url)
+	}
+	return codec, nil
+}
+
+// maxReferenceDepth bounds schema reference chains, which a misbehaving
+// registry could make cyclic.
+const maxReferenceDepth = 32
+
+// references returns the texts of referenced schemas, dependencies first.
+func (c *avroConverter) references(topic string, refs []srclient.Reference, seen map[string]bool, depth int) ([]string, error) {
+	if depth >= maxReferenceDepth {
+		return nil, c.fail(topic, avroserde.ErrInvalidSchema, nil, "schema references nested deeper than %d", maxReferenceDepth)
+	}
+	var out []string
+	for _, ref := range refs {
+		k := ref.Subject + "\x00" + strconv.Itoa(ref.Version)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		got, err := c.client.GetSchemaByVersion(ref.Subject, ref.Version)
+		if err != nil {
+			return nil, c.registryErr(topic, avroserde.ErrInvalidSchema, err, fmt.Sprintf("fetch reference %q (subject %q version %d)", ref.Name, ref.Subject, ref.Version))
+		}
+		deps, err := c.references(topic, got.References(), seen, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, deps...), got.Schema())
+	}
+	return out, nil
+}
+
+func (c *avroConverter) ToConnect(topic string, data []byte) (*connectors.Schema, any, error) {
+	if len(data) < 5 || data[0] != 0 {
+		what := fmt.Sprintf("%d bytes, shorter than the 5-byte header (magic byte 0 and a 4-byte schema id)", len(data))
+		if len(data) >= 5 {
+			what = fmt.Sprintf("magic byte 0x%02x, not 0", data[0])
+		}
+		return nil, nil, c.fail(topic, avroserde.ErrWireFormat, nil, "not in the Confluent wire format (%s): not written by an Avro schema-registry serializer?", what)
+	}
+	id := binary.BigEndian.Uint32(data[1:5])
+	codec, ok := c.readers.get(readerKey{topic, id})
+	if !ok {
+		var err error
+		if codec, err = c.readerFor(topic, id); err != nil {
+			return nil, nil, err
+		}
+	}
+	v, err := codec.Decode(data[5:])
+	if err != nil {
+		return nil, nil, c.fail(topic, avroserde.ErrCorrupt, err, "record of schema id %d", id)
+	}
+	return codec.Schema(), v, nil
+}
+
+func (c *avroConverter) readerFor(topic string, id uint32) (*connectavro.Codec, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := readerKey{topic, id}
+	if codec, ok := c.readers.get(key); ok {
+		return codec, nil
+	}
+	got, err := c.client.GetSchema(int(id))
+	if err != nil {
+		return nil, c.registryErr(topic, avroserde.ErrUnknownSchemaID, err, fmt.Sprintf("fetch schema id %d", id))
+	}
+	codec, err := c.codecFromRegistry(topic, got, 0)
+	if err != nil {
+		return nil, err
+	}
+	// The schema's version under the topic's subject becomes the Connect
+	// schema's version (unless it has connect.version), as Confluent's
+	// converter does. A schema registered under another subject has none.
+	subject := c.subject(topic, codec)
+	if found, err := c.client.LookupSchema(subject, got.Schema(), srclient.Avro, got.References()...); err == nil {
+		if found.Version() > 0 && codec.Schema().Version == 0 {
+			if codec, err = c.codecFromRegistry(topic, got, found.Version()); err != nil {
+				return nil, err
+			}
+		}
+	} else if errors.Is(avroserde.RegistryErrorKind(err, nil), avroserde.ErrRegistryUnavailable) {
+		return nil, c.registryErr(topic, nil, err, fmt.Sprintf("look up the version of schema id %d under subject %q", id, subject))
+	}
+	c.readers.put(key, codec)
+	return codec, nil
+}
+
+// boundedMap is a map of at most size entries, safe for concurrent use;
+// reads take a read lock. When full, an arbitrary entry makes room: the
+// caches it holds are refilled from the registry or recompiled.
+type boundedMap[K comparable, V any] struct {
+	mu   sync.RWMutex
+	size int
+	m    map[K]V
+}
+
+func newBoundedMap[K comparable, V any](size int) *boundedMap[K, V] {
+	return &boundedMap[K, V]{size: size, m: make(map[K]V)}
+}
+
+func (b *boundedMap[K, V]) get(k K) (V, bool) {
+	b.mu.RLock()
+	v, ok := b.m[k]
+	b.mu.RUnlock()
+	return v, ok
+}
+
+func (b *boundedMap[K, V]) put(k K, v V) {
+	if b.size <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.m[k]; !ok && len(b.m) >= b.size {
+		for old := range b.m {
+			delete(b.m, old)
+			break
+		}
+	}
+	b.m[k] = v
+}
