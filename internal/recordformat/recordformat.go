@@ -2,18 +2,21 @@
 // lines, JSON lines, CSV, Avro object container files and Parquet. The file
 // and S3 connectors use it, so both read what either writes.
 //
-// SKELETON: the API below is the contract other packages build against;
-// the implementation is being written.
+// Writers stream: memory is bounded by one item (text formats), one Avro
+// block or one Parquet row group, never by the file. Readers read
+// sequentially (Parquet: through io.ReaderAt) with a bounded buffer, report
+// undecodable items as [*ItemError] and go on, and can resume at a position
+// (ReaderOptions.Start) and follow a growing file (ReaderOptions.Partial).
 package recordformat
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sluicehq/sluice/connectors"
 )
-
-var errTODO = errors.New("recordformat: not implemented yet")
 
 // Format names a file format.
 type Format string
@@ -32,7 +35,31 @@ var Formats = []string{string(Lines), string(JSON), string(CSV), string(Avro), s
 
 // Extension returns the usual file name extension with its dot: ".txt",
 // ".json", ".csv", ".avro", ".parquet".
-func Extension(f Format) string { return "" }
+func Extension(f Format) string {
+	switch f {
+	case Lines:
+		return ".txt"
+	case JSON:
+		return ".json"
+	case CSV:
+		return ".csv"
+	case Avro:
+		return ".avro"
+	case Parquet:
+		return ".parquet"
+	}
+	return ""
+}
+
+// ParseFormat returns the format named s (case-insensitive).
+func ParseFormat(s string) (Format, error) {
+	for _, f := range Formats {
+		if strings.EqualFold(f, s) {
+			return Format(f), nil
+		}
+	}
+	return "", fmt.Errorf("recordformat: unknown format %q (want one of %s)", s, strings.Join(Formats, ", "))
+}
 
 // ErrSchemaChanged is returned by Writer.Write when a record's value schema
 // differs from the schema the file was started with, in formats that hold
@@ -48,6 +75,25 @@ type WriterOptions struct {
 	Compression string
 	// DecimalNumeric: JSON decimals as numbers rather than base64 strings.
 	DecimalNumeric bool
+	// CSVSeparator is the CSV field separator; 0 means ','.
+	CSVSeparator byte
+	// RowGroupBytes bounds a Parquet row group: the writer flushes one when
+	// its buffered (uncompressed) size reaches this. It is what bounds the
+	// writer's memory. 0 means DefaultRowGroupBytes.
+	RowGroupBytes int64
+
+	avroBlockBytes int // tests: a smaller Avro block
+}
+
+// DefaultRowGroupBytes is WriterOptions.RowGroupBytes's default: 32 MiB.
+const DefaultRowGroupBytes = 32 << 20
+
+// BufferedSizer is implemented by writers that hold data in memory before
+// it reaches the io.Writer (Parquet holds a row group, Avro a block):
+// Buffered returns about how many bytes that is, so that a caller rolling
+// files by size can count them.
+type BufferedSizer interface {
+	Buffered() int64
 }
 
 // Writer appends record values to one file in a format. Not safe for
@@ -63,7 +109,21 @@ type Writer interface {
 }
 
 // NewWriter returns a writer of format f onto w.
-func NewWriter(f Format, w io.Writer, opts WriterOptions) (Writer, error) { return nil, errTODO }
+func NewWriter(f Format, w io.Writer, opts WriterOptions) (Writer, error) {
+	switch f {
+	case Lines:
+		return newLinesWriter(w), nil
+	case JSON:
+		return newJSONWriter(w, opts), nil
+	case CSV:
+		return newCSVWriter(w, opts)
+	case Avro:
+		return newAvroWriter(w, opts)
+	case Parquet:
+		return newParquetWriter(w, opts)
+	}
+	return nil, fmt.Errorf("recordformat: unknown format %q", f)
+}
 
 // Item is one value read from a file.
 type Item struct {
@@ -104,16 +164,55 @@ type ReaderOptions struct {
 	// (otherwise JSON is schemaless and CSV yields a struct of optional
 	// strings named by the header).
 	ValueSchema *connectors.Schema
+	// MaxItemSize bounds one line, CSV row or Avro block, and so the
+	// reader's buffer: a longer line or row is skipped and reported as an
+	// *ItemError whose Raw holds its first 64 KiB. 0 means
+	// DefaultMaxItemSize.
+	MaxItemSize int
+	// CSVSeparator is the CSV field separator; 0 means ','.
+	CSVSeparator byte
+}
+
+// Tailer is implemented by the readers of every format but Parquet: a
+// reader made with ReaderOptions.Partial can be switched out of it (when a
+// rotated file is drained to its end and a last line without its newline
+// must be returned) or into it.
+type Tailer interface {
+	SetPartial(partial bool)
 }
 
 // Reader reads values from one file. Not safe for concurrent use.
 type Reader interface {
 	// Next returns the next item, io.EOF at the end of the input, or an
-	// *ItemError for an item it skipped.
+	// *ItemError for an item it skipped. Any other error is final. After
+	// io.EOF, Next may be called again: a reader of a growing input
+	// (ReaderOptions.Partial) then returns what was appended.
 	Next() (Item, error)
 }
 
 // NewReader returns a reader of format f from r. Parquet needs r to be an
 // io.ReaderAt with a Size() int64 method (an *os.File via a section,
 // bytes.Reader); other formats read r sequentially.
-func NewReader(f Format, r io.Reader, opts ReaderOptions) (Reader, error) { return nil, errTODO }
+//
+// Values are owned by the caller: the reader keeps no reference to them.
+func NewReader(f Format, r io.Reader, opts ReaderOptions) (Reader, error) {
+	if opts.MaxItemSize <= 0 {
+		opts.MaxItemSize = DefaultMaxItemSize
+	}
+	if opts.Start < 0 {
+		return nil, fmt.Errorf("recordformat: negative start position %d", opts.Start)
+	}
+	switch f {
+	case Lines:
+		return newLinesReader(r, opts), nil
+	case JSON:
+		return newJSONReader(r, opts), nil
+	case CSV:
+		return newCSVReader(r, opts)
+	case Avro:
+		return newAvroReader(r, opts)
+	case Parquet:
+		return newParquetReader(r, opts)
+	}
+	return nil, fmt.Errorf("recordformat: unknown format %q", f)
+}
