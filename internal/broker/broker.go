@@ -34,7 +34,10 @@
 //     with the same instance ID replaces the old one at once, without
 //     waiting for the session timeout and without a rebalance when its
 //     subscription is unchanged.
-//   - Compaction runs every 30 s (log.cleaner.backoff.ms), and KIP-848
+//   - Compaction runs every 30 s (kfake's own cleaner is off: it would
+//     compact records of open transactions, losing committed values of
+//     keys whose later value is aborted; internal/kfakecompact runs it only
+//     when no compacted partition has an open transaction), and KIP-848
 //     groups heartbeat every 500 ms, so both are quick enough for demos.
 //
 // # Persistence
@@ -71,8 +74,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sluicehq/sluice/internal/kfakecompact"
 )
 
 // Defaults applied by [Start] to zero fields of [Config].
@@ -86,9 +92,11 @@ const (
 
 // Broker-level configs the embedded broker starts with.
 const (
-	// cleanerBackoffMs makes compaction and retention run every 30 s instead
+	// cleanerInterval makes compaction and retention run every 30 s instead
 	// of Kafka's default hour, so compacted topics visibly compact in demos.
-	cleanerBackoffMs = "30000"
+	// kfake's own cleaner is off: kfakecompact runs it safely (kfake would
+	// compact records of open transactions).
+	cleanerInterval = 30 * time.Second
 	// consumerHeartbeatMs lets KIP-848 groups converge in about half a
 	// second instead of kfake's default 5 s.
 	consumerHeartbeatMs = "500"
@@ -155,10 +163,11 @@ func (cfg Config) Validate() error {
 // Broker is a running embedded broker. Its methods are safe for concurrent
 // use.
 type Broker struct {
-	cluster   *kfake.Cluster
-	addrs     []string
-	unlock    func()
-	closeOnce sync.Once
+	cluster     *kfake.Cluster
+	addrs       []string
+	unlock      func()
+	stopCleaner func()
+	closeOnce   sync.Once
 }
 
 // Start validates cfg, applies its defaults and starts serving. The returned
@@ -196,7 +205,7 @@ func Start(cfg Config) (*Broker, error) {
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(int(cfg.Partitions)),
 		kfake.BrokerConfigs(map[string]string{
-			"log.cleaner.backoff.ms":               cleanerBackoffMs,
+			"log.cleaner.backoff.ms":               kfakecompact.DisabledBackoff,
 			"group.consumer.heartbeat.interval.ms": consumerHeartbeatMs,
 		}),
 	}
@@ -215,7 +224,14 @@ func Start(cfg Config) (*Broker, error) {
 		}
 		return nil, fmt.Errorf("broker: start: %w", err)
 	}
-	return &Broker{cluster: cluster, addrs: cluster.ListenAddrs(), unlock: unlock}, nil
+	ctx, stopCleaner := context.WithCancel(context.Background())
+	cleaned := make(chan struct{})
+	go func() {
+		defer close(cleaned)
+		kfakecompact.Run(ctx, cluster, cleanerInterval)
+	}()
+	return &Broker{cluster: cluster, addrs: cluster.ListenAddrs(), unlock: unlock,
+		stopCleaner: func() { stopCleaner(); <-cleaned }}, nil
 }
 
 // Addrs returns the host:port addresses clients should use as seed brokers.
@@ -230,6 +246,7 @@ func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
 // once.
 func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
+		b.stopCleaner()
 		b.cluster.Close()
 		b.unlock()
 	})

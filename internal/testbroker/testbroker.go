@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/kfakecompact"
 )
 
 // Broker is one in-process cluster, closed when the test ends.
@@ -31,7 +33,9 @@ func New(t testing.TB, extra ...kfake.Opt) *Broker {
 		kfake.DefaultNumPartitions(4),
 		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
 		kfake.BrokerConfigs(map[string]string{
-			"log.cleaner.backoff.ms":               "200",
+			// kfake's own cleaner compacts open transactions' records
+			// (see internal/kfakecompact): a safe cleaner runs instead.
+			"log.cleaner.backoff.ms":               kfakecompact.DisabledBackoff,
 			"group.consumer.heartbeat.interval.ms": "100",
 			// Tests use fixed, often old, timestamps: time-based retention
 			// would delete their data as soon as the cleaner runs.
@@ -42,7 +46,17 @@ func New(t testing.TB, extra ...kfake.Opt) *Broker {
 	if err != nil {
 		t.Fatalf("testbroker: start kfake: %v", err)
 	}
-	t.Cleanup(c.Close)
+	ctx, stop := context.WithCancel(context.Background())
+	cleaned := make(chan struct{})
+	go func() {
+		defer close(cleaned)
+		kfakecompact.Run(ctx, c, 200*time.Millisecond)
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-cleaned
+		c.Close()
+	})
 	return &Broker{cluster: c, addrs: c.ListenAddrs()}
 }
 
