@@ -212,9 +212,23 @@ func ParseConnector(reg *Registry, kind Kind, raw map[string]any, opts ParseOpti
 	cc := &ConnectorConfig{Kind: kind}
 	com, err := common.Parse("", commonRaw)
 	if err != nil {
-		// Still check the rest, so that every problem is reported at once.
+		// Still check the rest, so that every problem is reported at once:
+		// go on with the common fields that are valid (defaults for the
+		// others).
 		errs = append(errs, err)
-		com = nil
+		filtered := map[string]any{}
+		for k, v := range commonRaw {
+			filtered[k] = v
+		}
+		for _, k := range errorKeys(err) {
+			delete(filtered, k)
+		}
+		for _, k := range []string{"name", "type"} {
+			if _, ok := filtered[k]; !ok {
+				filtered[k] = ""
+			}
+		}
+		com, _ = common.Parse("", filtered)
 	}
 	if com != nil {
 		cc.Common = com
@@ -329,6 +343,26 @@ func ParseConnector(reg *Registry, kind Kind, raw map[string]any, opts ParseOpti
 		return nil, joinSorted(errs)
 	}
 	return cc, nil
+}
+
+// errorKeys lists the keys of the field errors in err.
+func errorKeys(err error) []string {
+	var keys []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			keys = append(keys, fe.Key)
+		}
+	}
+	walk(err)
+	return keys
 }
 
 func unclaimed(prefix string) string {

@@ -148,7 +148,9 @@ type SinkTask interface {
 	// Open starts the task.
 	Open(ctx context.Context, tc SinkTaskContext) error
 	// Assign tells the task it now owns these partitions (Kafka Connect's
-	// open). Records of a partition come only after its Assign.
+	// open). Records of a partition come only after its Assign, from the
+	// offset a Seek made here names, else from the committed offset. A
+	// RetriableError is retried like Put's; another error fails the task.
 	Assign(ctx context.Context, partitions []TopicPartition) error
 	// Put hands over records, in offset order per partition. The task may
 	// write them at once or buffer them. A [RetriableError] makes the
@@ -163,7 +165,9 @@ type SinkTask interface {
 	// after everything durably written), which may lag behind: a sink that
 	// writes synchronously in Put returns current unchanged, one that
 	// buffers flushes or returns what is durable. Omitted partitions are
-	// not committed.
+	// not committed. It is called every offset.flush.interval.ms (and on
+	// RequestCommit) while the task owns partitions that ever had records,
+	// even when no new records came: time-based rotation can run here.
 	PreCommit(ctx context.Context, current map[TopicPartition]int64) (map[TopicPartition]int64, error)
 	// Revoke tells the task it no longer owns these partitions (Kafka
 	// Connect's close): drop their buffers. The worker has already
@@ -171,6 +175,17 @@ type SinkTask interface {
 	Revoke(ctx context.Context, partitions []TopicPartition) error
 	// Close releases the task's resources.
 	Close() error
+}
+
+// SinkFlusher is implemented by sink tasks that keep output open until a
+// rotation rule completes it (files, objects): FlushAll completes
+// everything open now. The worker calls it on a graceful stop, before its
+// final PreCommit, so that a stopped connector leaves everything it
+// consumed durable (and `sluice run --until-done` ends with all output
+// written). It is not called on revocation or after a crash: buffered
+// records are then read again by the next owner.
+type SinkFlusher interface {
+	FlushAll(ctx context.Context) error
 }
 
 // SinkTaskContext lets a sink task steer its consumer and report records it

@@ -300,6 +300,9 @@ func (c *Config) Redacted() map[string]any {
 }
 
 func zeroOr(f ConfigField) any {
+	if f.Default == "" && f.Type == FieldString {
+		return "" // unset, even where Allowed lists the values that may be set
+	}
 	if f.Default != nil {
 		v, err := parseValue(f, f.Default)
 		if err != nil {

@@ -522,6 +522,22 @@ func (t *sinkTask) PreCommit(ctx context.Context, current map[connectors.TopicPa
 	return out, nil
 }
 
+// FlushAll completes every open file (connectors.SinkFlusher): a
+// gracefully stopped sink leaves everything it consumed in final files.
+func (t *sinkTask) FlushAll(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.bgErr != nil {
+		return t.bgErr
+	}
+	for _, p := range t.parts {
+		if err := t.roll(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Revoke discards the revoked partitions' temporary files: their records
 // will be read again by the partitions' next owner.
 func (t *sinkTask) Revoke(ctx context.Context, partitions []connectors.TopicPartition) error {

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -122,11 +124,11 @@ func fixNumber(v any) any {
 }
 
 // ReadSourceOffsets reads the committed offsets of a source connector from
-// an offsets topic: the whole topic up to its last stable offset, read
-// committed (Kafka Connect's OffsetStorageReader). cl supplies the
-// connection settings; ReadSourceOffsets builds its own consumer from opts.
+// an offsets topic: the whole topic up to its end, read committed (Kafka
+// Connect's OffsetStorageReader), waiting for transactions open on it to
+// end. opts are the connection settings.
 func ReadSourceOffsets(ctx context.Context, opts []kgo.Opt, topic, connector string) ([]connectors.SourceOffset, error) {
-	m, err := readOffsets(ctx, opts, topic, connector)
+	m, err := readOffsets(ctx, opts, topic, connector, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -144,14 +146,22 @@ func ReadSourceOffsets(ctx context.Context, opts []kgo.Opt, topic, connector str
 
 // readOffsets folds the offsets topic into the latest offset of each source
 // partition of connector.
-func readOffsets(ctx context.Context, opts []kgo.Opt, topic, connector string) (map[string]connectors.SourceOffset, error) {
+func readOffsets(ctx context.Context, opts []kgo.Opt, topic, connector string, log *slog.Logger) (map[string]connectors.SourceOffset, error) {
 	admCl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("worker: offsets reader: %w", err)
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	// Read to the high watermark, not the last stable offset: committed
+	// offsets of this connector may sit behind another task's open
+	// transaction (a live sibling's, or a crashed one's not yet fenced),
+	// and reading only to the LSO would miss them and resume from an older
+	// offset. read_committed returns records only up to the LSO, so this
+	// waits until the transactions open now have ended (committed,
+	// aborted by their task's next incarnation, or by the transaction
+	// timeout).
+	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, fmt.Errorf("worker: end offsets of offsets topic %q: %w", topic, err)
 	}
@@ -189,14 +199,22 @@ func readOffsets(ctx context.Context, opts []kgo.Opt, topic, connector string) (
 		return nil, fmt.Errorf("worker: offsets reader: %w", err)
 	}
 	defer cl.Close()
+	began, warned := time.Now(), false
 	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
+		if !warned && time.Since(began) > 5*time.Second && log != nil {
+			warned = true
+			log.Warn("worker: reading offsets waits for transactions still open on the offsets topic (a crashed task's are aborted when it restarts or after the transaction timeout)",
+				"topic", topic, "partitions_pending", len(want))
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("worker: reading offsets topic %q: %w", topic, err)
 		}
 		var fetchErr error
 		fs.EachError(func(t string, p int32, e error) {
-			if fetchErr == nil && !errors.Is(e, context.Canceled) {
+			if fetchErr == nil && !errors.Is(e, context.Canceled) && !errors.Is(e, context.DeadlineExceeded) {
 				fetchErr = fmt.Errorf("worker: reading offsets topic %s[%d]: %w", t, p, e)
 			}
 		})

@@ -199,7 +199,11 @@ func (r *sinkRun) runLoop(killCtx context.Context) error {
 		cancelPoll()
 	}()
 	for {
-		fs := r.cl.PollRecords(pollCtx, r.maxPoll)
+		// Bounded polls: commits (and PreCommit, where sinks check
+		// time-based rotation) run on time even when no records come.
+		tctx, cancelTimeout := context.WithTimeout(pollCtx, min(time.Second, r.flushInterval))
+		fs := r.cl.PollRecords(tctx, r.maxPoll)
+		cancelTimeout()
 		if killCtx.Err() != nil {
 			// A poll holds rebalances until AllowRebalance: leaving the
 			// group on Close waits for it.
@@ -212,8 +216,17 @@ func (r *sinkRun) runLoop(killCtx context.Context) error {
 			err = r.commit(killCtx)
 		}
 		if err == nil && pollCtx.Err() != nil {
-			// Graceful stop: commit what is durable, close the partitions.
-			if err = r.commit(killCtx); err == nil {
+			// Graceful stop: complete open output, commit what is durable,
+			// close the partitions.
+			if f, ok := r.task.(connectors.SinkFlusher); ok && len(r.current) > 0 {
+				if err = r.retry.do(killCtx, "flush", true, func() error { return f.FlushAll(killCtx) }); err != nil {
+					err = fmt.Errorf("worker: connector %q task %d: flush on stop: %w", cc.Name, r.t.id, err)
+				}
+			}
+			if err == nil {
+				err = r.commit(killCtx)
+			}
+			if err == nil {
 				err = r.revokeAll(killCtx)
 			}
 			r.closed = true
@@ -236,7 +249,7 @@ func (r *sinkRun) process(ctx context.Context, fs kgo.Fetches) error {
 	}
 	var fetchErr error
 	fs.EachError(func(topic string, p int32, err error) {
-		if fetchErr != nil || errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+		if fetchErr != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
 			return
 		}
 		if kerr.IsRetriable(err) {
@@ -504,7 +517,7 @@ func (r *sinkRun) assigned(ctx context.Context, _ *kgo.Client, assigned map[stri
 		r.owned[tp] = true
 	}
 	r.tc.inAssign = true
-	err := r.task.Assign(ctx, tps)
+	err := r.retry.do(ctx, "assign", true, func() error { return r.task.Assign(ctx, tps) })
 	r.tc.inAssign = false
 	if err != nil {
 		r.cbErr = fmt.Errorf("worker: connector %q task %d: assign %v: %w", r.c.cc.Name, r.t.id, tps, err)

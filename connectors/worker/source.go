@@ -413,7 +413,7 @@ func (r *sourceRun) runLoop(stop <-chan struct{}, killCtx context.Context) error
 			return fmt.Errorf("worker: connector %q task %d: initialise transactional producer %q: %w", cc.Name, r.t.id, r.transactionalID(), err)
 		}
 	}
-	offsets, err := readOffsets(killCtx, r.c.w.kafkaOpts(), r.co.offsetsTopic, cc.Name)
+	offsets, err := readOffsets(killCtx, r.c.w.kafkaOpts(), r.co.offsetsTopic, cc.Name, r.c.log)
 	if err != nil {
 		return fmt.Errorf("worker: connector %q task %d: %w", cc.Name, r.t.id, err)
 	}
