@@ -41,6 +41,7 @@ func newRootCmd() *cobra.Command {
 		newSchemasCmd(),
 		newProduceCmd(),
 		newConsumeCmd(),
+		newConnectorsCmd(),
 	)
 	return root
 }
