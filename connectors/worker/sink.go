@@ -301,6 +301,7 @@ func (r *sinkRun) process(ctx context.Context, fs kgo.Fetches) error {
 		r.t.polled.Add(n)
 		r.t.lag.Store(lag)
 		r.c.count(r.t, "sink_record_read_total", n)
+		r.c.gauge(r.t, "sink_record_lag", float64(lag))
 	}
 	if len(batch) == 0 {
 		return nil

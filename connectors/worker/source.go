@@ -313,11 +313,12 @@ type sourceRun struct {
 	dlqQueue  []*kgo.Record // dead letters from Report, produced after Poll returns
 	reportErr error         // a Report under tolerance=none
 
-	inTxn      bool
-	txnStart   time.Time
-	lastCommit time.Time
-	outBuf     []*connectors.Record
-	promise    func(*kgo.Record, error)
+	inTxn           bool
+	txnStart        time.Time
+	reportedWritten int64 // written as of the last source_record_write_total
+	lastCommit      time.Time
+	outBuf          []*connectors.Record
+	promise         func(*kgo.Record, error)
 }
 
 type produceFailure struct {
@@ -347,6 +348,7 @@ func newSourceRun(co *sourceCoordinator, t *taskState, task connectors.SourceTas
 	r.createRF = int16(com.Int("topic.creation.default.replication.factor"))
 	r.tc = &sourceTaskContext{taskContext: taskContext{c: c, t: t, log: log}, r: r}
 	r.promise = r.delivered
+	r.reportedWritten = t.written.Load()
 	return r
 }
 
@@ -739,6 +741,11 @@ func (r *sourceRun) commit(ctx context.Context) error {
 	}
 	r.lastCommit = time.Now()
 	r.c.observe(r.t, "offset_commit_seconds", time.Since(began))
+	// Acknowledged records since the last commit (counted per record on
+	// the promise, reported per commit).
+	written := r.t.written.Load()
+	r.c.count(r.t, "source_record_write_total", written-r.reportedWritten)
+	r.reportedWritten = written
 	if len(done) > 0 {
 		if err := r.task.Commit(ctx, done); err != nil {
 			r.log.Warn("worker: source task's Commit failed (the offsets are committed)", "error", err)

@@ -77,7 +77,14 @@ type Config struct {
 	InstanceID string
 	// Logger. Default: slog.Default().
 	Logger *slog.Logger
-	// Metrics receives the connectors' metrics. Default: none.
+	// Metrics receives the connectors' metrics, labelled connector and
+	// task: counters source_record_poll_total, source_record_write_total,
+	// sink_record_read_total,
+	// sink_record_send_total, connector_record_errors_total,
+	// deadletterqueue_produce_requests_total, connector_retries_total;
+	// histograms source_record_poll_batch_seconds, put_batch_seconds,
+	// offset_commit_seconds; gauge sink_record_lag (records behind the end
+	// of the task's fetched partitions). Default: none.
 	Metrics core.Metrics
 }
 
@@ -436,6 +443,12 @@ func (c *Connector) finish() {
 func (c *Connector) count(t *taskState, name string, n int64) {
 	if m := c.w.cfg.Metrics; m != nil && n != 0 {
 		m.Counter(name, n, core.Label{Name: "connector", Value: c.cc.Name}, core.Label{Name: "task", Value: fmt.Sprint(t.id)})
+	}
+}
+
+func (c *Connector) gauge(t *taskState, name string, v float64) {
+	if m := c.w.cfg.Metrics; m != nil {
+		m.Gauge(name, v, core.Label{Name: "connector", Value: c.cc.Name}, core.Label{Name: "task", Value: fmt.Sprint(t.id)})
 	}
 }
 

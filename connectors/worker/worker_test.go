@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -518,4 +520,50 @@ func kadmOffsets(t *testing.T, b *testbroker.Broker, group, topic string) int64 
 		return o.At
 	}
 	return -1
+}
+
+// counters is a core.Metrics that sums counters by name.
+type counters struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (c *counters) Counter(name string, d int64, _ ...core.Label) {
+	c.mu.Lock()
+	c.m[name] += d
+	c.mu.Unlock()
+}
+func (c *counters) Gauge(string, float64, ...core.Label)     {}
+func (c *counters) Histogram(string, float64, ...core.Label) {}
+func (c *counters) get(name string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[name]
+}
+
+// TestMetrics: the documented counters count what happened.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.b.CreateTopic(t, "out", 1, nil)
+	m := &counters{m: map[string]int64{}}
+	w, err := worker.New(worker.Config{Brokers: []string{e.b.Addr()}, Plugins: e.reg, Guarantee: core.ExactlyOnceV2,
+		OffsetsTopicPartitions: 2, Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.log.Append("a", append(items("m", 0, 40), "BAD-1")...)
+	c, err := w.StartSource(context.Background(), sourceConfig("metrics", "out", map[string]any{
+		"poison.prefix": "BAD", "errors.tolerance": "all", "errors.deadletterqueue.topic.name": "dl"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the records", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) == 40 })
+	stop(t, c)
+	for name, want := range map[string]int64{"source_record_poll_total": 40, "source_record_write_total": 40,
+		"connector_record_errors_total": 1, "deadletterqueue_produce_requests_total": 1} {
+		if got := m.get(name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
 }
