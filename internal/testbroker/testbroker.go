@@ -143,12 +143,14 @@ func (b *Broker) ReadAll(t testing.TB, topic string) []*kgo.Record {
 		}
 		return true
 	}
-	// Offsets just below an end offset may be transaction markers, which are
-	// never returned: stop when every partition reached its end or when the
-	// broker has had nothing more to give for a while.
+	// Control records (transaction markers) come through, so positions
+	// reach the end offsets. Stop then, or as a last resort when the broker
+	// has had nothing to give for 5 s: a loaded machine (CI, -race) can
+	// take more than a second for a new consumer's first fetch, and
+	// stopping early would return too few records.
 	pos := map[int32]int64{}
 	idle := 0
-	for !done() && idle < 5 {
+	for !done() && idle < 25 {
 		pollCtx, pollCancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		fs := cl.PollFetches(pollCtx)
 		pollCancel()
