@@ -35,6 +35,20 @@ if ! command -v kcat >/dev/null 2>&1; then
 	apt_install kcat
 fi
 
+# --- Section: PostgreSQL and MariaDB servers ----------------------------------
+# Used by internal/testdb: the database connectors' tests start real servers
+# from the system binaries on random loopback ports (PostgreSQL with
+# wal_level=logical, MariaDB with a row-based binlog). Nothing is started
+# here: installing the packages starts no service (no systemd).
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null 2>&1; then
+	echo "ci/setup.sh: installing postgresql"
+	apt_install postgresql
+fi
+if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+	echo "ci/setup.sh: installing mariadb-server"
+	apt_install mariadb-server mariadb-client
+fi
+
 # --- Add further sections below this line ------------------------------------
 
 echo "ci/setup.sh: done"
