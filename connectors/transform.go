@@ -11,8 +11,11 @@ type Converter interface {
 	// FromConnect serializes value (of schema, nil when schemaless) for a
 	// record written to topic.
 	FromConnect(topic string, schema *Schema, value any) ([]byte, error)
-	// ToConnect deserializes data read from topic. data is never nil and
-	// may be retained only by copying it.
+	// ToConnect deserializes data read from topic. data is never nil. It
+	// is the fetched record's own bytes, which are never reused, so a
+	// result may alias it (as the bytes converter does, like Kafka's
+	// ByteArrayDeserializer); whoever keeps such a value keeps the fetched
+	// batch in memory. data must not be modified.
 	ToConnect(topic string, data []byte) (*Schema, any, error)
 }
 

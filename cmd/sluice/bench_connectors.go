@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,7 +15,7 @@ import (
 // newBenchConnectorsCmd returns `sluice bench connectors`.
 func newBenchConnectorsCmd() *cobra.Command {
 	var cfg connbench.Config
-	var brokers string
+	var brokers, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "connectors",
 		Short: "Measure the file source, file sink and s3 sink against plain baselines on the same broker",
@@ -35,6 +37,17 @@ S3 server in this process, against a plain consume-and-PutObject loop. Without
 			} else {
 				cfg.Brokers = strings.Split(brokers, ",")
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "sluice bench connectors: brokers %v\n\n", cfg.Brokers)
 			return connbench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
@@ -45,6 +58,7 @@ S3 server in this process, against a plain consume-and-PutObject loop. Without
 	f.IntVar(&cfg.ValueBytes, "value-bytes", 100, "line / value size in bytes")
 	f.Int32Var(&cfg.Partitions, "partitions", 4, "topic partitions")
 	f.IntVar(&cfg.Rounds, "rounds", 1, "alternating rounds; the median of each is reported")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	f.StringSliceVar(&cfg.Only, "only", nil, "comparisons to run, comma-separated: file-source, file-sink, s3-sink (default: all)")
 	return cmd
 }

@@ -78,6 +78,7 @@ type sinkRun struct {
 
 	instanceID string // group.instance.id, "" for dynamic membership
 	opts       []kgo.Opt
+	slab       []connectors.Record // records not yet handed out (see newRecord)
 
 	maxPoll       int
 	flushInterval time.Duration
@@ -272,16 +273,17 @@ func (r *sinkRun) process(ctx context.Context, fs kgo.Fetches) error {
 				lag += hw - last - 1
 			}
 		}
+		if stop != nil || len(p.Records) == 0 {
+			return
+		}
+		tp := connectors.TopicPartition{Topic: p.Topic, Partition: p.Partition}
+		if !r.owned[tp] {
+			return
+		}
+		next := int64(-1)
 		for _, kr := range p.Records {
-			if stop != nil {
-				return
-			}
-			tp := connectors.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}
-			if !r.owned[tp] {
-				continue
-			}
+			next = kr.Offset + 1
 			if kr.Attrs.IsControl() {
-				r.current[tp] = kr.Offset + 1
 				continue
 			}
 			n++
@@ -290,8 +292,8 @@ func (r *sinkRun) process(ctx context.Context, fs kgo.Fetches) error {
 				stop = err
 				return
 			}
-			r.current[tp] = kr.Offset + 1
 		}
+		r.current[tp] = next
 	})
 	r.batch = batch[:0]
 	if stop != nil {
@@ -324,7 +326,8 @@ func (r *sinkRun) process(ctx context.Context, fs kgo.Fetches) error {
 // transforms), applying errors.tolerance to failures.
 func (r *sinkRun) convert(ctx context.Context, dst []*connectors.Record, kr *kgo.Record) ([]*connectors.Record, error) {
 	cc := r.c.cc
-	rec := &connectors.Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Timestamp: kr.Timestamp}
+	rec := r.newRecord()
+	*rec = connectors.Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Timestamp: kr.Timestamp}
 	if len(kr.Headers) > 0 {
 		rec.Headers = make([]connectors.Header, len(kr.Headers))
 		for i, h := range kr.Headers {
@@ -332,19 +335,28 @@ func (r *sinkRun) convert(ctx context.Context, dst []*connectors.Record, kr *kgo
 		}
 	}
 	if kr.Key != nil {
-		err := r.retry.do(ctx, "key converter", false, func() (e error) {
-			rec.KeySchema, rec.Key, e = cc.KeyConverter.ToConnect(kr.Topic, kr.Key)
-			return e
-		})
+		var err error
+		rec.KeySchema, rec.Key, err = cc.KeyConverter.ToConnect(kr.Topic, kr.Key)
+		if err != nil && isTransient(err) {
+			// Only a failure pays for the retry closure.
+			err = r.retry.do(ctx, "key converter", false, func() (e error) {
+				rec.KeySchema, rec.Key, e = cc.KeyConverter.ToConnect(kr.Topic, kr.Key)
+				return e
+			})
+		}
 		if err != nil {
 			return dst, r.failed(kr, rec, connectors.StageKeyConverter, cc.KeyConverterType, err)
 		}
 	}
 	if kr.Value != nil {
-		err := r.retry.do(ctx, "value converter", false, func() (e error) {
-			rec.ValueSchema, rec.Value, e = cc.ValueConverter.ToConnect(kr.Topic, kr.Value)
-			return e
-		})
+		var err error
+		rec.ValueSchema, rec.Value, err = cc.ValueConverter.ToConnect(kr.Topic, kr.Value)
+		if err != nil && isTransient(err) {
+			err = r.retry.do(ctx, "value converter", false, func() (e error) {
+				rec.ValueSchema, rec.Value, e = cc.ValueConverter.ToConnect(kr.Topic, kr.Value)
+				return e
+			})
+		}
 		if err != nil {
 			return dst, r.failed(kr, rec, connectors.StageValueConverter, cc.ValueConverterType, err)
 		}
@@ -359,6 +371,18 @@ func (r *sinkRun) convert(ctx context.Context, dst []*connectors.Record, kr *kgo
 		}
 	}
 	return out, nil
+}
+
+// newRecord takes a record from the current slab. Sinks may keep records
+// (see connectors.Record), so slabs are never reused: this saves an
+// allocation per record, not the memory.
+func (r *sinkRun) newRecord() *connectors.Record {
+	if len(r.slab) == 0 {
+		r.slab = make([]connectors.Record, 256)
+	}
+	rec := &r.slab[0]
+	r.slab = r.slab[1:]
+	return rec
 }
 
 // failed applies errors.tolerance to a consumed record: nil means it was

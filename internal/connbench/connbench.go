@@ -113,10 +113,12 @@ func (h *heapSampler) end() uint64 {
 }
 
 // firstMetric is a core.Metrics that notes when a counter was first
-// reported: the connector's first poll or read.
+// reported (the connector's first poll or read) and when the last offset
+// commit ended.
 type firstMetric struct {
-	name  string
-	first atomic.Int64
+	name       string
+	first      atomic.Int64
+	lastCommit atomic.Int64
 }
 
 func (m *firstMetric) Counter(name string, _ int64, _ ...core.Label) {
@@ -124,9 +126,19 @@ func (m *firstMetric) Counter(name string, _ int64, _ ...core.Label) {
 		m.first.CompareAndSwap(0, time.Now().UnixNano())
 	}
 }
-func (m *firstMetric) Gauge(string, float64, ...core.Label)     {}
-func (m *firstMetric) Histogram(string, float64, ...core.Label) {}
-func (m *firstMetric) since() time.Duration                     { return time.Since(time.Unix(0, m.first.Load())) }
+func (m *firstMetric) Gauge(string, float64, ...core.Label) {}
+func (m *firstMetric) Histogram(name string, _ float64, _ ...core.Label) {
+	if name == "offset_commit_seconds" {
+		m.lastCommit.Store(time.Now().UnixNano())
+	}
+}
+func (m *firstMetric) since() time.Duration { return time.Since(time.Unix(0, m.first.Load())) }
+
+// untilLastCommit is the time from the first read to the last commit: the
+// work, without closing clients and leaving groups.
+func (m *firstMetric) untilLastCommit() time.Duration {
+	return time.Duration(m.lastCommit.Load() - m.first.Load())
+}
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -508,7 +520,9 @@ func runSink(ctx context.Context, cfg Config, label string, conf map[string]any)
 	if err := c.Stop(ctx); err != nil {
 		return Result{}, err
 	}
-	d := m.since()
+	// The graceful stop completes the open files and commits: the work
+	// ends with that commit (leaving the group and closing are not timed).
+	d := m.untilLastCommit()
 	for _, t := range c.Status().Tasks {
 		if t.Error != "" {
 			return Result{}, errors.New(t.Error)

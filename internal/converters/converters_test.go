@@ -261,9 +261,10 @@ func TestBytesConverter(t *testing.T) {
 	if err != nil || !schema.Optional || schema.Type != connectors.TypeBytes || string(v.([]byte)) != "payload" {
 		t.Fatalf("ToConnect %v %v %v", schema, v, err)
 	}
-	in[0] = 'P'
-	if string(v.([]byte)) != "payload" {
-		t.Fatal("ToConnect kept the caller's data")
+	// The fetched bytes are never reused (connectors.Converter): the value
+	// aliases them, without a copy.
+	if &v.([]byte)[0] != &in[0] {
+		t.Fatal("ToConnect copied the record's bytes")
 	}
 }
 

@@ -1,7 +1,6 @@
 package converters
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -272,8 +271,10 @@ func (c bytesConverter) FromConnect(topic string, schema *connectors.Schema, val
 	return nil, fmt.Errorf("bytes converter: %s of a record to topic %q: a %T is not bytes", role(c.key), topic, value)
 }
 
+// ToConnect returns the record's own bytes, without a copy (the worker
+// never reuses fetched bytes; see connectors.Converter).
 func (c bytesConverter) ToConnect(topic string, data []byte) (*connectors.Schema, any, error) {
-	return optionalBytes, bytes.Clone(data), nil
+	return optionalBytes, data, nil
 }
 
 // numberConverter is Kafka Connect's NumberConverter: big-endian two's
