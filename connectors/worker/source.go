@@ -594,11 +594,14 @@ func (r *sourceRun) convert(ctx context.Context, conv connectors.Converter, topi
 	if v == nil {
 		return nil, nil
 	}
-	var out []byte
-	err := r.retry.do(ctx, "convert", false, func() (e error) {
-		out, e = conv.FromConnect(topic, schema, v)
-		return e
-	})
+	out, err := conv.FromConnect(topic, schema, v)
+	if err != nil && isTransient(err) {
+		// Only a failure pays for the retry closure.
+		err = r.retry.do(ctx, "convert", false, func() (e error) {
+			out, e = conv.FromConnect(topic, schema, v)
+			return e
+		})
+	}
 	return out, err
 }
 
