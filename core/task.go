@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -413,13 +414,34 @@ func (tk *task) processOne(now time.Time, force bool) (bool, error) {
 		tk.curQ = q
 	}
 	tk.inRecord = true
-	err := tk.processRecord(q, rec, ts)
+	err := tk.processRecordRecovering(q, rec, ts)
 	tk.inRecord = false
 	if err != nil {
 		return true, err
 	}
 	q.committable, q.committableEpoch = rec.Offset+1, rec.LeaderEpoch
 	return true, tk.punctuateStreamTime()
+}
+
+// processRecordRecovering turns a panic in a processor (or a DSL
+// function) into a processing error for the processing handler, as Kafka
+// Streams does with a processor's RuntimeException: the application fails
+// with the task, node-less context and record named (or, under a Continue
+// handler, the record is dropped), instead of the process crashing without
+// a commit or a word about the record. A deferred recover costs about a
+// nanosecond per record when nothing panics.
+func (tk *task) processRecordRecovering(q *recordQueue, rec *kgo.Record, ts int64) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			perr, ok := r.(error)
+			if !ok {
+				perr = fmt.Errorf("%v", r)
+			}
+			tk.env.log.Error("sluice: a processor panicked", "where", tk.errorContext("").String(), "panic", r, "stack", string(debug.Stack()))
+			err = tk.processingFailed("", fmt.Errorf("panic: %w", perr))
+		}
+	}()
+	return tk.processRecord(q, rec, ts)
 }
 
 func (tk *task) processRecord(q *recordQueue, rec *kgo.Record, ts int64) error {
