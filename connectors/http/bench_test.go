@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,8 +17,9 @@ import (
 	httpconn "github.com/sluicehq/sluice/connectors/http"
 )
 
-// drive posts n requests from clients goroutines and returns the time taken.
-func drive(b *testing.B, url string, n, clients int, body []byte) time.Duration {
+// drive posts n requests from clients goroutines and returns the time
+// taken. keyed: each request carries its own Idempotency-Key.
+func drive(b *testing.B, url string, n, clients int, body []byte, keyed bool) time.Duration {
 	b.Helper()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	defer client.CloseIdleConnections()
@@ -29,8 +31,21 @@ func drive(b *testing.B, url string, n, clients int, body []byte) time.Duration 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for left.Add(-1) >= 0 {
-				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+			for {
+				i := left.Add(-1)
+				if i < 0 {
+					break
+				}
+				req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				req.Header.Set("Content-Type", "application/json")
+				if keyed {
+					req.Header.Set("Idempotency-Key", "delivery-"+strconv.FormatInt(i, 10))
+				}
+				resp, err := client.Do(req)
 				if err != nil {
 					b.Error(err)
 					return
@@ -52,7 +67,8 @@ func drive(b *testing.B, url string, n, clients int, body []byte) time.Duration 
 // task (JSON decoding, queueing, Poll, Commit answering the waiters), with
 // a loop that commits every polled batch at once standing in for Kafka,
 // next to a plain net/http handler that reads the body and answers 200,
-// driven by the same 16 clients in the same run.
+// driven by the same 16 clients in the same run; keyed_req/s is the source
+// again with a distinct Idempotency-Key on every request.
 func BenchmarkSource(b *testing.B) {
 	const clients = 16
 	body := []byte(`{"id":12345,"customer":"c-42","items":[{"sku":"a","qty":2}],"total":19.99}`)
@@ -90,9 +106,12 @@ func BenchmarkSource(b *testing.B) {
 		}
 	}()
 	b.ResetTimer()
-	plainTime := drive(b, plain.URL, b.N, clients, body)
-	taskTime := drive(b, "http://"+addr.String()+"/", b.N, clients, body)
+	plainTime := drive(b, plain.URL, b.N, clients, body, false)
+	taskTime := drive(b, "http://"+addr.String()+"/", b.N, clients, body, false)
+	// With idempotency keys: hashing, the window, its copy in every offset.
+	keyedTime := drive(b, "http://"+addr.String()+"/", b.N, clients, body, true)
 	b.ReportMetric(float64(b.N)/taskTime.Seconds(), "source_req/s")
+	b.ReportMetric(float64(b.N)/keyedTime.Seconds(), "keyed_req/s")
 	b.ReportMetric(float64(b.N)/plainTime.Seconds(), "plain_req/s")
 	b.ReportMetric(plainTime.Seconds()/taskTime.Seconds(), "ratio")
 }

@@ -2,6 +2,7 @@ package httpconn
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/hmac"
@@ -21,6 +22,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,7 +73,9 @@ var sourceSpec = connectors.Spec{
 		{Name: "headers.include", Type: connectors.FieldList,
 			Doc: "Request headers copied into record headers under the names written here (one record header per value)."},
 		{Name: "idempotency.key.header", Type: connectors.FieldString, Default: "Idempotency-Key",
-			Doc: "A request header copied, when present, into a record header of the same name, so that consumers can drop the duplicates a client creates by retrying a request that timed out. Empty: do not copy."},
+			Doc: "A request header that identifies a request across its retries (Stripe's Idempotency-Key; GitHub's X-GitHub-Delivery). It is copied, when present, into a record header of the same name, and a request repeating one of the last idempotency.window.size keys is answered 200 without its records being written again (see the connector doc). Empty: neither."},
+		{Name: "idempotency.window.size", Type: connectors.FieldInt, Default: 1000, Check: connectors.AtLeast(0),
+			Doc: "How many of the most recent idempotency keys the source remembers to drop repeated requests. They are kept, hashed (about 25 bytes each), in the committed source offset, so that a restarted task remembers exactly the keys whose records were committed: with exactly_once_v2, a sender that retries with the same key until it gets a 2xx has its records written exactly once, even across crashes. Keep it at least max.pending.requests. 0: no deduplication (the header is still copied)."},
 		{Name: "methods", Type: connectors.FieldList, Default: []string{http.MethodPost, http.MethodPut}, Check: checkMethods,
 			Doc: "The HTTP methods accepted (POST, PUT, PATCH); others are answered 405."},
 		{Name: "auth.bearer.token", Type: connectors.FieldString, Secret: true,
@@ -149,9 +153,11 @@ const sourceDoc = `A webhook receiver: an HTTP server on listen.address that tur
 
 Answers: 200 with {"records":N} once the request's records are committed; 400 for a body that does not parse in the configured format (see behavior.on.malformed.body); 401 for a missing or wrong bearer token or signature; 404 for another path; 405 for another method; 413 for a body over max.body.bytes; 415 for a Content-Encoding other than gzip or identity; 429 with Retry-After when max.pending.requests are pending; 503 with Retry-After when request.timeout.ms passes before the commit, and to requests still waiting when the connector stops.
 
-Durability: every accepted request gets sequence numbers, carried as the records' source offsets (source partition {"listener": "<listen.address><path>"}, offset {"seq": n}). The worker reports committed offsets to the task: under exactly-once after the transaction holding the records committed, under at-least-once after the records were acknowledged by the brokers and their offsets stored. Only then is the request answered 200; the task asks the worker to commit at once (rather than every offset.flush.interval.ms) whenever requests wait. Transforms that drop a record, and errors.tolerance=all dead-lettering a record that fails conversion, still count as handled: the request is answered 200.
+Durability: every accepted request gets sequence numbers, carried as the records' source offsets (source partition {"listener": "<listen.address><path>"}, offset {"seq": n, "keys": [the idempotency window]}). The worker reports committed offsets to the task: under exactly-once after the transaction holding the records committed, under at-least-once after the records were acknowledged by the brokers and their offsets stored. Only then is the request answered 200; the task asks the worker to commit at once (rather than every offset.flush.interval.ms) whenever requests wait. Transforms that drop a record, and errors.tolerance=all dead-lettering a record that fails conversion, still count as handled: the request is answered 200.
 
-Delivery guarantee: with the worker's exactly-once guarantee (exactly_once_v2), a request answered 2xx has its records in Kafka exactly once, in a committed transaction, visible to read_committed consumers. Under at-least-once, such records are in Kafka at least once (the idempotent producer makes duplicates unlikely but a failed produce that is retried by the worker may repeat them). A request answered anything else, or whose connection broke, may or may not have been written: a 503 after request.timeout.ms or at shutdown does not undo records already handed to Kafka. Clients must therefore treat retries as possibly duplicating: send an Idempotency-Key header (copied into a record header, see idempotency.key.header) and let consumers drop repeats, or make the records themselves idempotent. Webhook input cannot be replayed, so a restarted connector resumes numbering after the last committed sequence number, not the input.
+Delivery guarantee: with the worker's exactly-once guarantee (exactly_once_v2), a request answered 2xx has its records in Kafka exactly once, in a committed transaction, visible to read_committed consumers. Under at-least-once, such records are in Kafka at least once (the idempotent producer makes duplicates unlikely but a failed produce that is retried by the worker may repeat them). A request answered anything else, or whose connection broke, may or may not have been written: a 503 after request.timeout.ms or at shutdown does not undo records already handed to Kafka, and a crash between a transaction's commit and the answers leaves its requests unanswered.
+
+Retries: senders send such requests again. A request carrying an idempotency key (the idempotency.key.header header, Idempotency-Key by default) that repeats one of the last idempotency.window.size keys is answered 200 with {"records":0,"duplicate":true} and its records are not written again: at once if the first request's records are committed, else when they are (503 if they never are, and the sender retries again). The window is kept, hashed, in the source offset of every record, so a restarted task remembers exactly the keys of the committed requests. With exactly_once_v2, a sender that retries with the same key until it is answered 2xx therefore has its records in Kafka exactly once, crashes included, as long as at most idempotency.window.size other keyed requests come in between its first attempt and the retry. Under at-least-once the committed offset can lag behind records already written, so a retry after a crash may write them again. Requests without a key, or retried after their key left the window, may be duplicated by retries; consumers can still drop repeats by the key, which is copied into a record header. Webhook input cannot be replayed, so a restarted connector resumes numbering after the last committed sequence number, not the input.
 
 Malformed bodies are answered 400. With behavior.on.malformed.body=report (the default) the raw body also goes to the error handler: under errors.tolerance=all it is dead-lettered (stage TASK_POLL) and the connector goes on; under errors.tolerance=none the task stops with the error, as for any poison input, and requests still waiting are answered 503. For an endpoint open to untrusted senders choose reject, so that no sender can stop ingestion.
 
@@ -202,6 +208,7 @@ type sourceConfig struct {
 	hmacBase64     bool
 	maxBody        int64
 	maxPending     int
+	dedupWindow    int // idempotency keys remembered; 0: no deduplication
 	requestTimeout time.Duration
 	onMalformed    string
 	tlsCert        string
@@ -219,6 +226,7 @@ func newSource(c *connectors.Config) (connectors.Source, error) {
 		idemHeader:     strings.TrimSpace(c.String("idempotency.key.header")),
 		maxBody:        c.Int64("max.body.bytes"),
 		maxPending:     c.Int("max.pending.requests"),
+		dedupWindow:    c.Int("idempotency.window.size"),
 		requestTimeout: c.Duration("request.timeout.ms"),
 		onMalformed:    c.String("behavior.on.malformed.body"),
 		tlsCert:        c.String("listen.tls.cert.file"),
@@ -246,6 +254,10 @@ func newSource(c *connectors.Config) (connectors.Source, error) {
 	if cfg.maxPending > math.MaxInt32 {
 		cfg.maxPending = math.MaxInt32
 	}
+	if cfg.idemHeader == "" {
+		cfg.dedupWindow = 0
+	}
+	cfg.dedupWindow = min(cfg.dedupWindow, 1<<20)
 	return &source{cfg: cfg}, nil
 }
 
@@ -286,9 +298,20 @@ type sourceTask struct {
 	mu       sync.Mutex
 	nextSeq  int64
 	queue    []queued  // accepted, not yet polled, in sequence order
-	waiting  []*waiter // not yet committed, in sequence order
+	waiting  []*waiter // not yet committed, in sequence order of lastSeq
 	closed   bool
 	serveErr error
+	// committed is the highest sequence number known committed (from
+	// the offset at Open, then from Commit); -1 if none.
+	committed int64
+	// The idempotency window (see idempotency.window.size): the hashed
+	// keys of the last accepted requests in order (keyLog, whose last
+	// dedupWindow entries are the window) and the last sequence number of
+	// each request in it (seen). keyLog is append-only: records' offsets
+	// hold sub-slices of it (see offset), so entries are never
+	// overwritten; when it is full the window moves to a new array.
+	keyLog []string
+	seen   map[string]int64
 }
 
 // queued is a polled-to-be record, or a malformed body for tc.Report.
@@ -301,9 +324,10 @@ type queued struct {
 // exactly one status (under sourceTask.mu, by Commit or Close); it is
 // buffered so neither blocks when the client has gone.
 type waiter struct {
-	lastSeq int64
-	records int
-	done    chan int
+	lastSeq   int64
+	records   int
+	duplicate bool // a retry of a request still waiting (idempotency key)
+	done      chan int
 }
 
 func newSourceTask(cfg *sourceConfig) *sourceTask {
@@ -324,9 +348,22 @@ func (t *sourceTask) Open(ctx context.Context, tc connectors.SourceTaskContext) 
 	if err != nil {
 		return fmt.Errorf("http source: read committed offset of %v: %w", t.partition, err)
 	}
+	t.committed = -1
+	t.seen = map[string]int64{}
 	if off != nil {
 		if seq, ok := seqOf(off["seq"]); ok {
 			t.nextSeq = seq + 1
+			t.committed = seq
+		}
+		// The keys of the committed offset are of requests whose records
+		// are all committed (they come before the offset's record).
+		if t.cfg.dedupWindow > 0 {
+			keys := windowOf(off["keys"])
+			for _, k := range keys[max(0, len(keys)-t.cfg.dedupWindow):] {
+				if _, dup := t.seen[k]; !dup {
+					t.remember(k, t.committed)
+				}
+			}
 		}
 	}
 	var tlsConfig *tls.Config
@@ -464,6 +501,7 @@ func (t *sourceTask) Commit(_ context.Context, committed []connectors.SourceOffs
 
 func (t *sourceTask) complete(seq int64) {
 	t.mu.Lock()
+	t.committed = max(t.committed, seq)
 	n := 0
 	for n < len(t.waiting) && t.waiting[n].lastSeq <= seq {
 		t.waiting[n].done <- http.StatusOK
@@ -503,6 +541,73 @@ func (t *sourceTask) Close() error {
 		_ = t.srv.Close()
 	}
 	return nil
+}
+
+// remember adds a request's hashed idempotency key to the window, with
+// the last sequence number of its records. Called under mu (or before the
+// server starts).
+func (t *sourceTask) remember(key string, lastSeq int64) {
+	n := t.cfg.dedupWindow
+	if len(t.keyLog) >= n {
+		evicted := t.keyLog[len(t.keyLog)-n]
+		delete(t.seen, evicted)
+	}
+	if len(t.keyLog) == cap(t.keyLog) {
+		// Move the window to a new array: offsets already handed out keep
+		// the old one, unchanged.
+		keep := t.keyLog[max(0, len(t.keyLog)-n+1):]
+		log := make([]string, len(keep), max(2*n, 16))
+		copy(log, keep)
+		t.keyLog = log
+	}
+	t.keyLog = append(t.keyLog, key)
+	t.seen[key] = lastSeq
+}
+
+// offset is the source offset of the record numbered seq: the sequence
+// number, and the idempotency window as it stands once the record's
+// request is in it, so that the committed offset carries the keys of
+// exactly the requests committed with it. Called under mu.
+func (t *sourceTask) offset(seq int64) map[string]any {
+	if len(t.keyLog) == 0 {
+		return map[string]any{"seq": seq}
+	}
+	// A full slice expression: nobody can append into the log through it.
+	lo, hi := max(0, len(t.keyLog)-t.cfg.dedupWindow), len(t.keyLog)
+	return map[string]any{"seq": seq, "keys": keyWindow(t.keyLog[lo:hi:hi])}
+}
+
+// keyWindow is the idempotency window in an offset. It is JSON as a list
+// of strings, and short where offsets are printed (errors, logs).
+type keyWindow []string
+
+func (k keyWindow) String() string { return fmt.Sprintf("[%d idempotency keys]", len(k)) }
+
+// windowOf reads the keys of an offset: as the offsets topic's JSON hands
+// them back, or as this package made them.
+func windowOf(v any) []string {
+	switch keys := v.(type) {
+	case keyWindow:
+		return keys
+	case []string:
+		return keys
+	case []any:
+		out := make([]string, 0, len(keys))
+		for _, k := range keys {
+			if k, ok := k.(string); ok {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// hashKey condenses an idempotency key, whatever its length, into 128 bits
+// (base64url): offsets stay small and senders cannot bloat them.
+func hashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // seqOf reads a sequence number as the offsets topic's JSON may hand it
@@ -580,6 +685,12 @@ func (t *sourceTask) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respondError(w, http.StatusUnauthorized, "missing or wrong signature in "+t.cfg.hmacHeader)
 		return
 	}
+	var idem string // the hashed idempotency key
+	if t.cfg.dedupWindow > 0 {
+		if k := r.Header.Get(t.cfg.idemHeader); k != "" {
+			idem = hashKey(k)
+		}
+	}
 	values, perr := decodeBody(t.cfg.format, body)
 	now := time.Now()
 	headers := t.recordHeaders(r)
@@ -605,7 +716,7 @@ func (t *sourceTask) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		raw := &connectors.Record{
 			Topic: t.cfg.topic, Partition: -1, Offset: -1, Timestamp: now,
 			ValueSchema: bytesSchema, Value: body, Headers: headers,
-			SourcePartition: t.partition, SourceOffset: map[string]any{"seq": t.nextSeq},
+			SourcePartition: t.partition, SourceOffset: t.offset(t.nextSeq),
 		}
 		t.nextSeq++
 		t.queue = append(t.queue, queued{rec: raw, bad: fmt.Errorf("http source: malformed %s body from %s: %w", t.cfg.format, r.RemoteAddr, perr)})
@@ -620,13 +731,33 @@ func (t *sourceTask) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respondJSON(w, http.StatusOK, `{"records":0}`)
 		return
 	}
-	for _, rec := range recs {
-		rec.SourceOffset = map[string]any{"seq": t.nextSeq}
-		t.nextSeq++
-		t.queue = append(t.queue, queued{rec: rec})
+	var wt *waiter
+	if lastSeq, dup := t.seen[idem]; idem != "" && dup {
+		// A retry of a request in the idempotency window: its records are
+		// not written again. It is answered as the first request is, at
+		// once if that one's records are committed.
+		if lastSeq <= t.committed {
+			t.mu.Unlock()
+			respondJSON(w, http.StatusOK, `{"records":0,"duplicate":true}`)
+			return
+		}
+		wt = &waiter{lastSeq: lastSeq, duplicate: true, done: make(chan int, 1)}
+		i, _ := slices.BinarySearchFunc(t.waiting, lastSeq+1, func(w *waiter, seq int64) int { return cmp.Compare(w.lastSeq, seq) })
+		t.waiting = slices.Insert(t.waiting, i, wt)
+	} else {
+		if idem != "" {
+			// Before the records' offsets are made: they carry the window
+			// with this request in it.
+			t.remember(idem, t.nextSeq+int64(len(recs))-1)
+		}
+		for _, rec := range recs {
+			rec.SourceOffset = t.offset(t.nextSeq)
+			t.nextSeq++
+			t.queue = append(t.queue, queued{rec: rec})
+		}
+		wt = &waiter{lastSeq: t.nextSeq - 1, records: len(recs), done: make(chan int, 1)}
+		t.waiting = append(t.waiting, wt)
 	}
-	wt := &waiter{lastSeq: t.nextSeq - 1, records: len(recs), done: make(chan int, 1)}
-	t.waiting = append(t.waiting, wt)
 	held = false // given back when the records are committed, or by Close
 	t.mu.Unlock()
 	t.signal()
@@ -636,6 +767,10 @@ func (t *sourceTask) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case st := <-wt.done:
 		if st == http.StatusOK {
+			if wt.duplicate {
+				respondJSON(w, http.StatusOK, `{"records":0,"duplicate":true}`)
+				return
+			}
 			respondJSON(w, http.StatusOK, `{"records":`+strconv.Itoa(wt.records)+`}`)
 			return
 		}

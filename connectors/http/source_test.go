@@ -12,7 +12,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -205,9 +207,14 @@ func TestSourceAnswersOnlyAfterCommit(t *testing.T) {
 		t.Error("no timestamp")
 	}
 	wantPart := map[string]any{"listener": "127.0.0.1:0/hooks"}
-	if !reflect.DeepEqual(r.SourcePartition, wantPart) || !reflect.DeepEqual(r.SourceOffset, map[string]any{"seq": int64(0)}) ||
-		!reflect.DeepEqual(recs[1].SourceOffset, map[string]any{"seq": int64(1)}) {
-		t.Errorf("source positions %v %v, %v", r.SourcePartition, r.SourceOffset, recs[1].SourceOffset)
+	// Both offsets carry the idempotency window (the hashed key of the
+	// first request), as the offsets topic stores them.
+	sum := sha256.Sum256([]byte("idem-1"))
+	window := `"keys":["` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"]`
+	off0, _ := json.Marshal(r.SourceOffset)
+	off1, _ := json.Marshal(recs[1].SourceOffset)
+	if !reflect.DeepEqual(r.SourcePartition, wantPart) || string(off0) != `{`+window+`,"seq":0}` || string(off1) != `{`+window+`,"seq":1}` {
+		t.Errorf("source positions %v %s, %s", r.SourcePartition, off0, off1)
 	}
 	if recs[1].Key != nil {
 		t.Errorf("a request without the key header has key %v, want nil", recs[1].Key)
@@ -695,4 +702,64 @@ func TestSourceJSONFormats(t *testing.T) {
 			t.Fatalf("%d %q", res.status, res.body)
 		}
 	})
+}
+
+// A request that repeats a recent idempotency key is answered without its
+// records being written again: with the first request when that one is
+// still waiting, at once when it is committed, and also by a task
+// restarted from the committed offset, which carries the window of keys.
+func TestSourceDropsRetriedRequests(t *testing.T) {
+	t.Parallel()
+	raw := map[string]any{"format": "string", "idempotency.window.size": 3}
+	h := startSource(t, raw, nil)
+	key := func(k string) map[string]string { return map[string]string{"Idempotency-Key": k} }
+	isDuplicate := func(what string, res response) {
+		t.Helper()
+		if res.status != http.StatusOK || !strings.Contains(res.body, `"duplicate":true`) {
+			t.Errorf("%s: %d %q, want 200 duplicate", what, res.status, res.body)
+		}
+	}
+	first := h.post("a", key("k1"))
+	a := h.pollN(1)[0]
+	retry := h.post("a", key("k1")) // the sender timed out and retries
+	notYet(t, retry, "retry of a waiting request")
+	h.commit(a)
+	if res := wait(t, first); res.status != http.StatusOK || strings.Contains(res.body, "duplicate") {
+		t.Errorf("first request: %d %q", res.status, res.body)
+	}
+	isDuplicate("retry while waiting", wait(t, retry))
+	isDuplicate("retry after the commit", wait(t, h.post("a", key("k1"))))
+	if recs, err := h.task.Poll(context.Background()); err != nil || len(recs) != 0 {
+		t.Fatalf("Poll after retries = %d records, %v; want none", len(recs), err)
+	}
+
+	// A restarted task knows the committed keys from the offset (as JSON
+	// hands it back), and no others.
+	b, err := json.Marshal(a.SourceOffset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed map[string]any
+	if err := json.Unmarshal(b, &committed); err != nil {
+		t.Fatal(err)
+	}
+	h.task.Close()
+	h = startSource(t, raw, map[string]map[string]any{"127.0.0.1:0/": committed})
+	isDuplicate("retry after a restart", wait(t, h.post("a", key("k1"))))
+	// Keys k2..k4 push k1 out of the window of 3: k1 is new again.
+	var pending []<-chan response
+	var last *connectors.Record
+	for _, k := range []string{"k2", "k3", "k4", "k1"} {
+		pending = append(pending, h.post(k, key(k)))
+		last = h.pollN(1)[0]
+	}
+	if last.Value != "k1" {
+		t.Fatalf("last record %v, want k1 written again", last.Value)
+	}
+	h.commit(last)
+	for i, ch := range pending {
+		if res := wait(t, ch); res.status != http.StatusOK || strings.Contains(res.body, "duplicate") {
+			t.Errorf("request %d: %d %q", i, res.status, res.body)
+		}
+	}
 }

@@ -80,7 +80,7 @@ func sinkFields() []connectors.ConfigField {
 		{Name: "rotate.interval.ms", Type: connectors.FieldDuration, Default: -1,
 			Doc: "Complete a partition's objects when a record's time (by timestamp.extractor) is this much later than the time of the first record in them, or (with rotate.file.on.partition.change) when a record belongs to another encoded partition than the previous one. Deterministic with timestamp.extractor Record or RecordField. Unlike Confluent, which ignores it unless the partitioner is time based, it applies with every partitioner. -1: off."},
 		{Name: "rotate.schedule.interval.ms", Type: connectors.FieldDuration, Default: -1,
-			Doc: "Complete a partition's open objects at every multiple of this interval of wall-clock time, counted from midnight in timezone (which is then required), whatever their size; checked at every Put and before offsets are committed. Not deterministic: see the connector's exactly-once conditions. -1: off."},
+			Doc: "Complete a partition's open objects at every multiple of this interval of wall-clock time, counted from midnight in timezone (which is then required), whatever their size; when a rotation is due the task asks the worker for a commit, so objects complete on time even when no records come and offset.flush.interval.ms is longer. Not deterministic: see the connector's exactly-once conditions. -1: off."},
 		{Name: "rotate.file.on.partition.change", Type: connectors.FieldBool, Default: true,
 			Doc: "With rotate.interval.ms: complete the open objects when a record's encoded partition differs from the previous record's (one open object at a time), as Confluent does."},
 		{Name: "partitioner.class", Type: connectors.FieldString, Default: partitionerDefault, Check: checkPartitioner,

@@ -170,6 +170,11 @@ type sinkTask struct {
 	// listPage is the page size of the first listing in recovery (1,000,
 	// S3's maximum); tests lower it to exercise the search.
 	listPage int
+	// wake asks the worker for a commit (so a PreCommit, which rotates)
+	// when the earliest scheduled rotation of an open group is due, at
+	// wakeAt. See scheduleWake.
+	wake   *time.Timer
+	wakeAt time.Time
 }
 
 // partitionWriter is the state of one assigned Kafka partition.
@@ -256,6 +261,7 @@ func (t *sinkTask) Assign(ctx context.Context, partitions []connectors.TopicPart
 }
 
 func (t *sinkTask) Put(ctx context.Context, records []*connectors.Record) error {
+	defer t.scheduleWake()
 	now := t.now()
 	for _, pw := range t.parts {
 		if pw.failed {
@@ -280,6 +286,37 @@ func (t *sinkTask) Put(ctx context.Context, records []*connectors.Record) error 
 		}
 	}
 	return t.rotateIdle(ctx, now)
+}
+
+// scheduleWake arms a timer that calls RequestCommit when the earliest
+// scheduled rotation (rotate.schedule.interval.ms) of a partition with
+// open objects comes round. The worker calls Put only when records come
+// and PreCommit every offset.flush.interval.ms (60 s by default), so
+// without it an idle partition's objects would be completed up to that
+// much later than scheduled; Kafka Connect calls put after every consumer
+// poll, which is what Confluent's sink relies on. The timer only asks for
+// a commit: the rotation itself runs in PreCommit, on the task's
+// goroutine.
+func (t *sinkTask) scheduleWake() {
+	if t.cfg.rotateSchedule <= 0 || t.tc == nil {
+		return
+	}
+	var due time.Time
+	for _, pw := range t.parts {
+		if pw.group != nil && pw.group.count > 0 && (due.IsZero() || pw.nextScheduled.Before(due)) {
+			due = pw.nextScheduled
+		}
+	}
+	if due.IsZero() || due.Equal(t.wakeAt) {
+		return
+	}
+	t.wakeAt = due
+	d := max(due.Sub(t.now()), 0)
+	if t.wake == nil {
+		t.wake = time.AfterFunc(d, t.tc.RequestCommit)
+		return
+	}
+	t.wake.Reset(d)
 }
 
 // rotateIdle applies rotate.schedule.interval.ms to partitions that got no
@@ -559,6 +596,7 @@ func (t *sinkTask) resume(ctx context.Context, pw *partitionWriter) error {
 
 func (t *sinkTask) PreCommit(ctx context.Context, current map[connectors.TopicPartition]int64) (map[connectors.TopicPartition]int64, error) {
 	if t.cfg.rotateSchedule > 0 {
+		defer t.scheduleWake()
 		if err := t.rotateIdle(ctx, t.now()); err != nil {
 			// The offsets below stay correct; the rotation is retried at
 			// the next Put or PreCommit.
@@ -604,6 +642,9 @@ func (t *sinkTask) dropPartition(ctx context.Context, pw *partitionWriter) {
 }
 
 func (t *sinkTask) Close() error {
+	if t.wake != nil {
+		t.wake.Stop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for tp, pw := range t.parts {

@@ -512,3 +512,36 @@ func TestRegister(t *testing.T) {
 		}
 	}
 }
+
+// An idle partition's objects are completed on schedule even when the
+// worker's commits are far apart: the task asks for a commit when the
+// rotation is due, and the PreCommit that follows rotates.
+func TestSinkScheduledRotationAsksForACommit(t *testing.T) {
+	t.Parallel()
+	fs := newFakeS3(t)
+	task, tc := newTestSink(t, fs, map[string]any{"flush.size": 1000, "rotate.schedule.interval.ms": 100, "timezone": "UTC"})
+	p := tp("idle", 0)
+	if err := task.Assign(ctx, []connectors.TopicPartition{p}); err != nil {
+		t.Fatal(err)
+	}
+	requests := func() int {
+		tc.mu.Lock()
+		defer tc.mu.Unlock()
+		return tc.commitReq
+	}
+	before := requests()
+	mustPut(t, task, recs("idle", 0, 0, 2, nil))
+	deadline := time.Now().Add(10 * time.Second)
+	for requests() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no commit request when the scheduled rotation came round")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := preCommit(t, task, map[connectors.TopicPartition]int64{p: 2}); got[p] != 2 {
+		t.Fatalf("precommit = %v, want 2: the scheduled rotation completed nothing", got)
+	}
+	if got := allIDs(t, fs, ""); !slices.Equal(got, []int64{0, 1}) {
+		t.Fatalf("bucket holds %v", got)
+	}
+}
