@@ -47,6 +47,24 @@ type Source interface {
 	Tasks(maxTasks int) ([]SourceTask, error)
 }
 
+// SchemaDeclarer is implemented by source connectors that know, from
+// their configuration alone, the schemas of the records they will write
+// (datagen; a file source with a declared schema). A job type-checks the
+// expressions of its topology against them before anything runs, with no
+// registry to ask. Sources that learn their schemas by connecting (CDC)
+// do not implement it.
+type SchemaDeclarer interface {
+	// Schemas returns, per destination topic, the key and value schemas
+	// (before the connector's transforms; nil where unknown or
+	// schemaless).
+	Schemas() map[string]TopicSchemas
+}
+
+// TopicSchemas are the key and value schemas of a topic's records.
+type TopicSchemas struct {
+	Key, Value *Schema
+}
+
 // SourceTask reads records from an outside system. The worker never calls
 // its methods concurrently, in the order Open, then
 // Poll and Commit any number of times, then Close (also after a failed

@@ -295,6 +295,12 @@ func newSource(cfg *connectors.Config) (connectors.Source, error) {
 	return &source{s: s, clock: realClock{}}, nil
 }
 
+// Schemas declares the schemas of the records the connector writes
+// (connectors.SchemaDeclarer).
+func (src *source) Schemas() map[string]connectors.TopicSchemas {
+	return map[string]connectors.TopicSchemas{src.s.topic: {Key: src.s.gen.keySchema, Value: src.s.gen.valueSchema}}
+}
+
 // defaults picks the seed and start time of a connector's first start
 // (unless configured); tasks that find committed offsets use theirs.
 func (src *source) defaults() (seed uint64, startMs int64) {
