@@ -45,8 +45,14 @@ type sluiceProc struct {
 
 func startSluice(t *testing.T, args ...string) *sluiceProc {
 	t.Helper()
+	return startSluiceEnv(t, nil, args...)
+}
+
+// startSluiceEnv starts a sluice process with extra environment variables.
+func startSluiceEnv(t *testing.T, env []string, args ...string) *sluiceProc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestConnectorsHelperProcess$")
-	cmd.Env = append(os.Environ(), "SLUICE_CONNECTORS_HELPER_ARGS="+strings.Join(args, "\n"))
+	cmd.Env = append(append(os.Environ(), env...), "SLUICE_CONNECTORS_HELPER_ARGS="+strings.Join(args, "\n"))
 	p := &sluiceProc{cmd: cmd, output: &bytes.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	if err := cmd.Start(); err != nil {

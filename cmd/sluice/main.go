@@ -42,6 +42,9 @@ func newRootCmd() *cobra.Command {
 		newProduceCmd(),
 		newConsumeCmd(),
 		newConnectorsCmd(),
+		newRunCmd(),
+		newLintCmd(),
+		newJobSchemaCmd(),
 	)
 	return root
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/connectors/bundled"
+	"github.com/sluicehq/sluice/internal/job"
+)
+
+// newRunCmd returns `sluice run JOB.yaml`.
+func newRunCmd() *cobra.Command {
+	var (
+		opts       job.RunOptions
+		untilDone  bool
+		verbose    bool
+		instanceID string
+	)
+	cmd := &cobra.Command{
+		Use:   "run JOB.yaml",
+		Short: "Run a job: its sources, streams topology and sinks, in this process",
+		Long: `Run a job file until interrupted (Ctrl-C: sources finish their batch and
+commit, the topology commits and leaves its group, sinks write and commit what
+they read) or, with --until-done, until the bounded sources are drained and
+everything they produced went through the topology into the sinks.
+
+Without a kafka section the job runs on an embedded broker (and registry) that
+keeps its data in the job's state directory, so a restarted job resumes.
+Several instances of the same job against one Kafka cluster share the work:
+run each with its own --instance-id.`,
+		Example: "  sluice run examples/jobs/orders-revenue.yaml --until-done",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg := bundled.Registry()
+			j, err := job.Lint(args[0], reg)
+			if err != nil {
+				return lintFailed(cmd, err)
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelInfo
+			}
+			opts.Plugins = reg
+			opts.UntilDone = untilDone
+			opts.InstanceID = instanceID
+			opts.Out = cmd.OutOrStdout()
+			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			return job.Run(cmd.Context(), j, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&untilDone, "until-done", false, "stop once bounded sources are drained and all output is committed")
+	f.StringVar(&instanceID, "instance-id", "", "static group membership id of this instance (a restarted instance takes its work back at once)")
+	f.DurationVar(&opts.Progress, "progress", 2*time.Second, "print progress this often (0: never)")
+	f.BoolVar(&verbose, "verbose", false, "log at info level (default: warnings and errors)")
+	return cmd
+}
+
+// newLintCmd returns `sluice lint JOB.yaml...`.
+func newLintCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "lint JOB.yaml...",
+		Short: "Check job files: every problem at once, as FILE:LINE:COL: message",
+		Long: `Check job files without running them: unknown or misspelled keys, wrong
+types, missing fields, references to undeclared streams, tables or topics,
+expression and type errors (against .avsc files and the schemas sources
+declare), and connector configurations (against their types' specs). Exits
+non-zero if any file has a problem.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg := bundled.Registry()
+			failed := false
+			for _, path := range args {
+				if _, err := job.Lint(path, reg); err != nil {
+					failed = true
+					fmt.Fprintln(cmd.OutOrStdout(), err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)
+			}
+			if failed {
+				return errors.New("lint found problems")
+			}
+			return nil
+		},
+	}
+}
+
+// newJobSchemaCmd returns `sluice job-schema`: the JSON Schema of job files.
+func newJobSchemaCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "job-schema",
+		Short: "Print the JSON Schema of job files (for editors' YAML language servers)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := job.JSONSchema(bundled.Registry())
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(append(b, '\n'))
+			return err
+		},
+	}
+}
+
+// lintFailed prints lint problems one per line and returns a short error.
+func lintFailed(cmd *cobra.Command, err error) error {
+	var ps job.Problems
+	if errors.As(err, &ps) {
+		fmt.Fprintln(cmd.ErrOrStderr(), ps.Error())
+		return fmt.Errorf("the job has %d problem(s)", len(ps))
+	}
+	return err
+}

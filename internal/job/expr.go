@@ -1,0 +1,156 @@
+package job
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/sluicehq/sluice/connectors"
+)
+
+// Expressions use expr-lang/expr: a maintained, fast (compiled to
+// bytecode), sandboxed expression language with static type checking
+// against Go types, which is what makes a typo in a field name a lint
+// error. Record values are Go structs of types generated from their
+// schemas (serde/dynamic), so `value.amount` compiles to a field access,
+// not a map lookup.
+
+// variable is one name an expression sees.
+type variable struct {
+	name string
+	typ  reflect.Type
+}
+
+// envType builds the struct type of an expression's environment: one
+// field per variable, named by an `expr` tag.
+func envType(vars []variable) reflect.Type {
+	fields := make([]reflect.StructField, len(vars))
+	for i, v := range vars {
+		t := v.typ
+		if t == nil {
+			t = anyType
+		}
+		fields[i] = reflect.StructField{Name: fmt.Sprintf("V%d", i), Type: t, Tag: reflect.StructTag(`expr:"` + v.name + `"`)}
+	}
+	return reflect.StructOf(fields)
+}
+
+var anyType = reflect.TypeOf((*any)(nil)).Elem()
+
+// program is a compiled expression with the environment it runs in.
+type program struct {
+	src  string
+	pos  Pos
+	prog *vm.Program
+	env  reflect.Type
+	out  reflect.Type // the static result type (interface any when unknown)
+	vms  sync.Pool
+}
+
+// compile compiles src against vars. want, if set, is the required result
+// kind (bool for predicates); otherwise any result type is accepted.
+func compile(v *Value, vars []variable, want reflect.Kind) (*program, error) {
+	src := v.Str
+	et := envType(vars)
+	opts := []expr.Option{expr.Env(reflect.New(et).Interface())}
+	if want == reflect.Bool {
+		opts = append(opts, expr.AsBool())
+	}
+	prog, err := expr.Compile(src, opts...)
+	if err != nil {
+		return nil, exprProblem(v, err)
+	}
+	p := &program{src: src, pos: v.Pos, prog: prog, env: et, out: prog.Node().Type()}
+	if p.out == nil {
+		p.out = anyType
+	}
+	p.vms.New = func() any { return new(vm.VM) }
+	return p, nil
+}
+
+// exprProblem places an expr-lang error at its position in the file.
+func exprProblem(v *Value, err error) error {
+	var fe *file.Error
+	if !errors.As(err, &fe) {
+		return Problem{v.Pos, fmt.Sprintf("expression %q: %v", v.Str, err)}
+	}
+	pos := v.Pos
+	lines := strings.Split(v.Str, "\n")
+	if fe.Line > len(lines) { // past the end (an unexpected EOF)
+		fe.Line, fe.Column = len(lines), len(lines[len(lines)-1])
+	}
+	if fe.Line > 1 {
+		pos.Line += fe.Line - 1
+		pos.Col = fe.Column + 1
+	} else {
+		pos.Col += fe.Column
+	}
+	return Problem{pos, fmt.Sprintf("expression %q: %s", v.Str, friendlier(fe.Message))}
+}
+
+// structTypeRe matches expr-lang's rendering of a generated record type.
+var structTypeRe = regexp.MustCompile(`(?:type )?(?:\*)?struct \{.*\} has no field (\S+)`)
+var exprTagRe = regexp.MustCompile(`expr:\\?"([^"\\]+)\\?"`)
+
+// friendlier rewrites expr-lang's messages about generated record types
+// (which print the whole struct type) into the record's field names and a
+// suggestion.
+func friendlier(msg string) string {
+	m := structTypeRe.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return msg
+	}
+	typ := msg[m[0]:m[1]]
+	missing := msg[m[2]:m[3]]
+	var fields []string
+	seen := map[string]bool{}
+	depth := 0
+	// Only the outer struct's fields: skip nested struct bodies.
+	for i := 0; i < len(typ); i++ {
+		switch typ[i] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+		}
+		if depth == 1 && strings.HasPrefix(typ[i:], "expr:") {
+			if t := exprTagRe.FindStringSubmatch(typ[i:]); t != nil && !seen[t[1]] {
+				seen[t[1]] = true
+				fields = append(fields, t[1])
+			}
+		}
+	}
+	out := fmt.Sprintf("no field %q", missing)
+	if sug := connectors.Suggest(missing, fields); sug != "" {
+		out += fmt.Sprintf(" (did you mean %q?)", sug)
+	}
+	if len(fields) > 0 {
+		out += "; fields: " + strings.Join(fields, ", ")
+	}
+	return msg[:m[0]] + out + msg[m[1]:]
+}
+
+// run evaluates the expression with the environment's field values in
+// vars' order.
+func (p *program) run(vals ...any) (any, error) {
+	env := reflect.New(p.env).Elem()
+	for i, v := range vals {
+		if v != nil {
+			env.Field(i).Set(reflect.ValueOf(v))
+		}
+	}
+	m := p.vms.Get().(*vm.VM)
+	out, err := m.Run(p.prog, env.Addr().Interface())
+	p.vms.Put(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: expression %q: %w", p.pos, p.src, err)
+	}
+	return out, nil
+}

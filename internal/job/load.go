@@ -1,0 +1,375 @@
+// Package job loads, lints and runs Sluice jobs: YAML files that wire
+// source connectors, a streams topology and sink connectors, run in one
+// process by `sluice run`. The format is described by shapes (format.go)
+// that also generate docs/jobs.md and the JSON Schema.
+package job
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/core"
+)
+
+// Job is a loaded job file.
+type Job struct {
+	File        string // the job file's path
+	Dir         string // its directory: relative paths in the file are relative to it
+	Name        string
+	Description string
+	Guarantee   core.ProcessingGuarantee
+	// Brokers of an external cluster; empty: the embedded broker.
+	Brokers            []string
+	EmbeddedPartitions int32
+	// RegistryURL of an external registry; empty: embedded when needed.
+	RegistryURL    string
+	StateDir       string
+	Threads        int
+	CommitInterval time.Duration
+	CacheMaxBytes  int
+	MaxTaskIdle    time.Duration
+	Topics         []*TopicDecl
+	Sources        []*ConnectorDecl
+	Sinks          []*ConnectorDecl
+	Topology       *Topology
+
+	root *Value
+}
+
+// TopicDecl is a topic the job creates if missing.
+type TopicDecl struct {
+	Name              string
+	Partitions        int32
+	ReplicationFactor int16
+	Config            map[string]string
+	Pos               Pos
+}
+
+// ConnectorDecl is a source or sink block.
+type ConnectorDecl struct {
+	Name   string // the name in the file
+	Kind   connectors.Kind
+	Config map[string]any // flat, Kafka Connect keys; "name" is <job>-<Name>
+	Pos    Pos
+	keys   map[string]Pos // key positions, for errors
+}
+
+// FullName is the connector's name in Kafka (offsets, groups).
+func (c *ConnectorDecl) FullName() string { return c.Config["name"].(string) }
+
+// Topology is the streams part of a job.
+type Topology struct {
+	Inputs    []*Input
+	Pipelines []*Pipeline
+	Pos       Pos
+}
+
+// InputKind says how an input is read.
+type InputKind string
+
+// The input kinds.
+const (
+	InputStream InputKind = "stream"
+	InputTable  InputKind = "table"
+	InputGlobal InputKind = "global table"
+)
+
+// Input is a stream, table or global table over a topic.
+type Input struct {
+	Name      string
+	Kind      InputKind
+	Topic     string
+	Key       SerdeDecl
+	Value     SerdeDecl
+	Timestamp *Value // expression, or nil
+	Reset     string
+	Pos       Pos
+}
+
+// SerdeDecl is a declared key or value format.
+type SerdeDecl struct {
+	Format  string // string, bytes, long, int, double, json, avro
+	Schema  string // an .avsc file (absolute), for avro and json
+	Subject string // avro: the registry subject to read the type from
+	Pos     Pos
+}
+
+// Pipeline is a list of steps from one or more streams.
+type Pipeline struct {
+	Name  string
+	From  []Ref
+	Steps []*Step
+	Pos   Pos
+}
+
+// Ref names a stream, table or topic at a position.
+type Ref struct {
+	Name string
+	Pos  Pos
+}
+
+// Step is one step: its operation and argument (interpreted by the
+// compiler).
+type Step struct {
+	Op  string
+	Arg *Value
+	Pos Pos
+}
+
+// Load reads and validates a job file's structure (not yet its
+// expressions, types and connectors: see Lint). Problems carry positions.
+func Load(path string) (*Job, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	return Parse(path, data, osEnv)
+}
+
+// Parse is Load on the file's contents; env resolves ${VAR}.
+func Parse(path string, data []byte, env func(string) (string, bool)) (*Job, error) {
+	root, ps := parseYAML(path, data, env)
+	if len(ps) > 0 {
+		return nil, ps.sorted()
+	}
+	jobShape.check(root, "", &ps)
+	if len(ps) > 0 {
+		return nil, ps.sorted()
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	j := &Job{File: path, Dir: filepath.Dir(abs), root: root, Guarantee: core.AtLeastOnce, Threads: 1,
+		CacheMaxBytes: 10 << 20, EmbeddedPartitions: 4}
+	b := &builder{j: j}
+	b.build(root)
+	if len(b.ps) > 0 {
+		return nil, b.ps.sorted()
+	}
+	return j, nil
+}
+
+type builder struct {
+	j  *Job
+	ps Problems
+}
+
+func (b *builder) fail(pos Pos, format string, args ...any) {
+	b.ps = append(b.ps, Problem{pos, fmt.Sprintf(format, args...)})
+}
+
+func (b *builder) path(rel string) string {
+	if rel == "" || filepath.IsAbs(rel) {
+		return rel
+	}
+	return filepath.Join(b.j.Dir, rel)
+}
+
+func (b *builder) build(root *Value) {
+	j := b.j
+	j.Name = root.Get("job").Str
+	if !validName(j.Name) {
+		b.fail(root.Get("job").Pos, "job: %q is not a valid name (letters, digits, '.', '_' and '-'): it becomes the application id", j.Name)
+	}
+	if v := root.Get("description"); v != nil {
+		j.Description = v.Str
+	}
+	if v := root.Get("processing.guarantee"); v != nil {
+		j.Guarantee = core.ProcessingGuarantee(strings.ToLower(v.Str))
+	}
+	if k := root.Get("kafka"); k != nil {
+		if v := k.Get("bootstrap.servers"); v != nil {
+			for _, s := range strings.Split(v.Str, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					j.Brokers = append(j.Brokers, s)
+				}
+			}
+		}
+		if v := k.Get("embedded.partitions"); v != nil {
+			j.EmbeddedPartitions = int32(v.Int)
+		}
+	}
+	if r := root.Get("registry"); r != nil {
+		if v := r.Get("url"); v != nil {
+			j.RegistryURL = v.Str
+		}
+	}
+	j.StateDir = b.path(filepath.Join(".sluice", j.Name))
+	if v := root.Get("state.dir"); v != nil {
+		j.StateDir = b.path(v.Str)
+	}
+	if v := root.Get("threads"); v != nil {
+		if v.Int < 1 {
+			b.fail(v.Pos, "threads: need at least 1")
+		}
+		j.Threads = int(v.Int)
+	}
+	if v := root.Get("commit.interval.ms"); v != nil {
+		j.CommitInterval, _ = parseDuration(v)
+	}
+	if v := root.Get("cache.max.bytes"); v != nil {
+		j.CacheMaxBytes = int(v.Int)
+	}
+	if v := root.Get("max.task.idle.ms"); v != nil {
+		j.MaxTaskIdle, _ = parseDuration(v)
+	}
+	if ts := root.Get("topics"); ts != nil {
+		for _, e := range ts.Map {
+			td := &TopicDecl{Name: e.Key, Partitions: 4, ReplicationFactor: -1, Config: map[string]string{}, Pos: e.KeyPos}
+			if v := e.Val.Get("partitions"); v != nil {
+				if v.Int < 1 {
+					b.fail(v.Pos, "topics.%s.partitions: need at least 1", e.Key)
+				}
+				td.Partitions = int32(v.Int)
+			}
+			if v := e.Val.Get("replication.factor"); v != nil {
+				td.ReplicationFactor = int16(v.Int)
+			}
+			if c := e.Val.Get("config"); c != nil {
+				for _, ce := range c.Map {
+					td.Config[ce.Key] = ce.Val.Str
+				}
+			}
+			j.Topics = append(j.Topics, td)
+		}
+	}
+	j.Sources = b.connectors(root.Get("sources"), connectors.KindSource)
+	j.Sinks = b.connectors(root.Get("sinks"), connectors.KindSink)
+	seen := map[string]Pos{}
+	for _, c := range append(append([]*ConnectorDecl(nil), j.Sources...), j.Sinks...) {
+		if prev, dup := seen[c.Name]; dup {
+			b.fail(c.Pos, "connector %q is declared twice (first at %s): sources and sinks share one namespace", c.Name, prev)
+		}
+		seen[c.Name] = c.Pos
+	}
+	if t := root.Get("topology"); t != nil {
+		j.Topology = b.topology(t)
+	}
+	if j.Topology == nil && len(j.Sources) == 0 && len(j.Sinks) == 0 {
+		b.fail(root.Pos, "the job has nothing to run: add sources, a topology or sinks")
+	}
+}
+
+func (b *builder) connectors(v *Value, kind connectors.Kind) []*ConnectorDecl {
+	if v == nil {
+		return nil
+	}
+	var out []*ConnectorDecl
+	for _, e := range v.Map {
+		c := &ConnectorDecl{Name: e.Key, Kind: kind, Pos: e.KeyPos, Config: map[string]any{}, keys: map[string]Pos{}}
+		flatten(e.Val, "", c.Config, c.keys, e.KeyPos)
+		if _, ok := c.Config["name"]; ok {
+			b.fail(c.keys["name"], "%ss.%s: the connector's name is its key in the file (%q); remove `name`", kind, e.Key, e.Key)
+		}
+		c.Config["name"] = b.j.Name + "-" + e.Key
+		out = append(out, c)
+	}
+	return out
+}
+
+// flatten turns nested YAML maps into Kafka Connect's dotted keys
+// ({value.converter: {type: avro, schema.registry.url: x}} is accepted as
+// value.converter: avro + value.converter.schema.registry.url: x) and
+// lists into lists.
+func flatten(v *Value, prefix string, out map[string]any, keys map[string]Pos, pos Pos) {
+	for _, e := range v.Map {
+		key := e.Key
+		if prefix != "" {
+			key = prefix + "." + e.Key
+		}
+		if e.Val.Kind == KindMap {
+			flatten(e.Val, key, out, keys, e.KeyPos)
+			continue
+		}
+		if prefix != "" && e.Key == "type" && !strings.HasPrefix(prefix, "transforms.") && !strings.HasPrefix(prefix, "predicates.") {
+			key = prefix // value.converter: {type: avro}
+		}
+		out[key] = e.Val.Plain()
+		keys[key] = e.KeyPos
+	}
+}
+
+func (b *builder) serde(v *Value, def string) SerdeDecl {
+	if v == nil {
+		return SerdeDecl{Format: def}
+	}
+	if v.Kind == KindString {
+		return SerdeDecl{Format: strings.ToLower(v.Str), Pos: v.Pos}
+	}
+	e := v.Map[0]
+	d := SerdeDecl{Format: e.Key, Pos: v.Pos}
+	if s := e.Val.Get("schema"); s != nil {
+		d.Schema = b.path(s.Str)
+		if _, err := os.Stat(d.Schema); err != nil {
+			b.fail(s.Pos, "schema file %s: %v", s.Str, errors.Unwrap(err))
+		}
+	}
+	if s := e.Val.Get("subject"); s != nil {
+		d.Subject = s.Str
+	}
+	if d.Format == "json" && d.Schema == "" {
+		b.fail(v.Pos, "json with a structure needs `schema: FILE.avsc` (or write `json` for schemaless JSON)")
+	}
+	if d.Schema != "" && d.Subject != "" {
+		b.fail(v.Pos, "set schema or subject, not both")
+	}
+	return d
+}
+
+func (b *builder) topology(t *Value) *Topology {
+	top := &Topology{Pos: t.Pos}
+	names := map[string]Pos{}
+	add := func(sec string, kind InputKind) {
+		v := t.Get(sec)
+		if v == nil {
+			return
+		}
+		for _, e := range v.Map {
+			if prev, dup := names[e.Key]; dup {
+				b.fail(e.KeyPos, "%q is already declared at %s: streams, tables and global tables share one namespace", e.Key, prev)
+				continue
+			}
+			names[e.Key] = e.KeyPos
+			in := &Input{Name: e.Key, Kind: kind, Topic: e.Val.Get("topic").Str, Pos: e.KeyPos, Reset: "earliest"}
+			in.Key = b.serde(e.Val.Get("key"), "string")
+			in.Value = b.serde(e.Val.Get("value"), "json")
+			in.Timestamp = e.Val.Get("timestamp")
+			if r := e.Val.Get("offset.reset"); r != nil {
+				in.Reset = strings.ToLower(r.Str)
+			}
+			top.Inputs = append(top.Inputs, in)
+		}
+	}
+	add("streams", InputStream)
+	add("tables", InputTable)
+	add("global.tables", InputGlobal)
+	for i, pv := range t.Get("pipelines").List {
+		p := &Pipeline{Name: fmt.Sprintf("pipeline-%d", i+1), Pos: pv.Pos}
+		if v := pv.Get("name"); v != nil {
+			p.Name = v.Str
+		}
+		from := pv.Get("from")
+		if from.Kind == KindList {
+			for _, f := range from.List {
+				p.From = append(p.From, Ref{f.Str, f.Pos})
+			}
+		} else {
+			p.From = []Ref{{from.Str, from.Pos}}
+		}
+		for _, sv := range pv.Get("steps").List {
+			e := sv.Map[0]
+			p.Steps = append(p.Steps, &Step{Op: e.Key, Arg: e.Val, Pos: e.KeyPos})
+		}
+		if len(p.Steps) == 0 {
+			b.fail(pv.Pos, "pipeline %s has no steps", p.Name)
+		}
+		top.Pipelines = append(top.Pipelines, p)
+	}
+	return top
+}

@@ -1,0 +1,313 @@
+package job
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/riferrei/srclient"
+
+	"github.com/sluicehq/sluice/serde"
+	avroserde "github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/dynamic"
+)
+
+type avroClient = srclient.ISchemaRegistryClient
+
+// recordType is a record type of a job: a serde/dynamic Type (a Go struct
+// type generated from an Avro schema) with field setters and getters
+// compiled once.
+type recordType struct {
+	name   string
+	dyn    *dynamic.Type
+	goType reflect.Type // the values' type: a pointer to the struct
+	fields []recordField
+	client avroClient // for Avro serdes; nil while linting
+
+	mu     sync.Mutex
+	serdes map[string]serde.Serde[any]
+}
+
+// recordField is a field of an inferred record.
+type recordField struct {
+	name     string
+	rt       reflect.Type // Go type of the field's values (as expressions see them)
+	optional bool
+	pos      Pos
+}
+
+// recordOf returns the record type whose values have Go type rt, if rt is
+// one of this compilation's records.
+func (c *compiler) recordOf(rt reflect.Type) *recordType {
+	if c.records == nil {
+		return nil
+	}
+	return c.records[rt]
+}
+
+func (c *compiler) register(r *recordType) *recordType {
+	if c.records == nil {
+		c.records = map[reflect.Type]*recordType{}
+	}
+	if prev, ok := c.records[r.goType]; ok {
+		return prev
+	}
+	c.records[r.goType] = r
+	return r
+}
+
+func (c *compiler) newRecordType(schema string) (*recordType, error) {
+	t, err := dynamic.FromAvro(schema)
+	if err != nil {
+		return nil, err
+	}
+	r := &recordType{name: t.Name(), dyn: t, goType: reflect.PointerTo(t.Reflect()), client: c.client, serdes: map[string]serde.Serde[any]{}}
+	st := t.Reflect()
+	for i := 0; i < st.NumField(); i++ {
+		f := st.Field(i)
+		r.fields = append(r.fields, recordField{name: f.Tag.Get("avro"), rt: f.Type, optional: f.Type.Kind() == reflect.Pointer})
+	}
+	return c.register(r), nil
+}
+
+// recordFor resolves the record type of a declared serde: an .avsc file,
+// a registry subject, or the schema a source of the job declares for the
+// topic.
+func (c *compiler) recordFor(d SerdeDecl, topic string, isKey bool) (*recordType, error) {
+	if d.Schema != "" {
+		data, err := os.ReadFile(d.Schema)
+		if err != nil {
+			return nil, fmt.Errorf("schema file: %w", err)
+		}
+		r, err := c.newRecordType(string(data))
+		if err != nil {
+			return nil, fmt.Errorf("schema file %s: %w", d.Schema, err)
+		}
+		return r, nil
+	}
+	if schema := c.declaredSchema(topic, isKey); schema != "" {
+		return c.newRecordType(schema)
+	}
+	subject := d.Subject
+	if subject == "" {
+		subject = topic + "-value"
+		if isKey {
+			subject = topic + "-key"
+		}
+	}
+	if c.client == nil {
+		return nil, fmt.Errorf("the type of %s is the registry's latest schema of subject %q, unknown while linting: give `schema: FILE.avsc`, or let a source of this job declare it", describeRole(topic, isKey), subject)
+	}
+	s, err := c.client.GetLatestSchema(subject)
+	if err != nil {
+		return nil, fmt.Errorf("the registry has no schema for subject %q (%v): give `schema: FILE.avsc`, or start the producer of topic %q first", subject, err, topic)
+	}
+	return c.newRecordType(s.Schema())
+}
+
+func describeRole(topic string, isKey bool) string {
+	if isKey {
+		return fmt.Sprintf("topic %q's keys", topic)
+	}
+	return fmt.Sprintf("topic %q's values", topic)
+}
+
+// inferRecord builds a record type for fields computed by expressions:
+// an Avro record schema named name, each field typed by its Go type,
+// nullable where marked.
+func (c *compiler) inferRecord(name string, fields []recordField) (*recordType, error) {
+	var fs []map[string]any
+	for _, f := range fields {
+		at, err := c.avroTypeOf(f.rt)
+		if err != nil {
+			return nil, fmt.Errorf("field %q: %v", f.name, err)
+		}
+		field := map[string]any{"name": f.name, "type": at}
+		if f.optional || f.rt.Kind() == reflect.Pointer {
+			if f.rt.Kind() != reflect.Pointer || c.recordOf(f.rt) != nil {
+				field["type"] = []any{"null", at}
+			}
+			field["default"] = nil
+		}
+		fs = append(fs, field)
+	}
+	ns, short := splitName(name)
+	schema, err := json.Marshal(map[string]any{"type": "record", "name": short, "namespace": ns, "fields": fs})
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.newRecordType(string(schema))
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", name, err)
+	}
+	for i := range r.fields {
+		r.fields[i].pos = fields[i].pos
+	}
+	return r, nil
+}
+
+func splitName(full string) (string, string) {
+	for i := len(full) - 1; i >= 0; i-- {
+		if full[i] == '.' {
+			return full[:i], full[i+1:]
+		}
+	}
+	return "", full
+}
+
+// avroTypeOf is the Avro type of a field's Go type.
+func (c *compiler) avroTypeOf(rt reflect.Type) (any, error) {
+	if r := c.recordOf(rt); r != nil {
+		var s any
+		if err := json.Unmarshal([]byte(r.dyn.AvroSchema()), &s); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	switch rt {
+	case rtTime:
+		return map[string]any{"type": "long", "logicalType": "timestamp-millis"}, nil
+	}
+	switch rt.Kind() {
+	case reflect.Int64, reflect.Int:
+		return "long", nil
+	case reflect.Int32:
+		return "int", nil
+	case reflect.Float64:
+		return "double", nil
+	case reflect.Float32:
+		return "float", nil
+	case reflect.String:
+		return "string", nil
+	case reflect.Bool:
+		return "boolean", nil
+	case reflect.Pointer:
+		inner, err := c.avroTypeOf(rt.Elem())
+		if err != nil {
+			return nil, err
+		}
+		return []any{"null", inner}, nil
+	case reflect.Slice:
+		if rt.Elem().Kind() == reflect.Uint8 {
+			return "bytes", nil
+		}
+		e, err := c.avroTypeOf(rt.Elem())
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"type": "array", "items": e}, nil
+	case reflect.Map:
+		if rt.Key().Kind() == reflect.String && rt.Elem() != anyType {
+			e, err := c.avroTypeOf(rt.Elem())
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"type": "map", "values": e}, nil
+		}
+	}
+	return nil, fmt.Errorf("a %s cannot be a field of a record written as Avro", rt)
+}
+
+func (r *recordType) new() any { return r.dyn.New() }
+
+// index returns the position of the named field, or -1.
+func (r *recordType) index(name string) int {
+	for i, f := range r.fields {
+		if f.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// get returns field i of rec (nil for a null optional field).
+func (r *recordType) get(rec any, i int) any {
+	f := reflect.ValueOf(rec).Elem().Field(i)
+	if f.Kind() == reflect.Pointer {
+		if f.IsNil() {
+			return nil
+		}
+		if r.fields[i].rt.Elem().Kind() != reflect.Struct {
+			return f.Elem().Interface()
+		}
+	}
+	return f.Interface()
+}
+
+// set sets field i of rec, converting numbers and wrapping optional
+// values.
+func (r *recordType) set(rec any, i int, v any) error {
+	f := reflect.ValueOf(rec).Elem().Field(i)
+	ft := f.Type()
+	if v == nil {
+		f.Set(reflect.Zero(ft))
+		return nil
+	}
+	if t, ok := v.(time.Time); ok && ft == reflect.PointerTo(rtTime) {
+		f.Set(reflect.ValueOf(&t))
+		return nil
+	}
+	target := ft
+	if ft.Kind() == reflect.Pointer && reflect.TypeOf(v) != ft {
+		target = ft.Elem()
+	}
+	cv, err := convertTo(v, target)
+	if err != nil {
+		return err
+	}
+	val := reflect.ValueOf(cv)
+	if target != ft {
+		p := reflect.New(target)
+		p.Elem().Set(val)
+		val = p
+	}
+	f.Set(val)
+	return nil
+}
+
+func (r *recordType) mustSet(rec any, i int, v any) {
+	if err := r.set(rec, i, v); err != nil {
+		panic(exprPanic{fmt.Errorf("record %s field %q: %w", r.name, r.fields[i].name, err)})
+	}
+}
+
+// clone copies a record (aggregators never change the aggregate they were
+// given: the store may still hold it).
+func (r *recordType) clone(rec any) any {
+	out := reflect.New(reflect.TypeOf(rec).Elem())
+	out.Elem().Set(reflect.ValueOf(rec).Elem())
+	return out.Interface()
+}
+
+// serde returns the record's serde in a format (avro or json).
+func (r *recordType) serde(format string) (serde.Serde[any], error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.serdes[format]; ok {
+		return s, nil
+	}
+	var s serde.Serde[any]
+	var err error
+	switch format {
+	case "json":
+		s = dynamic.JSONSerde(r.dyn)
+	case "avro":
+		if r.client == nil {
+			s = dynamic.JSONSerde(r.dyn) // linting: no registry, only types matter
+		} else {
+			s, err = dynamic.AvroSerde(r.client, r.dyn)
+		}
+	default:
+		err = fmt.Errorf("a record cannot be written as %s (want avro or json)", format)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.serdes[format] = s
+	return s, nil
+}
+
+var _ = avroserde.NewClient

@@ -1,0 +1,447 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/connectors/worker"
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/serde/registry"
+)
+
+// RunOptions configures Run.
+type RunOptions struct {
+	// Plugins are the connector types (usually bundled.Registry()).
+	Plugins *connectors.Registry
+	// UntilDone stops once the bounded sources are drained, the topology
+	// has processed and committed everything they wrote, and the sinks
+	// have written and committed everything in their topics.
+	UntilDone bool
+	// InstanceID enables static group membership for the topology and
+	// the connectors (a restarted instance takes its work back at once).
+	InstanceID string
+	// Progress is how often progress is printed to Out (0: never).
+	Progress time.Duration
+	Out      io.Writer
+	Logger   *slog.Logger
+	// ShutdownTimeout bounds the graceful stop. Default: 30s.
+	ShutdownTimeout time.Duration
+	// Ready, if set, is called once everything has started, with the
+	// brokers and registry URL in use (tests connect to them).
+	Ready func(brokers []string, registryURL string)
+}
+
+// Runtime is what Run starts: the embedded broker and registry (when the
+// job has no external ones), the connector worker and the application.
+type runtime struct {
+	job      *Job
+	opts     RunOptions
+	brokers  []string
+	registry string
+	closers  []func()
+}
+
+func (r *runtime) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+// Run runs the job until ctx ends (then stops gracefully: sources finish
+// their batch and commit, the topology commits and leaves its group, sinks
+// write and commit what they read), a component fails, or, with
+// UntilDone, all work is done.
+func Run(ctx context.Context, j *Job, opts RunOptions) error {
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	if opts.Plugins == nil {
+		return errors.New("job: RunOptions.Plugins is required")
+	}
+	// Everything is checked before anything starts.
+	if _, ps := j.parseConnectors(opts.Plugins, ""); len(ps) > 0 {
+		return ps.sorted()
+	}
+	if err := os.MkdirAll(j.StateDir, 0o755); err != nil {
+		return fmt.Errorf("job %s: state dir: %w", j.Name, err)
+	}
+	r := &runtime{job: j, opts: opts}
+	defer r.close()
+	if err := r.startKafka(ctx); err != nil {
+		return err
+	}
+	if err := r.createTopics(ctx); err != nil {
+		return err
+	}
+	if err := r.startRegistry(ctx); err != nil {
+		return err
+	}
+	// The topology, compiled with the registry in use.
+	var app *core.App
+	if j.Topology != nil {
+		topo, err := j.Compile(CompileOptions{RegistryURL: r.registry, Plugins: opts.Plugins})
+		if err != nil {
+			return err
+		}
+		appOpts := []core.Option{core.WithBrokers(r.brokers...), core.WithApplicationID(j.Name),
+			core.WithProcessingGuarantee(j.Guarantee), core.WithThreads(j.Threads),
+			core.WithStateDir(filepath.Join(j.StateDir, "state")), core.WithCacheMaxBytes(j.CacheMaxBytes),
+			core.WithLogger(opts.Logger)}
+		if j.MaxTaskIdle != 0 {
+			appOpts = append(appOpts, core.WithMaxTaskIdle(j.MaxTaskIdle))
+		}
+		if j.CommitInterval > 0 {
+			appOpts = append(appOpts, core.WithCommitInterval(j.CommitInterval))
+		}
+		if opts.InstanceID != "" {
+			appOpts = append(appOpts, core.WithInstanceID(opts.InstanceID))
+		}
+		if app, err = core.New(topo, appOpts...); err != nil {
+			return fmt.Errorf("job %s: %w", j.Name, err)
+		}
+	}
+	w, err := worker.New(worker.Config{Brokers: r.brokers, Plugins: opts.Plugins, Guarantee: j.Guarantee,
+		OffsetsTopic: j.Name + "-connect-offsets", ConverterDefaults: j.converterDefaults(r.registry),
+		Logger: opts.Logger, InstanceID: opts.InstanceID})
+	if err != nil {
+		return err
+	}
+	stopWorker := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+		defer cancel()
+		return w.Close(sctx)
+	}
+	var sinks, sources []*worker.Connector
+	for _, c := range j.Sinks {
+		conn, err := w.StartSink(ctx, c.Config)
+		if err != nil {
+			return errors.Join(fmt.Errorf("job %s: sink %s: %w", j.Name, c.Name, err), stopWorker())
+		}
+		sinks = append(sinks, conn)
+	}
+	appCtx, stopApp := context.WithCancel(context.Background())
+	defer stopApp()
+	appDone := make(chan error, 1)
+	if app != nil {
+		go func() { appDone <- app.Run(appCtx) }()
+	}
+	for _, c := range j.Sources {
+		conn, err := w.StartSource(ctx, c.Config)
+		if err != nil {
+			stopApp()
+			return errors.Join(fmt.Errorf("job %s: source %s: %w", j.Name, c.Name, err), stopWorker())
+		}
+		sources = append(sources, conn)
+	}
+	if opts.Ready != nil {
+		opts.Ready(r.brokers, r.registry)
+	}
+	fmt.Fprintf(opts.Out, "job %s running: %d source(s), %s, %d sink(s); Kafka %s\n", j.Name, len(sources),
+		topologySummary(j), len(sinks), strings.Join(r.brokers, ","))
+
+	// stop ends everything gracefully, in data order: sources first (they
+	// commit what they produced), then the topology (it processes and
+	// commits what it has), then the sinks.
+	stop := func() error {
+		var errs []error
+		sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+		defer cancel()
+		for _, c := range sources {
+			errs = append(errs, c.Stop(sctx))
+		}
+		if app != nil {
+			stopApp()
+			select {
+			case err := <-appDone:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					errs = append(errs, err)
+				}
+				appDone <- nil
+			case <-sctx.Done():
+				errs = append(errs, fmt.Errorf("job %s: the topology did not stop in time", j.Name))
+			}
+		}
+		errs = append(errs, stopWorker())
+		return errors.Join(errs...)
+	}
+	failed := make(chan error, len(sources)+len(sinks)+1)
+	for _, c := range append(append([]*worker.Connector(nil), sources...), sinks...) {
+		go func() {
+			if err := c.Wait(context.Background()); err != nil {
+				failed <- fmt.Errorf("connector %s: %w", c.Name(), err)
+			}
+		}()
+	}
+	var tick <-chan time.Time
+	if opts.Progress > 0 {
+		t := time.NewTicker(opts.Progress)
+		defer t.Stop()
+		tick = t.C
+	}
+	check := time.NewTicker(200 * time.Millisecond)
+	defer check.Stop()
+	progress := &progress{r: r, app: app, sources: sources, sinks: sinks}
+	var waiter *doneWaiter
+	for {
+		select {
+		case <-ctx.Done():
+			err := stop()
+			progress.print(opts.Out)
+			return err
+		case err := <-failed:
+			progress.print(opts.Out)
+			return errors.Join(err, stop())
+		case err := <-appDone:
+			progress.print(opts.Out)
+			if err == nil {
+				err = errors.New("the topology stopped")
+			}
+			return errors.Join(fmt.Errorf("job %s: %w", j.Name, err), stop())
+		case <-tick:
+			progress.print(opts.Out)
+		case <-check.C:
+			if !opts.UntilDone {
+				continue
+			}
+			if waiter == nil {
+				waiter = &doneWaiter{r: r, app: app, sources: sources, sinks: sinks}
+			}
+			done, err := waiter.done(ctx)
+			if err != nil {
+				return errors.Join(err, stop())
+			}
+			if !done {
+				continue
+			}
+			err = stop()
+			progress.print(opts.Out)
+			if err == nil {
+				fmt.Fprintf(opts.Out, "job %s done: sources drained, topology and sinks committed everything\n", j.Name)
+			}
+			return err
+		}
+	}
+}
+
+func topologySummary(j *Job) string {
+	if j.Topology == nil {
+		return "no topology"
+	}
+	return fmt.Sprintf("a topology of %d pipeline(s)", len(j.Topology.Pipelines))
+}
+
+// startKafka starts the embedded broker unless the job names a cluster.
+func (r *runtime) startKafka(ctx context.Context) error {
+	j := r.job
+	if len(j.Brokers) > 0 {
+		r.brokers = j.Brokers
+		return nil
+	}
+	b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(j.StateDir, "kafka"),
+		Partitions: j.EmbeddedPartitions, Logger: r.opts.Logger})
+	if err != nil {
+		return fmt.Errorf("job %s: embedded broker: %w", j.Name, err)
+	}
+	r.closers = append(r.closers, b.Close)
+	r.brokers = b.Addrs()
+	return nil
+}
+
+// createTopics creates the declared topics (explicitly: the embedded
+// broker keeps explicitly created topics across a crash).
+func (r *runtime) createTopics(ctx context.Context) error {
+	if len(r.job.Topics) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, t := range r.job.Topics {
+		configs := map[string]*string{}
+		for k, v := range t.Config {
+			configs[k] = &v
+		}
+		if err := topics.EnsureRF(ctx, adm, t.Partitions, t.ReplicationFactor, configs, t.Name); err != nil {
+			return fmt.Errorf("job %s: topic %s: %w", r.job.Name, t.Name, err)
+		}
+	}
+	return nil
+}
+
+// startRegistry starts the embedded registry when the job has no
+// external one (it costs a topic and a goroutine; jobs without Avro simply
+// never call it).
+func (r *runtime) startRegistry(ctx context.Context) error {
+	if r.job.RegistryURL != "" {
+		r.registry = r.job.RegistryURL
+		return nil
+	}
+	reg, err := registry.New(ctx, registry.WithBrokers(r.brokers...), registry.WithLogger(r.opts.Logger))
+	if err != nil {
+		return fmt.Errorf("job %s: embedded schema registry: %w", r.job.Name, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = reg.Close()
+		return err
+	}
+	go func() { _ = reg.Serve(ln) }()
+	r.closers = append(r.closers, func() { _ = reg.Close() })
+	r.registry = "http://" + ln.Addr().String()
+	return nil
+}
+
+// doneWaiter decides when --until-done work is finished.
+type doneWaiter struct {
+	r       *runtime
+	app     *core.App
+	sources []*worker.Connector
+	sinks   []*worker.Connector
+
+	inputGoal map[string]map[int32]int64 // topology inputs' ends once sources finished
+	sinkGoal  map[connectors.TopicPartition]int64
+}
+
+func (d *doneWaiter) done(ctx context.Context) (bool, error) {
+	for _, c := range d.sources {
+		select {
+		case <-c.Done():
+		default:
+			return false, nil
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(d.r.brokers...))
+	if err != nil {
+		return false, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if d.app != nil && d.r.job.Topology != nil {
+		if d.inputGoal == nil {
+			d.inputGoal = map[string]map[int32]int64{}
+			ins := d.r.job.inputTopics()
+			if len(ins) > 0 {
+				ends, err := adm.ListCommittedOffsets(ctx, ins...)
+				if err != nil {
+					return false, err
+				}
+				ends.Each(func(o kadm.ListedOffset) {
+					if o.Err == nil && o.Offset > 0 {
+						if d.inputGoal[o.Topic] == nil {
+							d.inputGoal[o.Topic] = map[int32]int64{}
+						}
+						d.inputGoal[o.Topic][o.Partition] = o.Offset
+					}
+				})
+			}
+		}
+		committed, err := adm.FetchOffsets(ctx, d.r.job.Name)
+		if err != nil {
+			return false, nil // the group may not exist yet
+		}
+		for t, ps := range d.inputGoal {
+			for p, end := range ps {
+				o, ok := committed.Lookup(t, p)
+				if !ok || o.At < end {
+					return false, nil
+				}
+			}
+		}
+	}
+	if d.sinkGoal == nil {
+		d.sinkGoal = map[connectors.TopicPartition]int64{}
+		var names []string
+		for _, c := range d.sinks {
+			names = append(names, c.Config().Topics...)
+		}
+		if len(names) > 0 {
+			ends, err := adm.ListCommittedOffsets(ctx, names...)
+			if err != nil {
+				return false, err
+			}
+			ends.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil && o.Offset > 0 {
+					d.sinkGoal[connectors.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = o.Offset
+				}
+			})
+		}
+	}
+	pos := map[connectors.TopicPartition]int64{}
+	for _, c := range d.sinks {
+		for tp, off := range c.Positions() {
+			pos[tp] = off
+		}
+	}
+	for tp, end := range d.sinkGoal {
+		if pos[tp] < end {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// inputTopics lists the topics the topology reads.
+func (j *Job) inputTopics() []string {
+	var out []string
+	if j.Topology == nil {
+		return nil
+	}
+	for _, in := range j.Topology.Inputs {
+		out = append(out, in.Topic)
+	}
+	return out
+}
+
+// progress prints one line per component.
+type progress struct {
+	r       *runtime
+	app     *core.App
+	sources []*worker.Connector
+	sinks   []*worker.Connector
+}
+
+func (p *progress) print(out io.Writer) {
+	for _, c := range p.sources {
+		st := c.Status()
+		var polled, written, errs, dlq int64
+		for _, t := range st.Tasks {
+			polled, written, errs, dlq = polled+t.Polled, written+t.Written, errs+t.Errors, dlq+t.DeadLettered
+		}
+		fmt.Fprintf(out, "  source %-24s %-10s polled=%d written=%d errors=%d dead-lettered=%d\n", c.Name(), st.State, polled, written, errs, dlq)
+	}
+	if p.app != nil {
+		s := p.app.Stats()
+		fmt.Fprintf(out, "  topology %-22s consumed=%d produced=%d dropped=%d lag=%d commits=%d\n", p.r.job.Name, s.Consumed, s.Produced, s.Dropped, s.Lag, s.Commits)
+	}
+	for _, c := range p.sinks {
+		st := c.Status()
+		var read, put, errs, dlq, lag int64
+		for _, t := range st.Tasks {
+			read, put, errs, dlq, lag = read+t.Polled, put+t.Written, errs+t.Errors, dlq+t.DeadLettered, lag+t.Lag
+		}
+		fmt.Fprintf(out, "  sink   %-24s %-10s read=%d put=%d errors=%d dead-lettered=%d lag=%d\n", c.Name(), st.State, read, put, errs, dlq, lag)
+	}
+}
