@@ -542,14 +542,14 @@ func (c *compiler) join(p *Pipeline, n *node, s *Step, name dsl.Named) *node {
 	if typ == "outer" && leftType.Kind() != reflect.Pointer && leftType.Kind() != reflect.Interface && leftType.Kind() != reflect.Map {
 		leftType = anyType
 	}
-	vars := []variable{{"left", leftType}, {"right", rightType}, {"key", n.key.rt}}
+	vars := []variable{{"left", leftType}, {"right", rightType}}
 	proj := c.projection(p, a.Get("value"), vars, "Joined")
 	if proj == nil {
 		return nil
 	}
+	// projection's eval passes its two arguments as the first two
+	// variables: here left and right.
 	joined := func(l, r any) any { return proj.eval(l, r) }
-	// projection's eval takes (key, value) for its first two variables;
-	// here they are left and right.
 	values := c.serde(proj.typ, s.Pos)
 	keys := c.serde(n.key, s.Pos)
 	switch targets[0] {

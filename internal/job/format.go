@@ -61,7 +61,7 @@ var (
 		{Name: "value", Shape: serdeShape, Doc: "The value format (default: the stream's; `avro` registers the inferred schema)."},
 	}}}}
 
-	joinShape = &Shape{Kind: ShapeObject, Doc: "Join with a table, a global table or another stream. The value expression sees `left`, `right` (nil when unmatched in a left/outer join) and `key`.",
+	joinShape = &Shape{Kind: ShapeObject, Doc: "Join with a table, a global table or another stream. The value expression sees `left` and `right` (nil when unmatched in a left/outer join).",
 		Fields: []*Field{
 			{Name: "table", Shape: nameShape, Doc: "A table (stream-table join: each record looks up the table's current value of its key)."},
 			{Name: "global.table", Shape: nameShape, Doc: "A global table (stream-global join, looked up with `key.expr`)."},

@@ -53,6 +53,9 @@ type runtime struct {
 	brokers  []string
 	registry string
 	closers  []func()
+	// resumed: the embedded broker's data was already there (a restart):
+	// this process's counters cover only its own part of the work.
+	resumed bool
 }
 
 func (r *runtime) close() {
@@ -82,10 +85,12 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 	if _, ps := j.parseConnectors(opts.Plugins, ""); len(ps) > 0 {
 		return ps.sorted()
 	}
+	_, statErr := os.Stat(filepath.Join(j.StateDir, "kafka"))
+	resumed := statErr == nil && len(j.Brokers) == 0
 	if err := os.MkdirAll(j.StateDir, 0o755); err != nil {
 		return fmt.Errorf("job %s: state dir: %w", j.Name, err)
 	}
-	r := &runtime{job: j, opts: opts}
+	r := &runtime{job: j, opts: opts, resumed: resumed}
 	defer r.close()
 	if err := r.startKafka(ctx); err != nil {
 		return err
@@ -141,9 +146,15 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 	}
 	appCtx, stopApp := context.WithCancel(context.Background())
 	defer stopApp()
-	appDone := make(chan error, 1)
+	// appEnded is closed when the application's Run returns, with its
+	// error in appErr.
+	appEnded := make(chan struct{})
+	var appErr error
 	if app != nil {
-		go func() { appDone <- app.Run(appCtx) }()
+		go func() {
+			appErr = app.Run(appCtx)
+			close(appEnded)
+		}()
 	}
 	for _, c := range j.Sources {
 		conn, err := w.StartSource(ctx, c.Config)
@@ -172,11 +183,7 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 		if app != nil {
 			stopApp()
 			select {
-			case err := <-appDone:
-				if err != nil && !errors.Is(err, context.Canceled) {
-					errs = append(errs, err)
-				}
-				appDone <- nil
+			case <-appEnded:
 			case <-sctx.Done():
 				errs = append(errs, fmt.Errorf("job %s: the topology did not stop in time", j.Name))
 			}
@@ -211,8 +218,9 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 		case err := <-failed:
 			progress.print(opts.Out)
 			return errors.Join(err, stop())
-		case err := <-appDone:
+		case <-ifApp(app, appEnded):
 			progress.print(opts.Out)
+			err := appErr
 			if err == nil {
 				err = errors.New("the topology stopped")
 			}
@@ -235,10 +243,14 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 			}
 			err = stop()
 			progress.print(opts.Out)
-			if err == nil {
-				fmt.Fprintf(opts.Out, "job %s done: sources drained, topology and sinks committed everything\n", j.Name)
+			if err != nil {
+				return err
 			}
-			return err
+			if err := r.summarize(ctx, opts.Out, sources, sinks, app); err != nil {
+				return err
+			}
+			fmt.Fprintf(opts.Out, "job %s done: sources drained, topology and sinks committed everything\n", j.Name)
+			return nil
 		}
 	}
 }
@@ -267,10 +279,24 @@ func (r *runtime) startKafka(ctx context.Context) error {
 	return nil
 }
 
-// createTopics creates the declared topics (explicitly: the embedded
-// broker keeps explicitly created topics across a crash).
+// createTopics creates the declared topics, and the topics the job itself
+// writes (its sources' and `to:` steps' destinations) if they are missing,
+// with the default partition count: the topology needs its input topics
+// to exist when it starts, before the sources produced anything.
+// (Explicitly: the embedded broker keeps explicitly created topics across
+// a crash.)
 func (r *runtime) createTopics(ctx context.Context) error {
-	if len(r.job.Topics) == 0 {
+	declared := map[string]bool{}
+	for _, t := range r.job.Topics {
+		declared[t.Name] = true
+	}
+	var owned []string
+	for _, t := range r.job.ownedTopics() {
+		if !declared[t] {
+			owned = append(owned, t)
+		}
+	}
+	if len(r.job.Topics) == 0 && len(owned) == 0 {
 		return nil
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
@@ -288,7 +314,47 @@ func (r *runtime) createTopics(ctx context.Context) error {
 			return fmt.Errorf("job %s: topic %s: %w", r.job.Name, t.Name, err)
 		}
 	}
+	if len(owned) > 0 {
+		if err := topics.Ensure(ctx, adm, r.job.EmbeddedPartitions, nil, owned...); err != nil {
+			return fmt.Errorf("job %s: topics %v: %w", r.job.Name, owned, err)
+		}
+	}
 	return nil
+}
+
+// ownedTopics lists the topics the job writes: its sources' destinations
+// (topic / kafka.topic settings) and its `to:` steps' topics.
+func (j *Job) ownedTopics() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(t string) {
+		if t != "" && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, c := range j.Sources {
+		for _, k := range []string{"topic", "kafka.topic"} {
+			if t, ok := c.Config[k].(string); ok {
+				add(t)
+			}
+		}
+	}
+	if j.Topology != nil {
+		for _, p := range j.Topology.Pipelines {
+			for _, s := range p.Steps {
+				if s.Op != "to" {
+					continue
+				}
+				if s.Arg.Kind == KindString {
+					add(s.Arg.Str)
+				} else if t := s.Arg.Get("topic"); t != nil {
+					add(t.Str)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // startRegistry starts the embedded registry when the job has no
@@ -444,4 +510,163 @@ func (p *progress) print(out io.Writer) {
 		}
 		fmt.Fprintf(out, "  sink   %-24s %-10s read=%d put=%d errors=%d dead-lettered=%d lag=%d\n", c.Name(), st.State, read, put, errs, dlq, lag)
 	}
+}
+
+// countRecords counts the committed records of topics (read_committed, to
+// their last stable offsets): the audit of a bounded run.
+func countRecords(ctx context.Context, brokers []string, topicNames []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(topicNames) == 0 {
+		return out, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListCommittedOffsets(ctx, topicNames...)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]map[int32]int64{}
+	from := map[string]map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil || o.Offset <= 0 {
+			return
+		}
+		if want[o.Topic] == nil {
+			want[o.Topic], from[o.Topic] = map[int32]int64{}, map[int32]kgo.Offset{}
+		}
+		want[o.Topic][o.Partition] = o.Offset
+		from[o.Topic][o.Partition] = kgo.NewOffset().AtStart()
+	})
+	for _, t := range topicNames {
+		out[t] = 0
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	rc, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(from),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	pending := 0
+	for _, ps := range want {
+		pending += len(ps)
+	}
+	for pending > 0 {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		fs := rc.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if fs.NumRecords() == 0 {
+			return nil, fmt.Errorf("job: reading topics for the summary made no progress")
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := want[r.Topic][r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				out[r.Topic]++
+			}
+			if r.Offset+1 >= end {
+				delete(want[r.Topic], r.Partition)
+				pending--
+			}
+		})
+	}
+	return out, nil
+}
+
+// summarize audits a finished bounded run: every source's records are in
+// its topic, once; the topology committed its inputs; every sink took
+// every record of its topics. It prints one line per check and returns an
+// error if one fails.
+func (r *runtime) summarize(ctx context.Context, out io.Writer, sources, sinks []*worker.Connector, app *core.App) error {
+	j := r.job
+	topicSet := map[string]bool{}
+	srcTopic := map[*worker.Connector]string{}
+	writers := map[string]int{}
+	for i, c := range sources {
+		for _, k := range []string{"topic", "kafka.topic"} {
+			if t, ok := j.Sources[i].Config[k].(string); ok && t != "" {
+				srcTopic[c], topicSet[t] = t, true
+				writers[t]++
+			}
+		}
+	}
+	for _, c := range sinks {
+		for _, t := range c.Config().Topics {
+			topicSet[t] = true
+		}
+	}
+	var names []string
+	for t := range topicSet {
+		names = append(names, t)
+	}
+	counts, err := countRecords(ctx, r.brokers, names)
+	if err != nil {
+		return err
+	}
+	var failed []string
+	check := func(ok bool, format string, args ...any) {
+		mark := "ok"
+		if !ok && r.resumed {
+			mark = "resumed" // earlier runs did part of the work
+		} else if !ok {
+			mark = "MISMATCH"
+			failed = append(failed, fmt.Sprintf(format, args...))
+		}
+		fmt.Fprintf(out, "  %-8s "+format+"\n", append([]any{mark}, args...)...)
+	}
+	fmt.Fprintf(out, "summary of job %s:\n", j.Name)
+	if r.resumed {
+		fmt.Fprintf(out, "  (resumed from %s: counters cover this run only)\n", j.StateDir)
+	}
+	for _, c := range sources {
+		var written, dlq int64
+		for _, t := range c.Status().Tasks {
+			written, dlq = written+t.Written, dlq+t.DeadLettered
+		}
+		t := srcTopic[c]
+		if t == "" || writers[t] > 1 {
+			fmt.Fprintf(out, "  %-8s source %s wrote %d records\n", "", c.Name(), written)
+			continue
+		}
+		check(counts[t] == written, "source %s: %d records written, topic %s holds %d (read_committed)", c.Name(), written, t, counts[t])
+	}
+	if app != nil {
+		s := app.Stats()
+		fmt.Fprintf(out, "  %-8s topology %s: consumed %d, produced %d, dropped %d, %d commits; its committed offsets reached the end of %s\n",
+			"ok", j.Name, s.Consumed, s.Produced, s.Dropped, s.Commits, strings.Join(j.inputTopics(), ", "))
+	}
+	for _, c := range sinks {
+		var put, dlq int64
+		for _, t := range c.Status().Tasks {
+			put, dlq = put+t.Written, dlq+t.DeadLettered
+		}
+		var in int64
+		for _, t := range c.Config().Topics {
+			in += counts[t]
+		}
+		check(put+dlq == in, "sink %s: took %d records (%d dead-lettered) of the %d in %s", c.Name(), put, dlq, in, strings.Join(c.Config().Topics, ", "))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("job %s: the summary found mismatches: %s", j.Name, strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// ifApp is the application's end channel, or nil (never ready) without one.
+func ifApp(app *core.App, ended chan struct{}) chan struct{} {
+	if app == nil {
+		return nil
+	}
+	return ended
 }
