@@ -348,20 +348,12 @@ func ParseConnector(reg *Registry, kind Kind, raw map[string]any, opts ParseOpti
 // errorKeys lists the keys of the field errors in err.
 func errorKeys(err error) []string {
 	var keys []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	for _, e := range flattenJoined(nil, err) {
 		var fe *FieldError
 		if errors.As(e, &fe) {
 			keys = append(keys, fe.Key)
 		}
 	}
-	walk(err)
 	return keys
 }
 
@@ -502,22 +494,24 @@ func withKey(key string, err error) error {
 	return &FieldError{Key: key, Err: err}
 }
 
+// flattenJoined appends to dst the errors joined in e (as errors.Join
+// joins them), at any depth, or e itself if it joins none.
+func flattenJoined(dst []error, e error) []error {
+	if j, ok := e.(interface{ Unwrap() []error }); ok {
+		for _, x := range j.Unwrap() {
+			dst = flattenJoined(dst, x)
+		}
+		return dst
+	}
+	return append(dst, e)
+}
+
 // joinSorted flattens joined errors and sorts field errors by key, so
 // reports are stable.
 func joinSorted(errs []error) error {
 	var flat []error
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		flat = append(flat, e)
-	}
 	for _, e := range errs {
-		walk(e)
+		flat = flattenJoined(flat, e)
 	}
 	key := func(e error) string {
 		var fe *FieldError

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/javafmt"
 )
 
 // jodaFormat formats instants with a Joda-Time DateTimeFormat pattern, the
@@ -16,15 +18,9 @@ import (
 // The pattern is compiled once into segments; formatting appends to a
 // buffer without reflection.
 type jodaFormat struct {
-	segs []jodaSeg
+	segs []javafmt.DateToken
 	loc  *time.Location
 	zone string // the zone id as configured, for ZZZ
-}
-
-type jodaSeg struct {
-	letter  byte   // 0 for a literal
-	count   int    // repetitions of the letter
-	literal string // for letter == 0
 }
 
 // jodaLetters are the pattern letters Joda-Time defines.
@@ -34,69 +30,23 @@ const jodaLetters = "GCYxweEyDMdaKhHkmsSzZ"
 // in Joda ("Illegal pattern component"); so are text fields outside
 // English and long zone names, which Go cannot print.
 func compileJoda(pattern string, loc *time.Location, zoneID string, english bool) (*jodaFormat, error) {
-	f := &jodaFormat{loc: loc, zone: zoneID}
-	var lit strings.Builder
-	flush := func() {
-		if lit.Len() > 0 {
-			f.segs = append(f.segs, jodaSeg{literal: lit.String()})
-			lit.Reset()
+	segs, err := javafmt.ParseDatePattern(pattern, func(c byte, n int) error {
+		if !strings.ContainsRune(jodaLetters, rune(c)) {
+			return fmt.Errorf("illegal pattern component %q", string(c))
 		}
-	}
-	for i := 0; i < len(pattern); {
-		c := pattern[i]
-		switch {
-		case c == '\'':
-			// '' is a quote; 'text' is literal text, in which '' is a quote.
-			if i+1 < len(pattern) && pattern[i+1] == '\'' {
-				lit.WriteByte('\'')
-				i += 2
-				continue
-			}
-			j := i + 1
-			closed := false
-			for j < len(pattern) {
-				if pattern[j] == '\'' {
-					if j+1 < len(pattern) && pattern[j+1] == '\'' {
-						lit.WriteByte('\'')
-						j += 2
-						continue
-					}
-					closed = true
-					break
-				}
-				lit.WriteByte(pattern[j])
-				j++
-			}
-			if !closed {
-				return nil, fmt.Errorf("unterminated quote at position %d", i)
-			}
-			i = j + 1
-		case (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'):
-			if !strings.ContainsRune(jodaLetters, rune(c)) {
-				return nil, fmt.Errorf("illegal pattern component %q", string(c))
-			}
-			j := i
-			for j < len(pattern) && pattern[j] == c {
-				j++
-			}
-			n := j - i
-			text := c == 'G' || c == 'E' || c == 'a' || (c == 'M' && n >= 3)
-			if text && !english {
-				return nil, fmt.Errorf("pattern component %q prints text, which is only supported in the English locale (set locale to en or use numeric fields)", pattern[i:j])
-			}
-			if c == 'z' && n >= 4 {
-				return nil, fmt.Errorf("pattern component %q (long time zone names) is not supported; use z, Z, ZZ or ZZZ", pattern[i:j])
-			}
-			flush()
-			f.segs = append(f.segs, jodaSeg{letter: c, count: n})
-			i = j
-		default:
-			lit.WriteByte(c)
-			i++
+		text := c == 'G' || c == 'E' || c == 'a' || (c == 'M' && n >= 3)
+		if text && !english {
+			return fmt.Errorf("pattern component %q prints text, which is only supported in the English locale (set locale to en or use numeric fields)", strings.Repeat(string(c), n))
 		}
+		if c == 'z' && n >= 4 {
+			return fmt.Errorf("pattern component %q (long time zone names) is not supported; use z, Z, ZZ or ZZZ", strings.Repeat(string(c), n))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	flush()
-	return f, nil
+	return &jodaFormat{segs: segs, loc: loc, zone: zoneID}, nil
 }
 
 // appendFormat appends the instant (Unix milliseconds) formatted in the
@@ -104,20 +54,12 @@ func compileJoda(pattern string, loc *time.Location, zoneID string, english bool
 func (f *jodaFormat) appendFormat(dst []byte, ms int64) []byte {
 	t := time.UnixMilli(ms).In(f.loc)
 	for _, s := range f.segs {
-		if s.letter == 0 {
-			dst = append(dst, s.literal...)
-			continue
-		}
-		n := s.count
-		switch s.letter {
-		case 'G':
-			if t.Year() > 0 {
-				dst = append(dst, "AD"...)
-			} else {
-				dst = append(dst, "BC"...)
-			}
+		n := s.Count
+		switch s.Letter {
+		case 0:
+			dst = append(dst, s.Literal...)
 		case 'C':
-			dst = appendPadded(dst, int64(yearOfEra(t.Year())/100), n)
+			dst = javafmt.AppendPadded(dst, int64(yearOfEra(t.Year())/100), n)
 		case 'Y':
 			dst = appendYear(dst, yearOfEra(t.Year()), n)
 		case 'y':
@@ -127,58 +69,13 @@ func (f *jodaFormat) appendFormat(dst []byte, ms int64) []byte {
 			dst = appendYear(dst, wy, n)
 		case 'w':
 			_, w := t.ISOWeek()
-			dst = appendPadded(dst, int64(w), n)
+			dst = javafmt.AppendPadded(dst, int64(w), n)
 		case 'e':
 			wd := int(t.Weekday())
 			if wd == 0 {
 				wd = 7
 			}
-			dst = appendPadded(dst, int64(wd), n)
-		case 'E':
-			name := t.Weekday().String()
-			if n < 4 {
-				name = name[:3]
-			}
-			dst = append(dst, name...)
-		case 'D':
-			dst = appendPadded(dst, int64(t.YearDay()), n)
-		case 'M':
-			switch {
-			case n >= 4:
-				dst = append(dst, t.Month().String()...)
-			case n == 3:
-				dst = append(dst, t.Month().String()[:3]...)
-			default:
-				dst = appendPadded(dst, int64(t.Month()), n)
-			}
-		case 'd':
-			dst = appendPadded(dst, int64(t.Day()), n)
-		case 'a':
-			if t.Hour() < 12 {
-				dst = append(dst, "AM"...)
-			} else {
-				dst = append(dst, "PM"...)
-			}
-		case 'K':
-			dst = appendPadded(dst, int64(t.Hour()%12), n)
-		case 'h':
-			h := t.Hour() % 12
-			if h == 0 {
-				h = 12
-			}
-			dst = appendPadded(dst, int64(h), n)
-		case 'H':
-			dst = appendPadded(dst, int64(t.Hour()), n)
-		case 'k':
-			h := t.Hour()
-			if h == 0 {
-				h = 24
-			}
-			dst = appendPadded(dst, int64(h), n)
-		case 'm':
-			dst = appendPadded(dst, int64(t.Minute()), n)
-		case 's':
-			dst = appendPadded(dst, int64(t.Second()), n)
+			dst = javafmt.AppendPadded(dst, int64(wd), n)
 		case 'S':
 			// Joda prints the fraction of the second truncated to n digits.
 			millis := int64(t.Nanosecond() / int(time.Millisecond))
@@ -188,9 +85,9 @@ func (f *jodaFormat) appendFormat(dst []byte, ms int64) []byte {
 				for i := n; i < 3; i++ {
 					scale *= 10
 				}
-				dst = appendPadded(dst, millis/scale, n)
+				dst = javafmt.AppendPadded(dst, millis/scale, n)
 			default:
-				dst = appendPadded(dst, millis, 3)
+				dst = javafmt.AppendPadded(dst, millis, 3)
 				for i := 3; i < n; i++ {
 					dst = append(dst, '0')
 				}
@@ -209,11 +106,14 @@ func (f *jodaFormat) appendFormat(dst []byte, ms int64) []byte {
 				sign, off = '-', -off
 			}
 			dst = append(dst, sign)
-			dst = appendPadded(dst, int64(off/3600), 2)
+			dst = javafmt.AppendPadded(dst, int64(off/3600), 2)
 			if n == 2 {
 				dst = append(dst, ':')
 			}
-			dst = appendPadded(dst, int64(off%3600/60), 2)
+			dst = javafmt.AppendPadded(dst, int64(off%3600/60), 2)
+		default:
+			// The letters SimpleDateFormat shares: G M d D E a K h H k m s.
+			dst = javafmt.AppendDateField(dst, t, s.Letter, n)
 		}
 	}
 	return dst
@@ -234,22 +134,9 @@ func appendYear(dst []byte, y, n int) []byte {
 		if v < 0 {
 			v += 100
 		}
-		return appendPadded(dst, int64(v), 2)
+		return javafmt.AppendPadded(dst, int64(v), 2)
 	}
-	return appendPadded(dst, int64(y), n)
-}
-
-func appendPadded(dst []byte, v int64, width int) []byte {
-	if v < 0 {
-		dst = append(dst, '-')
-		v = -v
-	}
-	var buf [20]byte
-	s := strconv.AppendInt(buf[:0], v, 10)
-	for i := len(s); i < width; i++ {
-		dst = append(dst, '0')
-	}
-	return append(dst, s...)
+	return javafmt.AppendPadded(dst, int64(y), n)
 }
 
 // loadZone resolves a timezone setting as Joda's DateTimeZone.forID does:

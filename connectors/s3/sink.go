@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/javafmt"
 	"github.com/sluicehq/sluice/internal/recordformat"
 )
 
@@ -506,7 +507,7 @@ func (t *sinkTask) fileName(tp connectors.TopicPartition, start int64) string {
 }
 
 func padOffset(v int64, width int) string {
-	return string(appendPadded(nil, v, width))
+	return string(javafmt.AppendPadded(nil, v, width))
 }
 
 // dropFile removes an object that got no record (its first record failed).

@@ -1,10 +1,12 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -143,11 +145,13 @@ func SortedPartitions(m map[connectors.TopicPartition]int64) []connectors.TopicP
 	for tp := range m {
 		out = append(out, tp)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
+	sortTopicPartitions(out)
 	return out
+}
+
+// sortTopicPartitions sorts tps in topic, partition order.
+func sortTopicPartitions(tps []connectors.TopicPartition) {
+	slices.SortFunc(tps, func(a, b connectors.TopicPartition) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
 }

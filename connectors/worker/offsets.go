@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -132,16 +133,17 @@ func ReadSourceOffsets(ctx context.Context, opts []kgo.Opt, topic, connector str
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	out := make([]connectors.SourceOffset, 0, len(ids))
-	for _, id := range ids {
+	return sortedOffsets(m), nil
+}
+
+// sortedOffsets returns the offsets of m (keyed by source partition id) in
+// id order.
+func sortedOffsets(m map[string]connectors.SourceOffset) []connectors.SourceOffset {
+	out := make([]connectors.SourceOffset, 0, len(m))
+	for _, id := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, m[id])
 	}
-	return out, nil
+	return out
 }
 
 // readOffsets folds the offsets topic into the latest offset of each source

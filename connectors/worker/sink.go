@@ -28,16 +28,9 @@ func (c *Connector) startSink(ctx context.Context) error {
 	if err := c.ensureDLQ(ctx, kadm.NewClient(adminCl)); err != nil {
 		return err
 	}
-	snk, err := cc.Sink.New(cc.Config)
+	_, tasks, err := newConnectorTasks(cc, cc.Sink.New)
 	if err != nil {
-		return fmt.Errorf("worker: connector %q (type %s): %w", cc.Name, cc.Type, err)
-	}
-	tasks, err := snk.Tasks(cc.TasksMax)
-	if err != nil {
-		return fmt.Errorf("worker: connector %q (type %s): tasks: %w", cc.Name, cc.Type, err)
-	}
-	if len(tasks) == 0 || len(tasks) > cc.TasksMax {
-		return fmt.Errorf("worker: connector %q (type %s) returned %d tasks for tasks.max=%d", cc.Name, cc.Type, len(tasks), cc.TasksMax)
+		return err
 	}
 	c.tasks = c.tasks[:len(tasks)]
 	runs := make([]*sinkRun, len(tasks))
@@ -336,28 +329,13 @@ func (r *sinkRun) convert(ctx context.Context, dst []*connectors.Record, kr *kgo
 	}
 	if kr.Key != nil {
 		var err error
-		rec.KeySchema, rec.Key, err = cc.KeyConverter.ToConnect(kr.Topic, kr.Key)
-		if err != nil && isTransient(err) {
-			// Only a failure pays for the retry closure.
-			err = r.retry.do(ctx, "key converter", false, func() (e error) {
-				rec.KeySchema, rec.Key, e = cc.KeyConverter.ToConnect(kr.Topic, kr.Key)
-				return e
-			})
-		}
-		if err != nil {
+		if rec.KeySchema, rec.Key, err = r.toConnect(ctx, cc.KeyConverter, "key converter", kr.Topic, kr.Key); err != nil {
 			return dst, r.failed(kr, rec, connectors.StageKeyConverter, cc.KeyConverterType, err)
 		}
 	}
 	if kr.Value != nil {
 		var err error
-		rec.ValueSchema, rec.Value, err = cc.ValueConverter.ToConnect(kr.Topic, kr.Value)
-		if err != nil && isTransient(err) {
-			err = r.retry.do(ctx, "value converter", false, func() (e error) {
-				rec.ValueSchema, rec.Value, e = cc.ValueConverter.ToConnect(kr.Topic, kr.Value)
-				return e
-			})
-		}
-		if err != nil {
+		if rec.ValueSchema, rec.Value, err = r.toConnect(ctx, cc.ValueConverter, "value converter", kr.Topic, kr.Value); err != nil {
 			return dst, r.failed(kr, rec, connectors.StageValueConverter, cc.ValueConverterType, err)
 		}
 	}
@@ -371,6 +349,20 @@ func (r *sinkRun) convert(ctx context.Context, dst []*connectors.Record, kr *kgo
 		}
 	}
 	return out, nil
+}
+
+// toConnect is conv.ToConnect, retried if it fails with a transient
+// error.
+func (r *sinkRun) toConnect(ctx context.Context, conv connectors.Converter, what, topic string, data []byte) (schema *connectors.Schema, v any, err error) {
+	schema, v, err = conv.ToConnect(topic, data)
+	if err != nil && isTransient(err) {
+		// Only a failure pays for the retry closure.
+		err = r.retry.do(ctx, what, false, func() (e error) {
+			schema, v, e = conv.ToConnect(topic, data)
+			return e
+		})
+	}
+	return schema, v, err
 }
 
 // newRecord takes a record from the current slab. Sinks may keep records
@@ -522,12 +514,7 @@ func sortedTPs(m map[string][]int32) []connectors.TopicPartition {
 			out = append(out, connectors.TopicPartition{Topic: t, Partition: p})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
+	sortTopicPartitions(out)
 	return out
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"sort"
 	"sync"
 	"time"
 	"unsafe"
@@ -92,16 +91,9 @@ func (c *Connector) startSource(ctx context.Context) error {
 	if err := c.ensureDLQ(ctx, adm); err != nil {
 		return err
 	}
-	src, err := cc.Source.New(cc.Config)
+	src, tasks, err := newConnectorTasks(cc, cc.Source.New)
 	if err != nil {
-		return fmt.Errorf("worker: connector %q (type %s): %w", cc.Name, cc.Type, err)
-	}
-	tasks, err := src.Tasks(cc.TasksMax)
-	if err != nil {
-		return fmt.Errorf("worker: connector %q (type %s): tasks: %w", cc.Name, cc.Type, err)
-	}
-	if len(tasks) == 0 || len(tasks) > cc.TasksMax {
-		return fmt.Errorf("worker: connector %q (type %s) returned %d tasks for tasks.max=%d", cc.Name, cc.Type, len(tasks), cc.TasksMax)
+		return err
 	}
 	c.tasks = c.tasks[:len(tasks)]
 	co := &sourceCoordinator{c: c, src: src, initial: tasks, offsetsTopic: offsetsTopic,
@@ -759,20 +751,13 @@ func (r *sourceRun) commit(ctx context.Context) error {
 
 // offsetsToWrite produces the pending offsets and returns them, sorted.
 func (r *sourceRun) offsetsToWrite(ctx context.Context) ([]connectors.SourceOffset, error) {
-	ids := make([]string, 0, len(r.pending))
-	for id := range r.pending {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	out := make([]connectors.SourceOffset, 0, len(ids))
-	for _, id := range ids {
-		so := r.pending[id]
+	out := sortedOffsets(r.pending)
+	for _, so := range out {
 		rec, err := offsetRecord(r.co.offsetsTopic, r.c.cc.Name, so)
 		if err != nil {
 			return nil, err
 		}
 		r.cl.Produce(ctx, rec, r.promise)
-		out = append(out, so)
 	}
 	return out, nil
 }
@@ -903,16 +888,7 @@ func (tc *sourceTaskContext) Offset(partition map[string]any) (map[string]any, e
 func (tc *sourceTaskContext) Offsets() ([]connectors.SourceOffset, error) {
 	tc.r.mu.Lock()
 	defer tc.r.mu.Unlock()
-	ids := make([]string, 0, len(tc.r.committed))
-	for id := range tc.r.committed {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	out := make([]connectors.SourceOffset, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, tc.r.committed[id])
-	}
-	return out, nil
+	return sortedOffsets(tc.r.committed), nil
 }
 
 // Report may be called from any goroutine while Poll runs.

@@ -337,6 +337,30 @@ func (c *Connector) Name() string { return c.cc.Name }
 // Config is the connector's parsed configuration.
 func (c *Connector) Config() *connectors.ConnectorConfig { return c.cc }
 
+// tasker is a source or sink connector ([connectors.Source],
+// [connectors.Sink]), as far as newConnectorTasks is concerned.
+type tasker[T any] interface {
+	Tasks(maxTasks int) ([]T, error)
+}
+
+// newConnectorTasks creates a source or sink connector with its plugin's
+// New and asks it for its task configurations, which must number from 1 to
+// tasks.max.
+func newConnectorTasks[C tasker[T], T any](cc *connectors.ConnectorConfig, newConnector func(*connectors.Config) (C, error)) (C, []T, error) {
+	conn, err := newConnector(cc.Config)
+	if err != nil {
+		return conn, nil, fmt.Errorf("worker: connector %q (type %s): %w", cc.Name, cc.Type, err)
+	}
+	tasks, err := conn.Tasks(cc.TasksMax)
+	if err != nil {
+		return conn, nil, fmt.Errorf("worker: connector %q (type %s): tasks: %w", cc.Name, cc.Type, err)
+	}
+	if len(tasks) == 0 || len(tasks) > cc.TasksMax {
+		return conn, nil, fmt.Errorf("worker: connector %q (type %s) returned %d tasks for tasks.max=%d", cc.Name, cc.Type, len(tasks), cc.TasksMax)
+	}
+	return conn, tasks, nil
+}
+
 // taskFailed records a task failure; the first one is Wait's error.
 func (c *Connector) taskFailed(t *taskState, err error) {
 	t.set(StateFailed, err)

@@ -418,6 +418,16 @@ func fillTopic(ctx context.Context, cfg Config) error {
 	return cl.Flush(ctx)
 }
 
+// inputConsumer is the baselines' consumer: every partition of the input
+// topic from its start, without a group.
+func inputConsumer(cfg Config) (*kgo.Client, error) {
+	parts := map[string]map[int32]kgo.Offset{benchInput: {}}
+	for p := range cfg.Partitions {
+		parts[benchInput][p] = kgo.NewOffset().AtStart()
+	}
+	return kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumePartitions(parts))
+}
+
 // PlainFileWriter is the file sink's baseline: consume every partition
 // and append each value and a newline to one file per partition, then
 // flush, fsync and close them.
@@ -425,11 +435,7 @@ func PlainFileWriter(ctx context.Context, cfg Config, dir string) (Result, error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, err
 	}
-	parts := map[string]map[int32]kgo.Offset{benchInput: {}}
-	for p := range cfg.Partitions {
-		parts[benchInput][p] = kgo.NewOffset().AtStart()
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumePartitions(parts))
+	cl, err := inputConsumer(cfg)
 	if err != nil {
 		return Result{}, err
 	}
@@ -566,11 +572,7 @@ func PlainS3Writer(ctx context.Context, cfg Config, endpoint, bucket string) (Re
 	if err := mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
 		return Result{}, err
 	}
-	parts := map[string]map[int32]kgo.Offset{benchInput: {}}
-	for p := range cfg.Partitions {
-		parts[benchInput][p] = kgo.NewOffset().AtStart()
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumePartitions(parts))
+	cl, err := inputConsumer(cfg)
 	if err != nil {
 		return Result{}, err
 	}

@@ -121,6 +121,20 @@ func (r *reader) blockCount(minItemSize int) (int, error) {
 	return int(count), nil
 }
 
+// readBranch reads a union's branch index and returns the function of
+// that branch (a decoder or a skipper).
+func readBranch[F any](r *reader, branches []F) (F, error) {
+	var none F
+	i, err := r.long()
+	if err != nil {
+		return none, err
+	}
+	if i < 0 || i >= int64(len(branches)) {
+		return none, fmt.Errorf("union index %d out of range (%d branches)", i, len(branches))
+	}
+	return branches[i], nil
+}
+
 type decodeFn func(r *reader) (any, error)
 type skipFn func(r *reader) error
 
@@ -177,14 +191,11 @@ func resolve(w havro.Schema, rd *node, depth int) (decodeFn, error) {
 			branches[i] = fn
 		}
 		return func(r *reader) (any, error) {
-			i, err := r.long()
+			branch, err := readBranch(r, branches)
 			if err != nil {
 				return nil, err
 			}
-			if i < 0 || i >= int64(len(branches)) {
-				return nil, fmt.Errorf("union index %d out of range (%d branches)", i, len(branches))
-			}
-			return branches[i](r)
+			return branch(r)
 		}, nil
 	}
 	switch rd.kind {
@@ -650,14 +661,11 @@ func skipper(w havro.Schema, depth int) (skipFn, error) {
 			branches[i] = s
 		}
 		return func(r *reader) error {
-			i, err := r.long()
+			branch, err := readBranch(r, branches)
 			if err != nil {
 				return err
 			}
-			if i < 0 || i >= int64(len(branches)) {
-				return fmt.Errorf("union index %d out of range (%d branches)", i, len(branches))
-			}
-			return branches[i](r)
+			return branch(r)
 		}, nil
 	case havro.Record:
 		fields := w.(*havro.RecordSchema).Fields()

@@ -70,43 +70,24 @@ func (n *node) encode(dst []byte, v any) ([]byte, error) {
 			return dst, typeErr(n, v)
 		}
 		return appendStr(dst, s), nil
-	case kInt:
-		i, ok := toInt64(v)
-		if !ok || isFloat(v) {
-			return dst, typeErr(n, v)
-		}
-		if _, err := intOf(n.cs.Type, i); err != nil {
-			return dst, valueErrorf("%v", err)
-		}
-		return appendLong(dst, i), nil
-	case kLong:
-		i, ok := toInt64(v)
-		if !ok || isFloat(v) {
-			return dst, typeErr(n, v)
+	case kInt, kLong:
+		i, err := n.integer(v)
+		if err != nil {
+			return dst, err
 		}
 		return appendLong(dst, i), nil
 	case kDouble:
-		var f float64
-		switch x := v.(type) {
-		case float64:
-			f = x
-		case float32:
-			f = float64(x)
-		default:
-			return dst, typeErr(n, v)
+		f, err := n.float(v)
+		if err != nil {
+			return dst, err
 		}
 		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(f)), nil
 	case kFloat:
-		var f float32
-		switch x := v.(type) {
-		case float32:
-			f = x
-		case float64:
-			f = float32(x)
-		default:
-			return dst, typeErr(n, v)
+		f, err := n.float(v)
+		if err != nil {
+			return dst, err
 		}
-		return binary.LittleEndian.AppendUint32(dst, math.Float32bits(f)), nil
+		return binary.LittleEndian.AppendUint32(dst, math.Float32bits(float32(f))), nil
 	case kBool:
 		b, ok := v.(bool)
 		if !ok {
@@ -268,6 +249,47 @@ func (n *node) encode(dst []byte, v any) ([]byte, error) {
 		return dst, valueErrorf("union struct %s has no member set", n.cs)
 	}
 	return dst, fmt.Errorf("connectavro: internal error: unknown node kind %d", n.kind)
+}
+
+// integer returns v, a Go integer of any type (not a float, even a whole
+// one), for an int or long node; for an int node it must fit the node's
+// Connect type (int8, int16 or int32).
+func (n *node) integer(v any) (int64, error) {
+	i, ok := toInt64(v)
+	if !ok || isFloat(v) {
+		return 0, typeErr(n, v)
+	}
+	if n.kind == kInt {
+		if _, err := intOf(n.cs.Type, i); err != nil {
+			return 0, valueErrorf("%v", err)
+		}
+	}
+	return i, nil
+}
+
+// float returns v, a float32 or float64, for a float or double node.
+func (n *node) float(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case float32:
+		return float64(x), nil
+	}
+	return 0, typeErr(n, v)
+}
+
+// floatValue is float as the node's Go type (the same in Connect and in
+// hamba/avro's generic form): float32 for a float node, float64 for a
+// double.
+func (n *node) floatValue(v any) (any, error) {
+	f, err := n.float(v)
+	if err != nil {
+		return nil, err
+	}
+	if n.kind == kFloat {
+		return float32(f), nil
+	}
+	return f, nil
 }
 
 func isFloat(v any) bool {

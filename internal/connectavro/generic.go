@@ -42,37 +42,17 @@ func (n *node) toGeneric(v any) (any, error) {
 		return nil, valueErrorf("%w: null for required schema %s without a default", connectors.ErrSchemaMismatch, n.cs)
 	}
 	switch n.kind {
-	case kInt:
-		i, ok := toInt64(v)
-		if !ok || isFloat(v) {
-			return nil, typeErr(n, v)
+	case kInt, kLong:
+		i, err := n.integer(v)
+		if err != nil {
+			return nil, err
 		}
-		if _, err := intOf(n.cs.Type, i); err != nil {
-			return nil, valueErrorf("%v", err)
-		}
-		return int(i), nil
-	case kLong:
-		i, ok := toInt64(v)
-		if !ok || isFloat(v) {
-			return nil, typeErr(n, v)
+		if n.kind == kInt {
+			return int(i), nil
 		}
 		return i, nil
-	case kFloat:
-		switch f := v.(type) {
-		case float32:
-			return f, nil
-		case float64:
-			return float32(f), nil
-		}
-		return nil, typeErr(n, v)
-	case kDouble:
-		switch f := v.(type) {
-		case float64:
-			return f, nil
-		case float32:
-			return float64(f), nil
-		}
-		return nil, typeErr(n, v)
+	case kFloat, kDouble:
+		return n.floatValue(v)
 	case kBool, kString, kBytes:
 		if _, err := n.encode(nil, v); err != nil { // type check
 			return nil, err
@@ -130,33 +110,9 @@ func (n *node) toGeneric(v any) (any, error) {
 		}
 		return time.Duration(ms) * time.Millisecond, nil
 	case kArray:
-		arr, ok := v.([]any)
-		if !ok {
-			return nil, typeErr(n, v)
-		}
-		out := make([]any, len(arr))
-		for i, e := range arr {
-			g, err := n.elem.toGeneric(e)
-			if err != nil {
-				return nil, atPath(err, "["+strconv.Itoa(i)+"]")
-			}
-			out[i] = g
-		}
-		return out, nil
+		return n.convertArray(v, (*node).toGeneric)
 	case kMap:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, typeErr(n, v)
-		}
-		out := make(map[string]any, len(m))
-		for k, e := range m {
-			g, err := n.elem.toGeneric(e)
-			if err != nil {
-				return nil, atPath(err, "["+strconv.Quote(k)+"]")
-			}
-			out[k] = g
-		}
-		return out, nil
+		return n.convertMap(v, (*node).toGeneric)
 	case kMapEntries:
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -295,36 +251,17 @@ func (n *node) fromGeneric(v any) (any, error) {
 		return nil, valueErrorf("%w: null for required schema %s", connectors.ErrSchemaMismatch, n.cs)
 	}
 	switch n.kind {
-	case kInt:
-		i, ok := toInt64(v)
-		if !ok || isFloat(v) {
-			return nil, typeErr(n, v)
-		}
-		x, err := intOf(n.cs.Type, i)
+	case kInt, kLong:
+		i, err := n.integer(v)
 		if err != nil {
-			return nil, valueErrorf("%v", err)
+			return nil, err
 		}
-		return x, nil
-	case kLong:
-		i, ok := toInt64(v)
-		if !ok || isFloat(v) {
-			return nil, typeErr(n, v)
+		if n.kind == kInt {
+			return intOf(n.cs.Type, i) // in range: integer checked it
 		}
 		return i, nil
 	case kFloat, kDouble:
-		var f float64
-		switch x := v.(type) {
-		case float32:
-			f = float64(x)
-		case float64:
-			f = x
-		default:
-			return nil, typeErr(n, v)
-		}
-		if n.kind == kFloat {
-			return float32(f), nil
-		}
-		return f, nil
+		return n.floatValue(v)
 	case kBool:
 		if _, ok := v.(bool); !ok {
 			return nil, typeErr(n, v)
@@ -384,33 +321,9 @@ func (n *node) fromGeneric(v any) (any, error) {
 		}
 		return nil, typeErr(n, v)
 	case kArray:
-		arr, ok := v.([]any)
-		if !ok {
-			return nil, typeErr(n, v)
-		}
-		out := make([]any, len(arr))
-		for i, e := range arr {
-			x, err := n.elem.fromGeneric(e)
-			if err != nil {
-				return nil, atPath(err, "["+strconv.Itoa(i)+"]")
-			}
-			out[i] = x
-		}
-		return out, nil
+		return n.convertArray(v, (*node).fromGeneric)
 	case kMap:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, typeErr(n, v)
-		}
-		out := make(map[string]any, len(m))
-		for k, e := range m {
-			x, err := n.elem.fromGeneric(e)
-			if err != nil {
-				return nil, atPath(err, "["+strconv.Quote(k)+"]")
-			}
-			out[k] = x
-		}
-		return out, nil
+		return n.convertMap(v, (*node).fromGeneric)
 	case kMapEntries:
 		arr, ok := v.([]any)
 		if !ok {
@@ -454,4 +367,40 @@ func (n *node) fromGeneric(v any) (any, error) {
 		return st, nil
 	}
 	return nil, valueErrorf("internal error: unknown node kind %d", n.kind)
+}
+
+// convertArray converts the items of an array value with conv (toGeneric
+// or fromGeneric), for an array node.
+func (n *node) convertArray(v any, conv func(*node, any) (any, error)) (any, error) {
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, typeErr(n, v)
+	}
+	out := make([]any, len(arr))
+	for i, e := range arr {
+		x, err := conv(n.elem, e)
+		if err != nil {
+			return nil, atPath(err, "["+strconv.Itoa(i)+"]")
+		}
+		out[i] = x
+	}
+	return out, nil
+}
+
+// convertMap converts the values of a map value with conv (toGeneric or
+// fromGeneric), for a map node.
+func (n *node) convertMap(v any, conv func(*node, any) (any, error)) (any, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, typeErr(n, v)
+	}
+	out := make(map[string]any, len(m))
+	for k, e := range m {
+		x, err := conv(n.elem, e)
+		if err != nil {
+			return nil, atPath(err, "["+strconv.Quote(k)+"]")
+		}
+		out[k] = x
+	}
+	return out, nil
 }

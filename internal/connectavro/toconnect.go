@@ -583,35 +583,13 @@ func intOf(t connectors.Type, n int64) (any, error) {
 	return n, nil
 }
 
-// toInt64 accepts any Go integer, and whole floats (JSON numbers).
+// toInt64 accepts any Go integer, whole floats (JSON numbers) and
+// durations (hamba/avro's time-millis).
 func toInt64(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
+	if n, ok := connectjson.IntValue(v); ok {
 		return n, true
-	case int32:
-		return int64(n), true
-	case int:
-		return int64(n), true
-	case int16:
-		return int64(n), true
-	case int8:
-		return int64(n), true
-	case uint8:
-		return int64(n), true
-	case uint16:
-		return int64(n), true
-	case uint32:
-		return int64(n), true
-	case uint64:
-		if n > math.MaxInt64 {
-			return 0, false
-		}
-		return int64(n), true
-	case uint:
-		if uint64(n) > math.MaxInt64 {
-			return 0, false
-		}
-		return int64(n), true
+	}
+	switch n := v.(type) {
 	case float64:
 		if n != math.Trunc(n) || n < math.MinInt64 || n >= math.MaxInt64 {
 			return 0, false
@@ -619,9 +597,6 @@ func toInt64(v any) (int64, bool) {
 		return int64(n), true
 	case float32:
 		return toInt64(float64(n))
-	case json.Number:
-		i, err := n.Int64()
-		return i, err == nil
 	case time.Duration:
 		return int64(n), true
 	}

@@ -54,19 +54,7 @@ func (c *EnvelopeCodec) Append(dst []byte, schema *connectors.Schema, value any)
 // Decode parses an envelope as [DecodeEnvelope] does, returning the cached
 // schema for schema text seen before.
 func (c *EnvelopeCodec) Decode(data []byte) (*connectors.Schema, any, error) {
-	schemaRaw, payload, err := envelopeParts(data)
-	if err != nil {
-		return nil, nil, err
-	}
-	schema, err := c.schema(schemaRaw)
-	if err != nil {
-		return nil, nil, err
-	}
-	v, err := coercer{}.coerce(nil, schema, payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	return schema, v, nil
+	return decodeEnvelope(data, c.schema)
 }
 
 func (c *EnvelopeCodec) schema(raw []byte) (*connectors.Schema, error) {
@@ -76,11 +64,7 @@ func (c *EnvelopeCodec) schema(raw []byte) (*connectors.Schema, error) {
 	if s, ok := c.toSchema.getBytes(raw); ok {
 		return s, nil
 	}
-	sv, err := Decode(raw)
-	if err != nil {
-		return nil, err
-	}
-	s, err := ParseSchema(sv)
+	s, err := parseSchemaJSON(raw)
 	if err != nil {
 		return nil, err
 	}

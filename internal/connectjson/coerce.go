@@ -280,7 +280,7 @@ func (c coercer) decimal(p *path, s *connectors.Schema, v any) (any, error) {
 		}
 		r, _ = new(big.Rat).SetString(strconv.FormatFloat(x, 'g', -1, 64))
 	default:
-		if n, ok := intValue(v); ok {
+		if n, ok := IntValue(v); ok {
 			r = new(big.Rat).SetInt64(n)
 			break
 		}
@@ -315,7 +315,7 @@ func wholeNumber(v any) (int64, bool) {
 		}
 		return r.Num().Int64(), true
 	}
-	return intValue(v)
+	return IntValue(v)
 }
 
 // normalize turns exact-mode numbers (json.Number) into the schemaless

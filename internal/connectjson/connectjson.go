@@ -138,15 +138,17 @@ func appendPayload(dst []byte, start int, schema *connectors.Schema, value any, 
 // value of that schema. As in Kafka Connect, the document must be an object
 // with exactly these two fields; a null schema gives a schemaless value.
 func DecodeEnvelope(data []byte) (*connectors.Schema, any, error) {
+	return decodeEnvelope(data, parseSchemaJSON)
+}
+
+// decodeEnvelope is DecodeEnvelope with schemaOf reading the schema's JSON
+// text (EnvelopeCodec caches it).
+func decodeEnvelope(data []byte, schemaOf func(raw []byte) (*connectors.Schema, error)) (*connectors.Schema, any, error) {
 	schemaRaw, payload, err := envelopeParts(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	sv, err := Decode(schemaRaw)
-	if err != nil {
-		return nil, nil, err
-	}
-	schema, err := ParseSchema(sv)
+	schema, err := schemaOf(schemaRaw)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,6 +157,15 @@ func DecodeEnvelope(data []byte) (*connectors.Schema, any, error) {
 		return nil, nil, err
 	}
 	return schema, v, nil
+}
+
+// parseSchemaJSON is ParseSchema of a schema's JSON text.
+func parseSchemaJSON(raw []byte) (*connectors.Schema, error) {
+	sv, err := Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSchema(sv)
 }
 
 // errEnvelope is Kafka Connect's message for data that is not an envelope.
@@ -181,19 +192,10 @@ func envelopeParts(data []byte) (schemaRaw []byte, payload any, err error) {
 			p.pos++
 			break
 		}
-		if p.pos >= len(data) || data[p.pos] != '"' {
-			return nil, nil, p.fail("want an object key (a string)")
-		}
-		key, err := p.str()
+		key, err := p.key()
 		if err != nil {
 			return nil, nil, err
 		}
-		p.skipSpace()
-		if p.pos >= len(data) || data[p.pos] != ':' {
-			return nil, nil, p.fail("want ':' after an object key")
-		}
-		p.pos++
-		p.skipSpace()
 		start := p.pos
 		if key == "payload" {
 			if payload, err = p.value(); err != nil {
@@ -264,18 +266,9 @@ func skipRest(p *parser) error {
 		case ',':
 			p.pos++
 			p.skipSpace()
-			if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-				return p.fail("want an object key (a string)")
-			}
-			if err := p.skipString(); err != nil {
+			if err := p.skipKey(); err != nil {
 				return err
 			}
-			p.skipSpace()
-			if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-				return p.fail("want ':' after an object key")
-			}
-			p.pos++
-			p.skipSpace()
 			if err := p.skip(); err != nil {
 				return err
 			}

@@ -101,64 +101,42 @@ func (p *parser) literal(lit string) error {
 }
 
 func (p *parser) object() (any, error) {
-	if p.depth++; p.depth > maxDepth {
-		return nil, p.fail("nested deeper than %d levels", maxDepth)
+	empty, err := p.open('}')
+	if err != nil {
+		return nil, err
 	}
-	p.pos++ // '{'
 	m := make(map[string]any)
-	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
-		p.depth--
+	if empty {
 		return m, nil
 	}
 	for {
 		p.skipSpace()
-		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-			return nil, p.fail("want an object key (a string)")
-		}
-		k, err := p.str()
+		k, err := p.key()
 		if err != nil {
 			return nil, err
 		}
-		p.skipSpace()
-		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return nil, p.fail("want ':' after an object key")
-		}
-		p.pos++
-		p.skipSpace()
 		v, err := p.value()
 		if err != nil {
 			return nil, err
 		}
 		m[k] = v // the last of duplicate keys wins, as in Jackson and encoding/json
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, p.fail("unexpected end of input in an object")
+		more, err := p.next('}')
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			p.depth--
+		if !more {
 			return m, nil
-		default:
-			return nil, p.fail("want ',' or '}' in an object")
 		}
 	}
 }
 
 func (p *parser) array() (any, error) {
-	if p.depth++; p.depth > maxDepth {
-		return nil, p.fail("nested deeper than %d levels", maxDepth)
+	empty, err := p.open(']')
+	if err != nil {
+		return nil, err
 	}
-	p.pos++ // '['
 	arr := make([]any, 0, 4)
-	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
-		p.depth--
+	if empty {
 		return arr, nil
 	}
 	for {
@@ -168,21 +146,88 @@ func (p *parser) array() (any, error) {
 			return nil, err
 		}
 		arr = append(arr, v)
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, p.fail("unexpected end of input in an array")
+		more, err := p.next(']')
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			p.depth--
+		if !more {
 			return arr, nil
-		default:
-			return nil, p.fail("want ',' or ']' in an array")
 		}
 	}
+}
+
+// open enters the object or array at its opening bracket (closing is '}'
+// or ']'), one nesting level deeper, and reports whether it is empty: then
+// it has been passed over whole.
+func (p *parser) open(closing byte) (empty bool, err error) {
+	if p.depth++; p.depth > maxDepth {
+		return false, p.fail("nested deeper than %d levels", maxDepth)
+	}
+	p.pos++
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == closing {
+		p.pos++
+		p.depth--
+		return true, nil
+	}
+	return false, nil
+}
+
+// key reads an object key and the ':' after it, and the space after that.
+func (p *parser) key() (string, error) {
+	if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+		return "", p.fail("want an object key (a string)")
+	}
+	k, err := p.str()
+	if err != nil {
+		return "", err
+	}
+	return k, p.colon()
+}
+
+// skipKey is key without building the key.
+func (p *parser) skipKey() error {
+	if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+		return p.fail("want an object key (a string)")
+	}
+	if err := p.skipString(); err != nil {
+		return err
+	}
+	return p.colon()
+}
+
+func (p *parser) colon() error {
+	p.skipSpace()
+	if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+		return p.fail("want ':' after an object key")
+	}
+	p.pos++
+	p.skipSpace()
+	return nil
+}
+
+// next passes over what follows a member of an object or array (closing
+// is '}' or ']'): a ',' (more is true: another member follows) or the
+// closing bracket, which ends the nesting level.
+func (p *parser) next(closing byte) (more bool, err error) {
+	in := "an object"
+	if closing == ']' {
+		in = "an array"
+	}
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return false, p.fail("unexpected end of input in %s", in)
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		return true, nil
+	case closing:
+		p.pos++
+		p.depth--
+		return false, nil
+	}
+	return false, p.fail("want ',' or '%c' in %s", closing, in)
 }
 
 // str parses a string starting at its opening quote.
@@ -436,52 +481,25 @@ func (p *parser) skip() error {
 	}
 	switch c := p.data[p.pos]; c {
 	case '{', '[':
-		if p.depth++; p.depth > maxDepth {
-			return p.fail("nested deeper than %d levels", maxDepth)
-		}
 		closing := byte('}')
 		if c == '[' {
 			closing = ']'
 		}
-		p.pos++
-		p.skipSpace()
-		if p.pos < len(p.data) && p.data[p.pos] == closing {
-			p.pos++
-			p.depth--
-			return nil
+		if empty, err := p.open(closing); empty || err != nil {
+			return err
 		}
 		for {
 			p.skipSpace()
 			if c == '{' {
-				if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-					return p.fail("want an object key (a string)")
-				}
-				if err := p.skipString(); err != nil {
+				if err := p.skipKey(); err != nil {
 					return err
 				}
-				p.skipSpace()
-				if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-					return p.fail("want ':' after an object key")
-				}
-				p.pos++
-				p.skipSpace()
 			}
 			if err := p.skip(); err != nil {
 				return err
 			}
-			p.skipSpace()
-			if p.pos >= len(p.data) {
-				return p.fail("unexpected end of input")
-			}
-			switch p.data[p.pos] {
-			case ',':
-				p.pos++
-			case closing:
-				p.pos++
-				p.depth--
-				return nil
-			default:
-				return p.fail("want ',' or %q", closing)
+			if more, err := p.next(closing); !more {
+				return err
 			}
 		}
 	case '"':
@@ -538,7 +556,7 @@ func numberValue(v any) (float64, bool) {
 	case float32:
 		return float64(n), true
 	}
-	if n, ok := intValue(v); ok {
+	if n, ok := IntValue(v); ok {
 		return float64(n), true
 	}
 	return 0, false

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/javafmt"
 )
 
 // encoder writes Kafka Connect payloads. Schemaful values take a type switch
@@ -116,7 +117,7 @@ func (e *encoder) value(dst []byte, p *path, s *connectors.Schema, v any) ([]byt
 		}
 		return AppendString(dst, str), nil
 	case connectors.TypeInt32, connectors.TypeInt64, connectors.TypeInt8, connectors.TypeInt16:
-		n, ok := intValue(v)
+		n, ok := IntValue(v)
 		if !ok {
 			return dst, e.mismatch(p, s, v)
 		}
@@ -304,9 +305,10 @@ func appendBase64(dst, b []byte) []byte {
 	return append(dst, '"')
 }
 
-// intValue returns any Go integer (and json.Number holding an integer) as
-// int64.
-func intValue(v any) (int64, bool) {
+// IntValue returns any Go integer (and a json.Number holding an integer)
+// as int64; false for other values and for unsigned integers above
+// math.MaxInt64.
+func IntValue(v any) (int64, bool) {
 	switch n := v.(type) {
 	case int32:
 		return int64(n), true
@@ -381,7 +383,7 @@ func (e *encoder) schemaless(dst []byte, p *path, v any) ([]byte, error) {
 	case float64:
 		return AppendFloat64(dst, x), nil
 	case int, int8, int16, int32, uint8, uint16, uint32:
-		n, _ := intValue(x)
+		n, _ := IntValue(x)
 		return strconv.AppendInt(dst, n, 10), nil
 	case uint:
 		return strconv.AppendUint(dst, uint64(x), 10), nil
@@ -442,7 +444,7 @@ func (e *encoder) schemaless(dst []byte, p *path, v any) ([]byte, error) {
 		if err != nil {
 			return dst, e.errorf(p, "%v", err)
 		}
-		return AppendBigDecimal(dst, unscaled, scale), nil
+		return javafmt.AppendBigDecimal(dst, unscaled, scale), nil
 	}
 	// Anything else (typed slices and maps, time.Time, structs with json
 	// tags): encoding/json, without its HTML escaping (Jackson has none).
@@ -544,7 +546,7 @@ func FormatMapKey(keySchema *connectors.Schema, key any) (string, error) {
 	case []byte:
 		return string(k), nil
 	}
-	if n, ok := intValue(key); ok {
+	if n, ok := IntValue(key); ok {
 		return strconv.FormatInt(n, 10), nil
 	}
 	return "", fmt.Errorf("map keys of schema %s are not supported (Sluice map keys are strings; only primitive key schemas can be converted)", keySchema)

@@ -8,6 +8,8 @@ import (
 	"math/bits"
 	"strconv"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/javafmt"
 )
 
 // Conversions of Kafka Connect's logical types to their underlying values
@@ -252,11 +254,11 @@ func DecimalFromBytes(b []byte, scale int) *big.Rat {
 // appendDecimalText appends v at scale as Java's BigDecimal.toString.
 func appendDecimalText(dst []byte, v *big.Rat, scale int) ([]byte, error) {
 	if n, ok := unscaled64(v, scale); ok {
-		return AppendBigDecimal(dst, big.NewInt(n), scale), nil
+		return javafmt.AppendBigDecimal(dst, big.NewInt(n), scale), nil
 	}
 	unscaled, err := DecimalUnscaled(v, scale)
 	if err != nil {
 		return dst, err
 	}
-	return AppendBigDecimal(dst, unscaled, scale), nil
+	return javafmt.AppendBigDecimal(dst, unscaled, scale), nil
 }

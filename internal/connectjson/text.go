@@ -2,9 +2,9 @@ package connectjson
 
 import (
 	"math"
-	"math/big"
-	"strconv"
 	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/internal/javafmt"
 )
 
 // This file writes JSON scalars the way Kafka Connect's JsonConverter does
@@ -79,121 +79,17 @@ func AppendString(dst []byte, s string) []byte {
 // form ("1.0", "0.001", "1.0E7", "1.0E-4"), with the shortest digits that
 // read back as f. NaN and infinities are written as the JSON strings "NaN",
 // "Infinity" and "-Infinity".
-func AppendFloat64(dst []byte, f float64) []byte { return appendJavaFloat(dst, f, 64) }
+func AppendFloat64(dst []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(javafmt.AppendDouble(append(dst, '"'), f), '"')
+	}
+	return javafmt.AppendDouble(dst, f)
+}
 
 // AppendFloat32 appends f as Jackson writes a Java float (Float.toString).
-func AppendFloat32(dst []byte, f float32) []byte { return appendJavaFloat(dst, float64(f), 32) }
-
-func appendJavaFloat(dst []byte, f float64, bits int) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, `"NaN"`...)
-	case math.IsInf(f, 1):
-		return append(dst, `"Infinity"`...)
-	case math.IsInf(f, -1):
-		return append(dst, `"-Infinity"`...)
-	case f == 0:
-		if math.Signbit(f) {
-			return append(dst, "-0.0"...)
-		}
-		return append(dst, "0.0"...)
+func AppendFloat32(dst []byte, f float32) []byte {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return append(javafmt.AppendFloat(append(dst, '"'), f), '"')
 	}
-	if f < 0 {
-		dst = append(dst, '-')
-		f = -f
-	}
-	// Shortest digits d1.d2d3...e±x; Java uses the same (shortest
-	// round-trip) digits since JDK 19 and the same thresholds always:
-	// plain notation for 1e-3 <= |f| < 1e7, computerized scientific
-	// notation otherwise.
-	var buf [32]byte
-	e := strconv.AppendFloat(buf[:0], f, 'e', -1, bits)
-	mant, exp := splitExp(e)
-	digits := make([]byte, 0, len(mant))
-	for _, c := range mant {
-		if c != '.' {
-			digits = append(digits, c)
-		}
-	}
-	if exp >= -3 && exp < 7 {
-		if exp >= 0 {
-			intLen := exp + 1
-			if len(digits) <= intLen {
-				dst = append(dst, digits...)
-				for range intLen - len(digits) {
-					dst = append(dst, '0')
-				}
-				return append(dst, '.', '0')
-			}
-			dst = append(dst, digits[:intLen]...)
-			dst = append(dst, '.')
-			return append(dst, digits[intLen:]...)
-		}
-		dst = append(dst, '0', '.')
-		for range -exp - 1 {
-			dst = append(dst, '0')
-		}
-		return append(dst, digits...)
-	}
-	dst = append(dst, digits[0], '.')
-	if len(digits) > 1 {
-		dst = append(dst, digits[1:]...)
-	} else {
-		dst = append(dst, '0')
-	}
-	dst = append(dst, 'E')
-	return strconv.AppendInt(dst, int64(exp), 10)
-}
-
-// splitExp splits strconv's 'e' format ("1.2345e+07") into mantissa and
-// exponent.
-func splitExp(e []byte) ([]byte, int) {
-	for i := len(e) - 1; i >= 0; i-- {
-		if e[i] == 'e' {
-			exp, _ := strconv.Atoi(string(e[i+1:]))
-			return e[:i], exp
-		}
-	}
-	return e, 0
-}
-
-// AppendBigDecimal appends unscaled × 10^-scale as Java's
-// BigDecimal.toString writes it (what Jackson writes for a decimal with
-// decimal.format=NUMERIC): plain when the scale is not negative and the
-// adjusted exponent is at least -6 ("12.30", "0.000001"), scientific
-// otherwise ("1E-7", "1.23E+5").
-func AppendBigDecimal(dst []byte, unscaled *big.Int, scale int) []byte {
-	var buf [64]byte
-	digits := unscaled.Append(buf[:0], 10)
-	if digits[0] == '-' {
-		dst = append(dst, '-')
-		digits = digits[1:]
-	}
-	if scale == 0 {
-		return append(dst, digits...)
-	}
-	adjusted := len(digits) - 1 - scale
-	if scale > 0 && adjusted >= -6 {
-		point := len(digits) - scale
-		if point > 0 {
-			dst = append(dst, digits[:point]...)
-			dst = append(dst, '.')
-			return append(dst, digits[point:]...)
-		}
-		dst = append(dst, '0', '.')
-		for range -point {
-			dst = append(dst, '0')
-		}
-		return append(dst, digits...)
-	}
-	dst = append(dst, digits[0])
-	if len(digits) > 1 {
-		dst = append(dst, '.')
-		dst = append(dst, digits[1:]...)
-	}
-	dst = append(dst, 'E')
-	if adjusted > 0 {
-		dst = append(dst, '+')
-	}
-	return strconv.AppendInt(dst, int64(adjusted), 10)
+	return javafmt.AppendFloat(dst, f)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/internal/connectjson"
+	"github.com/sluicehq/sluice/internal/javafmt"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -101,9 +102,9 @@ func toText(schema *connectors.Schema, value any) (string, error) {
 	case json.Number:
 		return string(v), nil
 	case float64:
-		return javaFloat(v, 64), nil
+		return javafmt.Double(v), nil
 	case float32:
-		return javaFloat(float64(v), 32), nil
+		return javafmt.Float(v), nil
 	case *big.Rat:
 		scale := -1
 		if schema != nil && schema.Name == connectors.DecimalName {
@@ -123,7 +124,7 @@ func toText(schema *connectors.Schema, value any) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return string(connectjson.AppendBigDecimal(nil, unscaled, scale)), nil
+		return string(javafmt.AppendBigDecimal(nil, unscaled, scale)), nil
 	case time.Time:
 		t := v.UTC()
 		if schema != nil {
@@ -141,22 +142,6 @@ func toText(schema *connectors.Schema, value any) (string, error) {
 		return "", fmt.Errorf("cannot write a %T as a string: use the json converter", value)
 	}
 	return "", fmt.Errorf("cannot write a %T as a string", value)
-}
-
-// javaFloat is Java's Double.toString / Float.toString.
-func javaFloat(f float64, bits int) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	if bits == 32 {
-		return string(connectjson.AppendFloat32(nil, float32(f)))
-	}
-	return string(connectjson.AppendFloat64(nil, f))
 }
 
 func encodeText(encoding, s string) []byte {
@@ -351,7 +336,7 @@ func (c *numberConverter) FromConnect(topic string, schema *connectors.Schema, v
 		}
 		return binary.BigEndian.AppendUint64(out, math.Float64bits(f)), nil
 	}
-	n, ok := integer(value)
+	n, ok := connectjson.IntValue(value)
 	if !ok {
 		return fail()
 	}
@@ -385,40 +370,4 @@ func (c *numberConverter) ToConnect(topic string, data []byte) (*connectors.Sche
 		return c.schema, math.Float32frombits(binary.BigEndian.Uint32(data)), nil
 	}
 	return c.schema, math.Float64frombits(binary.BigEndian.Uint64(data)), nil
-}
-
-// integer returns any Go integer value (or whole json.Number) as int64.
-func integer(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int32:
-		return int64(n), true
-	case int16:
-		return int64(n), true
-	case int8:
-		return int64(n), true
-	case int:
-		return int64(n), true
-	case uint8:
-		return int64(n), true
-	case uint16:
-		return int64(n), true
-	case uint32:
-		return int64(n), true
-	case uint64:
-		if n > math.MaxInt64 {
-			return 0, false
-		}
-		return int64(n), true
-	case uint:
-		if uint64(n) > math.MaxInt64 {
-			return 0, false
-		}
-		return int64(n), true
-	case json.Number:
-		i, err := n.Int64()
-		return i, err == nil
-	}
-	return 0, false
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/javafmt"
 )
 
 func castInfo(s side) connectors.Info {
@@ -356,9 +357,9 @@ func castValue(v any, target connectors.Type, logical string, scale int) (any, e
 		case bool:
 			return strconv.FormatBool(x), nil
 		case float32:
-			return javaFloat(x), nil
+			return javafmt.Float(x), nil
 		case float64:
-			return javaDouble(x), nil
+			return javafmt.Double(x), nil
 		case []byte:
 			return base64.StdEncoding.EncodeToString(x), nil
 		case *big.Rat:

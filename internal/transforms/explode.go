@@ -77,6 +77,19 @@ func emit(dst []*connectors.Record, rec *connectors.Record, n int, set func(r *c
 	return dst
 }
 
+// elements returns the array in the exploded field: none (so no record)
+// when the field is null.
+func (t *explode) elements(rec *connectors.Record, raw any) ([]any, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	arr, ok := raw.([]any)
+	if !ok {
+		return nil, t.id.fail(rec, "field %q holds %s, not an array", t.field, describe(raw))
+	}
+	return arr, nil
+}
+
 func (t *explode) Apply(dst []*connectors.Record, rec *connectors.Record) ([]*connectors.Record, error) {
 	if rec.Value == nil {
 		return append(dst, rec), nil
@@ -86,13 +99,9 @@ func (t *explode) Apply(dst []*connectors.Record, rec *connectors.Record) ([]*co
 		if err != nil {
 			return dst, t.id.wrap(rec, err)
 		}
-		raw := m[t.field]
-		if raw == nil {
-			return dst, nil
-		}
-		arr, ok := raw.([]any)
-		if !ok {
-			return dst, t.id.fail(rec, "field %q holds %s, not an array", t.field, describe(raw))
+		arr, err := t.elements(rec, m[t.field])
+		if err != nil {
+			return dst, err
 		}
 		return emit(dst, rec, len(arr), func(r *connectors.Record, i int) {
 			if t.asValue {
@@ -113,13 +122,9 @@ func (t *explode) Apply(dst []*connectors.Record, rec *connectors.Record) ([]*co
 	if err != nil {
 		return dst, t.id.wrap(rec, err)
 	}
-	raw := fieldValue(st, &in.Fields[p.index], true)
-	if raw == nil {
-		return dst, nil
-	}
-	arr, ok := raw.([]any)
-	if !ok {
-		return dst, t.id.fail(rec, "field %q holds %s, not an array", t.field, describe(raw))
+	arr, err := t.elements(rec, fieldValue(st, &in.Fields[p.index], true))
+	if err != nil {
+		return dst, err
 	}
 	return emit(dst, rec, len(arr), func(r *connectors.Record, i int) {
 		if t.asValue {

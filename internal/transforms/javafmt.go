@@ -15,93 +15,11 @@ import (
 	"sort"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/connectjson"
+	"github.com/sluicehq/sluice/internal/javafmt"
 )
-
-// appendJavaFloat appends f as Java's Double.toString (bits 64) or
-// Float.toString (bits 32) writes it (JDK 19 and later, whose algorithm
-// is specified): the shortest digits that identify the value, at least
-// two, in plain notation with at least one fractional digit for
-// 1e-3 <= |f| < 1e7 ("42.0", "0.001"), in computerized scientific notation
-// otherwise ("1.0E7", "1.0E-4"); "NaN", "Infinity", "-Infinity".
-func appendJavaFloat(dst []byte, f float64, bits int) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(dst, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(dst, "-Infinity"...)
-	}
-	if math.Signbit(f) {
-		dst = append(dst, '-')
-		f = -f
-	}
-	if f == 0 {
-		return append(dst, "0.0"...)
-	}
-	var buf [32]byte
-	e := strconv.AppendFloat(buf[:0], f, 'e', -1, bits) // d[.ddd]e±XX
-	plain := f >= 1e-3 && f < 1e7
-	if e[1] == 'e' && !plain {
-		// One digit is shortest, but scientific notation shows two, and
-		// Java chooses the two-digit decimal closest to the value
-		// (4.9E-324, not 5.0E-324). (In the plain range a one-digit
-		// shortest value is exact, so ".0" is right there.)
-		e = strconv.AppendFloat(buf[:0], f, 'e', 1, bits)
-	}
-	var digitsBuf [24]byte
-	digits := digitsBuf[:0]
-	i := 0
-	for ; e[i] != 'e'; i++ {
-		if e[i] != '.' {
-			digits = append(digits, e[i])
-		}
-	}
-	exp, _ := strconv.Atoi(string(e[i+1:]))
-	if plain {
-		if exp >= 0 {
-			intLen := exp + 1
-			if len(digits) <= intLen {
-				dst = append(dst, digits...)
-				for k := len(digits); k < intLen; k++ {
-					dst = append(dst, '0')
-				}
-				return append(dst, ".0"...)
-			}
-			dst = append(dst, digits[:intLen]...)
-			dst = append(dst, '.')
-			return append(dst, digits[intLen:]...)
-		}
-		dst = append(dst, "0."...)
-		for k := 0; k < -exp-1; k++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, digits...)
-	}
-	dst = append(dst, digits[0], '.')
-	if len(digits) > 1 {
-		dst = append(dst, digits[1:]...)
-	} else {
-		dst = append(dst, '0')
-	}
-	dst = append(dst, 'E')
-	return strconv.AppendInt(dst, int64(exp), 10)
-}
-
-// javaDouble is appendJavaFloat as a string.
-func javaDouble(f float64) string {
-	var buf [32]byte
-	return string(appendJavaFloat(buf[:0], f, 64))
-}
-
-// javaFloat is appendJavaFloat for a float32 as a string.
-func javaFloat(f float32) string {
-	var buf [32]byte
-	return string(appendJavaFloat(buf[:0], float64(f), 32))
-}
 
 // decimalScale returns the scale of a Decimal schema (its "scale"
 // parameter), or -1 if the schema is not a decimal.
@@ -109,7 +27,7 @@ func decimalScale(s *connectors.Schema) int {
 	if s == nil || s.Name != connectors.DecimalName {
 		return -1
 	}
-	n, err := strconv.Atoi(s.Parameters[connectors.DecimalScaleParam])
+	n, err := connectjson.DecimalScale(s.Parameters)
 	if err != nil {
 		return -1
 	}
@@ -168,49 +86,14 @@ func naturalScale(r *big.Rat) int {
 	return 64
 }
 
-// appendJavaDecimal appends r at the given scale as Java's
-// BigDecimal.toString writes it: plain notation unless the scale is
-// negative or the adjusted exponent is below -6 ("0.00000012" is written
-// "1.2E-7").
+// appendJavaDecimal appends r at the given scale (rounded half to even to
+// it; noScale for the scale that represents r exactly) as Java's
+// BigDecimal.toString writes it.
 func appendJavaDecimal(dst []byte, r *big.Rat, scale int) []byte {
 	if scale == noScale {
 		scale = naturalScale(r)
 	}
-	u := unscaled(r, scale)
-	if u.Sign() < 0 {
-		dst = append(dst, '-')
-		u.Neg(u)
-	}
-	coeff := u.String()
-	if scale == 0 {
-		return append(dst, coeff...)
-	}
-	adjusted := -scale + len(coeff) - 1
-	if scale > 0 && adjusted >= -6 {
-		if len(coeff) > scale {
-			dst = append(dst, coeff[:len(coeff)-scale]...)
-			dst = append(dst, '.')
-			return append(dst, coeff[len(coeff)-scale:]...)
-		}
-		dst = append(dst, "0."...)
-		for k := len(coeff); k < scale; k++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, coeff...)
-	}
-	dst = append(dst, coeff[0])
-	if len(coeff) > 1 {
-		dst = append(dst, '.')
-		dst = append(dst, coeff[1:]...)
-	}
-	if adjusted != 0 {
-		dst = append(dst, 'E')
-		if adjusted > 0 {
-			dst = append(dst, '+')
-		}
-		dst = strconv.AppendInt(dst, int64(adjusted), 10)
-	}
-	return dst
+	return javafmt.AppendBigDecimal(dst, unscaled(r, scale), scale)
 }
 
 // noScale marks a decimal whose scale is not known (no Decimal schema):
@@ -245,10 +128,10 @@ func appendJavaDate(dst []byte, t time.Time) []byte {
 // [1,2]). A null value gives a null header value.
 //
 // Differences from Kafka Connect, all in nested values: strings inside
-// structures are escaped as JSON requires (Kafka escapes only quotes and
-// backslashes), dates inside structures are quoted (Kafka writes them
-// bare, which is not JSON), and map keys are sorted (Kafka follows the
-// map's iteration order).
+// structures are escaped as JSON requires, as the JSON converter escapes
+// them (Kafka escapes only quotes and backslashes), dates inside
+// structures are quoted (Kafka writes them bare, which is not JSON), and
+// map keys are sorted (Kafka follows the map's iteration order).
 func headerBytes(schema *connectors.Schema, v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
@@ -266,7 +149,7 @@ func appendHeaderValue(dst []byte, schema *connectors.Schema, v any, embedded bo
 		return append(dst, "null"...), nil
 	case string:
 		if embedded {
-			return appendJSONString(dst, x), nil
+			return connectjson.AppendString(dst, x), nil
 		}
 		return append(dst, x...), nil
 	case bool:
@@ -282,9 +165,9 @@ func appendHeaderValue(dst []byte, schema *connectors.Schema, v any, embedded bo
 	case int:
 		return strconv.AppendInt(dst, int64(x), 10), nil
 	case float32:
-		return appendJavaFloat(dst, float64(x), 32), nil
+		return javafmt.AppendFloat(dst, x), nil
 	case float64:
-		return appendJavaFloat(dst, x, 64), nil
+		return javafmt.AppendDouble(dst, x), nil
 	case json.Number:
 		return append(dst, x...), nil
 	case []byte:
@@ -332,7 +215,7 @@ func appendHeaderValue(dst []byte, schema *connectors.Schema, v any, embedded bo
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, k)
+			dst = connectjson.AppendString(dst, k)
 			dst = append(dst, ':')
 			var err error
 			if dst, err = appendHeaderValue(dst, elem, x[k], true); err != nil {
@@ -348,7 +231,7 @@ func appendHeaderValue(dst []byte, schema *connectors.Schema, v any, embedded bo
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, f.Name)
+			dst = connectjson.AppendString(dst, f.Name)
 			dst = append(dst, ':')
 			var err error
 			if dst, err = appendHeaderValue(dst, f.Schema, fieldValue(x, f, true), true); err != nil {
@@ -358,39 +241,4 @@ func appendHeaderValue(dst []byte, schema *connectors.Schema, v any, embedded bo
 		return append(dst, '}'), nil
 	}
 	return nil, fmt.Errorf("cannot render a value of Go type %T as a header", v)
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }

@@ -21,19 +21,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-type sdfToken struct {
-	letter byte   // 0: literal text
-	count  int    // pattern letters in a row
-	lit    string // literal text
-}
+	"github.com/sluicehq/sluice/internal/javafmt"
+)
 
 // dateFormat is a compiled SimpleDateFormat pattern. It is immutable and
 // safe for concurrent use (unlike Java's SimpleDateFormat).
 type dateFormat struct {
 	pattern string
-	toks    []sdfToken
+	toks    []javafmt.DateToken
 	// now is the clock for two-digit years ("yy" parses into the century
 	// starting 80 years before now, as SimpleDateFormat does).
 	now func() time.Time
@@ -52,66 +48,25 @@ func isSupportedLetter(c byte) bool {
 
 // compileDateFormat compiles a SimpleDateFormat pattern.
 func compileDateFormat(pattern string) (*dateFormat, error) {
-	f := &dateFormat{pattern: pattern, now: time.Now}
-	var lit strings.Builder
-	flush := func() {
-		if lit.Len() > 0 {
-			f.toks = append(f.toks, sdfToken{lit: lit.String()})
-			lit.Reset()
+	toks, err := javafmt.ParseDatePattern(pattern, func(c byte, _ int) error {
+		if what, ok := unsupportedLetters[c]; ok {
+			return fmt.Errorf("date pattern %q: letter '%c' (%s) is not supported", pattern, c, what)
 		}
-	}
-	for i := 0; i < len(pattern); {
-		c := pattern[i]
-		switch {
-		case c == '\'':
-			if i+1 < len(pattern) && pattern[i+1] == '\'' {
-				lit.WriteByte('\'')
-				i += 2
-				continue
-			}
-			j := i + 1
-			closed := false
-			for j < len(pattern) {
-				if pattern[j] == '\'' {
-					if j+1 < len(pattern) && pattern[j+1] == '\'' {
-						lit.WriteByte('\'')
-						j += 2
-						continue
-					}
-					closed = true
-					break
-				}
-				lit.WriteByte(pattern[j])
-				j++
-			}
-			if !closed {
-				return nil, fmt.Errorf("unterminated quote in date pattern %q", pattern)
-			}
-			i = j + 1
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			j := i
-			for j < len(pattern) && pattern[j] == c {
-				j++
-			}
-			if what, ok := unsupportedLetters[c]; ok {
-				return nil, fmt.Errorf("date pattern %q: letter '%c' (%s) is not supported", pattern, c, what)
-			}
-			if !isSupportedLetter(c) {
-				return nil, fmt.Errorf("date pattern %q: illegal pattern character '%c' (quote literal text, as in 'T')", pattern, c)
-			}
-			flush()
-			f.toks = append(f.toks, sdfToken{letter: c, count: j - i})
-			i = j
-		default:
-			lit.WriteByte(c)
-			i++
+		if !isSupportedLetter(c) {
+			return fmt.Errorf("date pattern %q: illegal pattern character '%c' (quote literal text, as in 'T')", pattern, c)
 		}
+		return nil
+	})
+	if _, ok := errors.AsType[*javafmt.UnterminatedQuoteError](err); ok {
+		return nil, fmt.Errorf("unterminated quote in date pattern %q", pattern)
 	}
-	flush()
-	if len(f.toks) == 0 {
+	if err != nil {
+		return nil, err
+	}
+	if len(toks) == 0 {
 		return nil, errors.New("empty date pattern")
 	}
-	return f, nil
+	return &dateFormat{pattern: pattern, toks: toks, now: time.Now}, nil
 }
 
 var (
@@ -121,97 +76,34 @@ var (
 	shortDays   = []string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
 )
 
-func appendPadded(dst []byte, n, width int) []byte {
-	if n < 0 {
-		dst = append(dst, '-')
-		n = -n
-	}
-	var buf [20]byte
-	s := strconv.AppendInt(buf[:0], int64(n), 10)
-	for k := len(s); k < width; k++ {
-		dst = append(dst, '0')
-	}
-	return append(dst, s...)
-}
-
 // append formats t (in UTC) to dst.
 func (f *dateFormat) append(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	for _, tk := range f.toks {
-		switch tk.letter {
+		switch tk.Letter {
 		case 0:
-			dst = append(dst, tk.lit...)
-		case 'G':
-			if t.Year() > 0 {
-				dst = append(dst, "AD"...)
-			} else {
-				dst = append(dst, "BC"...)
-			}
+			dst = append(dst, tk.Literal...)
 		case 'y':
 			y := t.Year()
 			if y <= 0 {
 				y = 1 - y // year of era
 			}
-			if tk.count == 2 {
-				dst = appendPadded(dst, y%100, 2)
-			} else {
-				dst = appendPadded(dst, y, tk.count)
+			if tk.Count == 2 {
+				y %= 100
 			}
-		case 'M', 'L':
-			switch {
-			case tk.count >= 4:
-				dst = append(dst, longMonths[t.Month()-1]...)
-			case tk.count == 3:
-				dst = append(dst, shortMonths[t.Month()-1]...)
-			default:
-				dst = appendPadded(dst, int(t.Month()), tk.count)
-			}
-		case 'd':
-			dst = appendPadded(dst, t.Day(), tk.count)
-		case 'D':
-			dst = appendPadded(dst, t.YearDay(), tk.count)
-		case 'E':
-			if tk.count >= 4 {
-				dst = append(dst, longDays[t.Weekday()]...)
-			} else {
-				dst = append(dst, shortDays[t.Weekday()]...)
-			}
+			dst = javafmt.AppendPadded(dst, int64(y), tk.Count)
+		case 'L': // the stand-alone month, the same as M in English
+			dst = javafmt.AppendDateField(dst, t, 'M', tk.Count)
 		case 'u':
 			wd := int(t.Weekday())
 			if wd == 0 {
 				wd = 7
 			}
-			dst = appendPadded(dst, wd, tk.count)
-		case 'a':
-			if t.Hour() < 12 {
-				dst = append(dst, "AM"...)
-			} else {
-				dst = append(dst, "PM"...)
-			}
-		case 'H':
-			dst = appendPadded(dst, t.Hour(), tk.count)
-		case 'k':
-			h := t.Hour()
-			if h == 0 {
-				h = 24
-			}
-			dst = appendPadded(dst, h, tk.count)
-		case 'K':
-			dst = appendPadded(dst, t.Hour()%12, tk.count)
-		case 'h':
-			h := t.Hour() % 12
-			if h == 0 {
-				h = 12
-			}
-			dst = appendPadded(dst, h, tk.count)
-		case 'm':
-			dst = appendPadded(dst, t.Minute(), tk.count)
-		case 's':
-			dst = appendPadded(dst, t.Second(), tk.count)
+			dst = javafmt.AppendPadded(dst, int64(wd), tk.Count)
 		case 'S':
-			dst = appendPadded(dst, t.Nanosecond()/1e6, tk.count)
+			dst = javafmt.AppendPadded(dst, int64(t.Nanosecond()/1e6), tk.Count)
 		case 'z':
-			if tk.count >= 4 {
+			if tk.Count >= 4 {
 				dst = append(dst, "Coordinated Universal Time"...)
 			} else {
 				dst = append(dst, "UTC"...)
@@ -220,6 +112,9 @@ func (f *dateFormat) append(dst []byte, t time.Time) []byte {
 			dst = append(dst, "+0000"...)
 		case 'X':
 			dst = append(dst, 'Z')
+		default:
+			// The letters Joda-Time shares: G M d D E a H k K h m s.
+			dst = javafmt.AppendDateField(dst, t, tk.Letter, tk.Count)
 		}
 	}
 	return dst
@@ -227,14 +122,14 @@ func (f *dateFormat) append(dst []byte, t time.Time) []byte {
 
 func (f *dateFormat) format(t time.Time) string { return string(f.append(nil, t)) }
 
-// numeric reports whether a token parses as a number (for abutting
+// numericField reports whether a token parses as a number (for abutting
 // fields, which then take exactly their count of digits).
-func (tk sdfToken) numeric() bool {
-	switch tk.letter {
+func numericField(tk javafmt.DateToken) bool {
+	switch tk.Letter {
 	case 'y', 'd', 'D', 'u', 'H', 'k', 'K', 'h', 'm', 's', 'S':
 		return true
 	case 'M', 'L':
-		return tk.count <= 2
+		return tk.Count <= 2
 	}
 	return false
 }
@@ -250,11 +145,11 @@ func (f *dateFormat) parse(s string) (time.Time, error) {
 	loc := time.UTC
 	pos := 0
 	for i, tk := range f.toks {
-		if tk.letter == 0 {
-			if !strings.HasPrefix(s[pos:], tk.lit) {
+		if tk.Letter == 0 {
+			if !strings.HasPrefix(s[pos:], tk.Literal) {
 				return fail()
 			}
-			pos += len(tk.lit)
+			pos += len(tk.Literal)
 			continue
 		}
 		// SimpleDateFormat skips spaces and tabs before a field.
@@ -264,10 +159,10 @@ func (f *dateFormat) parse(s string) (time.Time, error) {
 		if pos >= len(s) {
 			return fail()
 		}
-		if tk.numeric() {
+		if numericField(tk) {
 			width := 0
-			if i+1 < len(f.toks) && f.toks[i+1].numeric() {
-				width = tk.count
+			if i+1 < len(f.toks) && numericField(f.toks[i+1]) {
+				width = tk.Count
 			}
 			start := pos
 			end := pos
@@ -279,9 +174,9 @@ func (f *dateFormat) parse(s string) (time.Time, error) {
 			}
 			n, _ := strconv.Atoi(s[start:end])
 			pos = end
-			switch tk.letter {
+			switch tk.Letter {
 			case 'y':
-				if tk.count <= 2 && end-start == 2 {
+				if tk.Count <= 2 && end-start == 2 {
 					// Two-digit years fall in the 100 years starting 80
 					// years ago, as SimpleDateFormat's default century.
 					startYear := f.now().Year() - 80
@@ -323,7 +218,7 @@ func (f *dateFormat) parse(s string) (time.Time, error) {
 			continue
 		}
 		rest := s[pos:]
-		switch tk.letter {
+		switch tk.Letter {
 		case 'M', 'L':
 			k, n := matchName(rest, longMonths, shortMonths)
 			if k < 0 {
