@@ -65,7 +65,7 @@ starts an embedded broker in-process.`,
 			return err
 		},
 	}
-	cmd.AddCommand(newBenchConnectorsCmd())
+	cmd.AddCommand(newBenchConnectorsCmd(), newBenchJobsCmd())
 	f := cmd.Flags()
 	f.StringVar(&brokers, "brokers", "", "Kafka brokers (default: an embedded in-process broker)")
 	f.IntVar(&cfg.Records, "records", 1_000_000, "records per run")

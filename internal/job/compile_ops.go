@@ -116,10 +116,13 @@ func (c *compiler) projection(p *Pipeline, v *Value, vars []variable, suffix str
 		return nil
 	}
 	t := vtype{rt: rt.goType, format: c.internalFormat(), record: rt}
+	envT := envType(vars) // the same type for every field's program
 	return &projected{typ: t, eval: func(k, val any) any {
 		rec := rt.new()
+		e := getEnv(envT, k, val)
+		defer e.put()
 		for i, prog := range progs {
-			out, err := prog.run(k, val)
+			out, err := prog.runEnv(e)
 			if err != nil {
 				panic(exprPanic{err})
 			}
@@ -392,13 +395,16 @@ func (c *compiler) aggregate(p *Pipeline, n *node, s *Step, name dsl.Named) *nod
 			}
 			return r
 		}
+		addEnv := envType([]variable{{"key", n.key.rt}, {"value", n.value.rt}, {"aggregate", rt.goType}})
 		add = func(k, v, agg any) any {
 			r := rt.clone(agg)
+			e := getEnv(addEnv, k, v, agg)
+			defer e.put()
 			for i, p := range addProgs {
 				if p == nil {
 					continue
 				}
-				out, err := p.run(k, v, agg)
+				out, err := p.runEnv(e)
 				if err != nil {
 					panic(exprPanic{err})
 				}

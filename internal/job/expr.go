@@ -137,17 +137,54 @@ func friendlier(msg string) string {
 	return msg[:m[0]] + out + msg[m[1]:]
 }
 
+// env is an expression environment: a pointer to a struct of the
+// program's environment type, taken from a pool (building one per
+// evaluation with reflection was a large part of a job's per-record cost).
+type env struct {
+	v   reflect.Value // the struct
+	ptr any           // its address, as expr-lang takes it
+}
+
+var envPools sync.Map // reflect.Type -> *sync.Pool
+
+func getEnv(t reflect.Type, vals ...any) *env {
+	pool, ok := envPools.Load(t)
+	if !ok {
+		pool, _ = envPools.LoadOrStore(t, &sync.Pool{New: func() any {
+			p := reflect.New(t)
+			return &env{v: p.Elem(), ptr: p.Interface()}
+		}})
+	}
+	e := pool.(*sync.Pool).Get().(*env)
+	for i, v := range vals {
+		if v != nil {
+			e.v.Field(i).Set(reflect.ValueOf(v))
+		}
+	}
+	return e
+}
+
+// put clears the environment (so it keeps no record alive) and pools it.
+func (e *env) put() {
+	e.v.SetZero()
+	pool, _ := envPools.Load(e.v.Type())
+	pool.(*sync.Pool).Put(e)
+}
+
 // run evaluates the expression with the environment's field values in
 // vars' order.
 func (p *program) run(vals ...any) (any, error) {
-	env := reflect.New(p.env).Elem()
-	for i, v := range vals {
-		if v != nil {
-			env.Field(i).Set(reflect.ValueOf(v))
-		}
-	}
+	e := getEnv(p.env, vals...)
+	out, err := p.runEnv(e)
+	e.put()
+	return out, err
+}
+
+// runEnv evaluates the expression in an environment built for its
+// variables (programs compiled with the same variables share one).
+func (p *program) runEnv(e *env) (any, error) {
 	m := p.vms.Get().(*vm.VM)
-	out, err := m.Run(p.prog, env.Addr().Interface())
+	out, err := m.Run(p.prog, e.ptr)
 	p.vms.Put(m)
 	if err != nil {
 		return nil, fmt.Errorf("%s: expression %q: %w", p.pos, p.src, err)

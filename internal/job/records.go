@@ -242,6 +242,10 @@ func (r *recordType) get(rec any, i int) any {
 func (r *recordType) set(rec any, i int, v any) error {
 	f := reflect.ValueOf(rec).Elem().Field(i)
 	ft := f.Type()
+	if v != nil && reflect.TypeOf(v) == ft { // the usual case: no conversion
+		f.Set(reflect.ValueOf(v))
+		return nil
+	}
 	if v == nil {
 		f.Set(reflect.Zero(ft))
 		return nil
