@@ -116,3 +116,60 @@ func lintFailed(cmd *cobra.Command, err error) error {
 	}
 	return err
 }
+
+// newTestCmd returns `sluice test JOB.test.yaml...`.
+func newTestCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "test JOB.test.yaml...",
+		Short: "Run a job's tests on the engine's test driver (no broker): inputs in, expected outputs out",
+		Long: `Run the test cases kept next to a job (JOB.test.yaml tests JOB.yaml): each pipes
+its input records into the topology on the engine's test driver, with stream
+time from the records and an optional wall-clock advance, and compares what the
+topology writes with the expected records. Failures print a diff.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg := bundled.Registry()
+			failed := 0
+			for _, path := range args {
+				results, err := job.RunTests(path, reg, cmd.OutOrStdout())
+				if err != nil {
+					return lintFailed(cmd, err)
+				}
+				for _, r := range results {
+					if !r.Passed {
+						failed++
+					}
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d test(s) failed", failed)
+			}
+			return nil
+		},
+	}
+}
+
+// newDescribeCmd returns `sluice describe JOB.yaml`.
+func newDescribeCmd() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "describe JOB.yaml",
+		Short: "Show a job as a picture: sources → topics → sub-topologies → topics → sinks",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg := bundled.Registry()
+			j, err := job.Lint(args[0], reg)
+			if err != nil {
+				return lintFailed(cmd, err)
+			}
+			out, err := j.Describe(reg, format)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(cmd.OutOrStdout(), out)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "text (Kafka Streams' describe format), mermaid or dot")
+	return cmd
+}

@@ -44,6 +44,8 @@ func newRootCmd() *cobra.Command {
 		newConnectorsCmd(),
 		newRunCmd(),
 		newLintCmd(),
+		newTestCmd(),
+		newDescribeCmd(),
 		newJobSchemaCmd(),
 	)
 	return root

@@ -76,6 +76,16 @@ type compiler struct {
 	step    int
 	records map[reflect.Type]*recordType
 	sources map[string]topicSchemas // topic -> schemas its source declares
+	// topics records the serdes of every topic the topology reads or
+	// writes, for `sluice test`.
+	topics     map[string]topicSerdes
+	lastTopics map[string]topicSerdes
+}
+
+// topicSerdes are a topic's key and value serdes and types.
+type topicSerdes struct {
+	keys, values serde.Serde[any]
+	key, value   vtype
 }
 
 // Compile compiles the job's topology onto the DSL. Every expression is
@@ -84,7 +94,7 @@ func (j *Job) Compile(opts CompileOptions) (*core.Topology, error) {
 	if j.Topology == nil {
 		return nil, fmt.Errorf("job %s has no topology", j.Name)
 	}
-	c := &compiler{j: j, opts: opts, b: dsl.NewBuilder(), named: map[string]*node{}}
+	c := &compiler{j: j, opts: opts, b: dsl.NewBuilder(), named: map[string]*node{}, topics: map[string]topicSerdes{}}
 	if opts.RegistryURL != "" {
 		c.client = avroserde.NewClient(opts.RegistryURL)
 	}
@@ -102,6 +112,8 @@ func (j *Job) Compile(opts CompileOptions) (*core.Topology, error) {
 	if err != nil {
 		return nil, Problems{{j.Topology.Pos, err.Error()}}
 	}
+	c.lastTopics = c.topics
+	j.compiled = c.topics
 	return topo, nil
 }
 
@@ -163,6 +175,7 @@ func (c *compiler) input(in *Input) {
 		return
 	}
 	consumed := dsl.Consumed[any, any]{Keys: c.serde(kt, in.Key.Pos), Values: c.serde(vt, in.Value.Pos), Name: in.Name}
+	c.topics[in.Topic] = topicSerdes{keys: consumed.Keys, values: consumed.Values, key: kt, value: vt}
 	if in.Timestamp != nil {
 		p, err := compile(in.Timestamp, []variable{{"key", kt.rt}, {"value", vt.rt}, {"timestamp", reflect.TypeOf(int64(0))}}, 0)
 		if err != nil {
@@ -458,7 +471,9 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 				vt = c.outType(n.value, c.b2(d), topic, false)
 			}
 		}
-		n.stream.To(topic, dsl.Produced[any, any]{Keys: c.serde(kt, s.Pos), Values: c.serde(vt, s.Pos), Name: string(name)})
+		ks, vs := c.serde(kt, s.Pos), c.serde(vt, s.Pos)
+		c.topics[topic] = topicSerdes{keys: ks, values: vs, key: kt, value: vt}
+		n.stream.To(topic, dsl.Produced[any, any]{Keys: ks, Values: vs, Name: string(name)})
 		return n
 	case "groupByKey":
 		if !c.need(s, n, kStream) {

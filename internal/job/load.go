@@ -38,7 +38,8 @@ type Job struct {
 	Sinks          []*ConnectorDecl
 	Topology       *Topology
 
-	root *Value
+	root     *Value
+	compiled map[string]topicSerdes // the last Compile's topic serdes
 }
 
 // TopicDecl is a topic the job creates if missing.

@@ -66,7 +66,9 @@ type Field struct {
 // check validates v against s, appending problems.
 func (s *Shape) check(v *Value, path string, ps *Problems) {
 	add := func(pos Pos, format string, args ...any) {
-		*ps = append(*ps, Problem{pos, fmt.Sprintf(format, args...)})
+		msg := fmt.Sprintf(format, args...)
+		msg = strings.TrimPrefix(msg, ": ") // a top-level key has no path
+		*ps = append(*ps, Problem{pos, msg})
 	}
 	want := func(k ...Kind) bool {
 		for _, x := range k {
