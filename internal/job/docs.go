@@ -171,6 +171,10 @@ func Markdown(reg *connectors.Registry) string {
 			fmt.Fprintf(&b, "## `%s`\n\n%s\n\n", s.Name, s.Doc)
 		}
 	}
+	b.WriteString("## Test files\n\n`sluice test JOB.test.yaml` runs a job's tests on the engine's test driver: no broker and no registry (records are JSON inside the test). Record types come from the job's .avsc files and the schemas its sources declare.\n\n")
+	for _, s := range []*Shape{testFileShape, testCaseShape, testRecordShape} {
+		writeObject(&b, "`"+s.Name+"`", s, seen)
+	}
 	if reg != nil {
 		b.WriteString("## Connectors\n\n")
 		b.WriteString("Sources and sinks take Kafka Connect's flat keys (nested YAML maps are flattened with dots: `value.converter: {type: avro, ...}` is `value.converter: avro` plus `value.converter.*`). `sluice connectors describe TYPE` lists every field.\n\n")
