@@ -1,0 +1,180 @@
+package job
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/sluicehq/sluice/connectors/bundled"
+	httpconn "github.com/sluicehq/sluice/connectors/http"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestExampleWordcountS3 runs examples/jobs/wordcount-s3.yaml end to end
+// on the embedded broker, with an S3 server in this process: the last
+// count of every word in the bucket is its count in the input files.
+func TestExampleWordcountS3(t *testing.T) {
+	backend := s3mem.New()
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	defer srv.Close()
+	if err := backend.CreateBucket("words"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	texts := map[string]string{
+		"a.txt": "the quick brown fox\njumps over the lazy dog\n",
+		"b.txt": "The dog sleeps\nthe fox runs\n",
+	}
+	want := map[string]int64{}
+	for name, text := range texts {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range strings.Fields(strings.ToLower(text)) {
+			want[w]++
+		}
+	}
+	t.Setenv("WORDS_DIR", dir)
+	t.Setenv("S3_URL", srv.URL)
+	t.Setenv("S3_BUCKET", "words")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("SLUICE_STATE_DIR", filepath.Join(dir, "state"))
+	reg := bundled.Registry()
+	j, err := Lint("../../examples/jobs/wordcount-s3.yaml", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	if err := Run(ctx, j, RunOptions{Plugins: reg, UntilDone: true, Out: &out, Logger: quietLogger()}); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	// The objects hold each word's updates in offset order per partition:
+	// the last line of a word is its final count.
+	res, err := backend.ListBucket("words", &gofakes3.Prefix{}, gofakes3.ListBucketPage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, c := range res.Contents {
+		keys = append(keys, c.Key)
+	}
+	sort.Strings(keys) // partition, then start offset (zero-padded)
+	got := map[string]int64{}
+	for _, k := range keys {
+		obj, err := backend.GetObject("words", k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(obj.Contents)
+		obj.Contents.Close()
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var v struct {
+				Word  string
+				Count int64
+			}
+			if err := json.Unmarshal([]byte(line), &v); err != nil {
+				t.Fatalf("%s: %q: %v", k, line, err)
+			}
+			got[v.Word] = v.Count // later offsets win
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("final counts in S3:\n got %v\nwant %v", got, want)
+	}
+	if len(keys) == 0 {
+		t.Fatalf("no objects in the bucket:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "ok       sink wordcount-s3-counts-s3") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+}
+
+// TestExamplePageViewsHTTP runs examples/jobs/page-views-http.yaml end to
+// end: POSTs to its webhook come out as counts at the target webhook.
+func TestExamplePageViewsHTTP(t *testing.T) {
+	var mu sync.Mutex
+	latest := map[string]int64{}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []struct{ Count int64 }
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &batch); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		mu.Lock()
+		for _, c := range batch {
+			if c.Count > latest["max"] {
+				latest["max"] = c.Count
+			}
+			latest["requests"]++
+		}
+		mu.Unlock()
+	}))
+	defer target.Close()
+	dir := t.TempDir()
+	t.Setenv("LISTEN", "127.0.0.1:0")
+	t.Setenv("TARGET_URL", target.URL+"/counts")
+	t.Setenv("SLUICE_STATE_DIR", filepath.Join(dir, "state"))
+	reg := bundled.Registry()
+	j, err := Lint("../../examples/jobs/page-views-http.yaml", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() { done <- Run(ctx, j, RunOptions{Plugins: reg, Out: &out, Logger: quietLogger()}) }()
+	actx, acancel := context.WithTimeout(context.Background(), time.Minute)
+	defer acancel()
+	addr, err := httpconn.ListenAddr(actx, "page-views-events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		resp, err := http.Post(fmt.Sprintf("http://%s/events", addr), "application/json", strings.NewReader(`{"page":"/home","user":"u1"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("POST answered %s", resp.Status)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		mu.Lock()
+		n := latest["max"]
+		mu.Unlock()
+		// All five views land in one or two 10-second windows.
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the target got no count of 3 or more (max %d):\n%s", n, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+}
