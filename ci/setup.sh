@@ -51,4 +51,14 @@ fi
 
 # --- Add further sections below this line ------------------------------------
 
+# --- Section: Confluent's Python Schema Registry client -----------------------
+# Used by internal/registry's TestConfluentPythonClient: Confluent's own
+# client (confluent_kafka.schema_registry, which needs requests) does a
+# register / look-up / compatibility / delete round trip against the embedded
+# registry. The test runs Debian's /usr/bin/python3.
+if ! /usr/bin/python3 -c "import confluent_kafka.schema_registry" >/dev/null 2>&1; then
+	echo "ci/setup.sh: installing python3-confluent-kafka"
+	apt_install python3-confluent-kafka python3-requests
+fi
+
 echo "ci/setup.sh: done"

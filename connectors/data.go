@@ -298,7 +298,41 @@ type Struct struct {
 
 // NewStructValue returns an empty struct of schema s (every field nil).
 func NewStructValue(s *Schema) *Struct {
-	return &Struct{schema: s, values: make([]any, len(s.Fields))}
+	// One allocation holds the struct and its values for up to 16 fields
+	// (change events build several structs per row, and the second
+	// allocation was a tenth of a CDC snapshot's allocations).
+	n := len(s.Fields)
+	switch {
+	case n <= 2:
+		b := &struct {
+			st Struct
+			v  [2]any
+		}{}
+		b.st = Struct{schema: s, values: b.v[:n:n]}
+		return &b.st
+	case n <= 4:
+		b := &struct {
+			st Struct
+			v  [4]any
+		}{}
+		b.st = Struct{schema: s, values: b.v[:n:n]}
+		return &b.st
+	case n <= 8:
+		b := &struct {
+			st Struct
+			v  [8]any
+		}{}
+		b.st = Struct{schema: s, values: b.v[:n:n]}
+		return &b.st
+	case n <= 16:
+		b := &struct {
+			st Struct
+			v  [16]any
+		}{}
+		b.st = Struct{schema: s, values: b.v[:n:n]}
+		return &b.st
+	}
+	return &Struct{schema: s, values: make([]any, n)}
 }
 
 // Schema returns the struct's schema.

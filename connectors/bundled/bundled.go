@@ -14,6 +14,9 @@ import (
 	"github.com/sluicehq/sluice/connectors/datagen"
 	fileconn "github.com/sluicehq/sluice/connectors/file"
 	httpconn "github.com/sluicehq/sluice/connectors/http"
+	"github.com/sluicehq/sluice/connectors/jdbc"
+	"github.com/sluicehq/sluice/connectors/mysqlcdc"
+	"github.com/sluicehq/sluice/connectors/postgrescdc"
 	"github.com/sluicehq/sluice/connectors/s3"
 	"github.com/sluicehq/sluice/internal/converters"
 	"github.com/sluicehq/sluice/internal/transforms"
@@ -25,6 +28,7 @@ func Registry() *connectors.Registry {
 	for _, register := range []func(*connectors.Registry) error{
 		converters.Register, transforms.Register,
 		fileconn.Register, s3.Register, httpconn.Register, datagen.Register,
+		postgrescdc.Register, mysqlcdc.Register, jdbc.Register,
 	} {
 		if err := register(reg); err != nil {
 			// The bundled set is fixed at build time: a clash is a bug.

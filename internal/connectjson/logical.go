@@ -177,6 +177,37 @@ var pow10s = func() (p [19]uint64) {
 	return p
 }()
 
+// DecimalFromInt64 is the decimal unscaled × 10^-scale, as
+// DecimalFromUnscaled, for the common case of an unscaled value that fits
+// an int64 and a scale of 0 to 18. It builds the normalised fraction
+// directly (the denominator's only prime factors are 2 and 5, so stripping
+// those from both sides leaves it in lowest terms) instead of paying
+// big.Rat's general GCD: three small allocations, no big arithmetic.
+func DecimalFromInt64(unscaled int64, scale int) *big.Rat {
+	if scale < 0 || scale > 18 {
+		return DecimalFromUnscaled(big.NewInt(unscaled), scale)
+	}
+	r := new(big.Rat).SetInt64(unscaled)
+	if unscaled == 0 || scale == 0 {
+		return r
+	}
+	num, den := unscaled, pow10s[scale]
+	for den%2 == 0 && num%2 == 0 {
+		num, den = num/2, den/2
+	}
+	for den%5 == 0 && num%5 == 0 {
+		num, den = num/5, den/5
+	}
+	if den == 1 {
+		return r.SetInt64(num)
+	}
+	// Num and Denom are references into r (documented by math/big): set
+	// them to the reduced fraction, which is already normalised.
+	r.Num().SetInt64(num)
+	r.Denom().SetUint64(den)
+	return r
+}
+
 // unscaled64 is DecimalUnscaled for the common case of a decimal whose
 // unscaled value fits an int64, without allocating.
 func unscaled64(v *big.Rat, scale int) (int64, bool) {
@@ -246,7 +277,7 @@ func DecimalFromBytes(b []byte, scale int) *big.Rat {
 		for _, c := range b[1:] {
 			n = n<<8 | int64(c)
 		}
-		return new(big.Rat).SetFrac64(n, int64(pow10s[scale]))
+		return DecimalFromInt64(n, scale)
 	}
 	return DecimalFromUnscaled(TwosComplementInt(b), scale)
 }

@@ -86,6 +86,12 @@ type Table struct {
 	Row      *connectors.Schema // "<topic>.Value": every column, optional
 	Envelope *connectors.Schema // "<topic>.Envelope"
 	source   *connectors.Schema
+
+	// keyFields[i] is the Row field of Key's field i; sourceTsMs is the
+	// index of the source block's ts_ms (-1: none). Events are built per
+	// row, so they are resolved once here rather than by name per event.
+	keyFields  []int
+	sourceTsMs int
 }
 
 // TransactionSchema is the envelope's transaction block
@@ -103,7 +109,10 @@ func TransactionSchema() *connectors.Schema {
 // the connector's source block schema (io.debezium.connector.<x>.Source).
 func NewTable(topic string, row *connectors.Schema, keyColumns []string, source *connectors.Schema) (*Table, error) {
 	name := SchemaName(topic)
-	t := &Table{Topic: topic, source: source}
+	t := &Table{Topic: topic, source: source, sourceTsMs: -1}
+	if f, ok := source.Field("ts_ms"); ok {
+		t.sourceTsMs = f.Index
+	}
 	rowCopy := row.Copy()
 	rowCopy.Name, rowCopy.Optional = name+".Value", true
 	t.Row = rowCopy.Finish()
@@ -120,6 +129,8 @@ func NewTable(topic string, row *connectors.Schema, keyColumns []string, source 
 				ks.Optional = false
 			}
 			kb.Field(c, ks)
+			rf, _ := t.Row.Field(c) // numbered by Finish
+			t.keyFields = append(t.keyFields, rf.Index)
 		}
 		k, err := kb.Build()
 		if err != nil {
@@ -150,24 +161,48 @@ func (t *Table) KeyOf(row *connectors.Struct) *connectors.Struct {
 		return nil
 	}
 	k := connectors.NewStructValue(t.Key)
+	if row.Schema() == t.Row {
+		for i, fi := range t.keyFields {
+			k.Set(i, row.At(fi))
+		}
+		return k
+	}
 	for i, f := range t.Key.Fields {
 		k.Set(i, row.Get(f.Name))
 	}
 	return k
 }
 
+// Processed is a processing time as the envelope's ts_ms, ts_us and ts_ns
+// hold it. Events processed at the same time (a batch) share one: the
+// values are immutable, and converting them once spares three allocations
+// per event.
+type Processed struct {
+	ms, us, ns any
+}
+
+// At returns the envelope times of t.
+func At(t time.Time) Processed {
+	return Processed{ms: t.UnixMilli(), us: t.UnixMicro(), ns: t.UnixNano()}
+}
+
 // Event builds a change event's value: op, the row before and after (nil
 // where the operation has none), the source block and the time the
 // connector processed it.
 func (t *Table) Event(op string, before, after, source *connectors.Struct, processed time.Time) *connectors.Struct {
+	return t.EventAt(op, before, after, source, At(processed))
+}
+
+// EventAt is Event with the processing time converted by At.
+func (t *Table) EventAt(op string, before, after, source *connectors.Struct, processed Processed) *connectors.Struct {
 	v := connectors.NewStructValue(t.Envelope)
 	v.Set(0, nilIfNil(before))
 	v.Set(1, nilIfNil(after))
 	v.Set(2, source)
 	v.Set(4, op)
-	v.Set(5, processed.UnixMilli())
-	v.Set(6, processed.UnixMicro())
-	v.Set(7, processed.UnixNano())
+	v.Set(5, processed.ms)
+	v.Set(6, processed.us)
+	v.Set(7, processed.ns)
 	return v
 }
 
@@ -182,20 +217,28 @@ func nilIfNil(s *connectors.Struct) any {
 // The source partition and offset are the connector's.
 func (t *Table) Record(op string, before, after, source *connectors.Struct, processed time.Time,
 	sourcePartition, sourceOffset map[string]any) *connectors.Record {
+	rec := new(connectors.Record)
+	t.FillRecord(rec, op, before, after, source, At(processed), sourcePartition, sourceOffset)
+	return rec
+}
+
+// FillRecord is Record writing into rec (overwritten entirely), so that a
+// source can allocate a batch's records at once.
+func (t *Table) FillRecord(rec *connectors.Record, op string, before, after, source *connectors.Struct, processed Processed,
+	sourcePartition, sourceOffset map[string]any) {
 	row := after
 	if row == nil {
 		row = before
 	}
-	rec := &connectors.Record{Topic: t.Topic, Partition: -1, Offset: -1,
-		ValueSchema: t.Envelope, Value: t.Event(op, before, after, source, processed),
+	*rec = connectors.Record{Topic: t.Topic, Partition: -1, Offset: -1,
+		ValueSchema: t.Envelope, Value: t.EventAt(op, before, after, source, processed),
 		SourcePartition: sourcePartition, SourceOffset: sourceOffset}
 	if t.Key != nil {
 		rec.KeySchema, rec.Key = t.Key, t.KeyOf(row)
 	}
-	if ts, ok := sourceTime(source); ok {
+	if ts, ok := t.sourceTime(source); ok {
 		rec.Timestamp = ts
 	}
-	return rec
 }
 
 // Tombstone is the record Debezium emits after a delete (tombstones.on.delete):
@@ -205,11 +248,17 @@ func (t *Table) Tombstone(key *connectors.Struct, sourcePartition map[string]any
 		KeySchema: t.Key, Key: key, SourcePartition: sourcePartition}
 }
 
-func sourceTime(source *connectors.Struct) (time.Time, bool) {
+func (t *Table) sourceTime(source *connectors.Struct) (time.Time, bool) {
 	if source == nil {
 		return time.Time{}, false
 	}
-	if ms, ok := source.Get("ts_ms").(int64); ok && ms > 0 {
+	var v any
+	if source.Schema() == t.source && t.sourceTsMs >= 0 {
+		v = source.At(t.sourceTsMs)
+	} else {
+		v = source.Get("ts_ms")
+	}
+	if ms, ok := v.(int64); ok && ms > 0 {
 		return time.UnixMilli(ms), true
 	}
 	return time.Time{}, false

@@ -449,8 +449,12 @@ func summarize(ctx context.Context, w io.Writer, cfg Config, cl *kgo.Client, exp
 }
 
 // readAll reads a topic up to its last stable offsets, read_committed.
+// Control records (transaction markers) are kept so that a partition
+// ending in a marker is known to be read to its end; they are not
+// returned. A partition that makes no progress for 30 s is an error naming
+// it, never a silently short result.
 func readAll(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.KeepControlRecords(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		return nil, err
@@ -467,23 +471,28 @@ func readAll(ctx context.Context, brokers []string, topic string) ([]*kgo.Record
 		}
 	})
 	var out []*kgo.Record
-	idle := 0
-	for len(left) > 0 && idle < 10 {
+	progress := time.Now()
+	for len(left) > 0 {
+		if time.Since(progress) > 30*time.Second {
+			return nil, fmt.Errorf("demo: read %q: no progress for 30 s; partitions not read to their end (partition: last stable offset): %v", topic, left)
+		}
 		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		fs := cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if fs.NumRecords() == 0 {
-			idle++ // the partition may end in a transaction marker
-		}
 		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := left[r.Partition]; ok && r.Offset < end {
+			end, ok := left[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			progress = time.Now()
+			if !r.Attrs.IsControl() {
 				out = append(out, r)
-				if r.Offset+1 >= end {
-					delete(left, r.Partition)
-				}
+			}
+			if r.Offset+1 >= end {
+				delete(left, r.Partition)
 			}
 		})
 	}

@@ -2,11 +2,13 @@ package registry
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hamba/avro/v2"
@@ -127,5 +129,50 @@ func (s *Schema) identity() string {
 	h.Write([]byte{0})
 	refs, _ := json.Marshal(s.References)
 	h.Write(refs)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// normalized returns the schema in Confluent's "normalize" sense: one
+// canonical text for every way of writing the same schema, and the
+// references sorted and without duplicates. Without references the text
+// is hamba's full JSON form (attribute order and whitespace fixed;
+// defaults, docs, aliases, logical types and custom properties kept);
+// with references that form would inline the referenced types, so the
+// submitted JSON is re-encoded with sorted keys instead.
+func (s *Schema) normalized() (string, []Reference) {
+	refs := slices.Clone(s.References)
+	slices.SortFunc(refs, func(a, b Reference) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Subject, b.Subject), cmp.Compare(a.Version, b.Version))
+	})
+	refs = slices.Compact(refs)
+	if len(refs) == 0 {
+		if b, err := json.Marshal(s.parsed); err == nil {
+			return string(b), refs
+		}
+		return s.Text, refs
+	}
+	var generic any
+	if err := json.Unmarshal([]byte(s.Text), &generic); err != nil {
+		return s.Text, refs
+	}
+	b, err := json.Marshal(generic) // maps encode with sorted keys
+	if err != nil {
+		return s.Text, refs
+	}
+	return string(b), refs
+}
+
+// resolvedIdentity identifies the schema with every reference inlined, so
+// that a look-up with a fully inlined schema finds a registration that
+// used references (Confluent's canLookup).
+func (s *Schema) resolvedIdentity() string {
+	h := sha256.New()
+	full, err := json.Marshal(s.parsed)
+	if err != nil {
+		full = []byte(s.parsed.String())
+	}
+	h.Write([]byte(SchemaTypeAvro))
+	h.Write([]byte{0})
+	h.Write(full)
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -19,8 +19,10 @@
 //     written exactly once and never updated. "identity" is a hash of the
 //     full normalized schema and its references, computed by the writer.
 //   - VERSION_STATE — key {keytype, subject, version, claim}, value
-//     {deleted, permanent}: soft and permanent deletion of a registration,
-//     last write wins. Permanent is final.
+//     {deleted, permanent, revive}: soft and permanent deletion of a
+//     registration, last write wins. Permanent is final except for revive,
+//     which only an IMPORT of the very same registration (subject,
+//     version, id and schema identity) writes.
 //   - CONFIG / MODE — per subject (or global with subject null), last write
 //     wins, tombstone removes.
 //   - NOOP — a write barrier (see Sync); always a tombstone.

@@ -1,12 +1,16 @@
 package registry
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -31,7 +35,10 @@ func NewHandler(svc *Service, auth BasicAuth, logger *slog.Logger) http.Handler 
 	h := &handler{svc: svc, log: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { h.reply(w, r, http.StatusOK, map[string]any{}) })
+	mux.HandleFunc("GET /v1/metadata/id", h.metadataID)
+	mux.HandleFunc("GET /v1/metadata/version", h.metadataVersion)
 	mux.HandleFunc("GET /subjects", h.subjects)
+	mux.HandleFunc("GET /schemas", h.schemas)
 	mux.HandleFunc("GET /subjects/{subject}/versions", h.versions)
 	mux.HandleFunc("POST /subjects/{subject}/versions", h.register)
 	mux.HandleFunc("GET /subjects/{subject}/versions/{version}", h.getVersion)
@@ -48,6 +55,9 @@ func NewHandler(svc *Service, auth BasicAuth, logger *slog.Logger) http.Handler 
 		h.reply(w, r, http.StatusOK, []string{SchemaTypeAvro})
 	})
 	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions", h.compatibility)
+	// Confluent's Java client sends this URL (trailing slash) when it
+	// checks against every version the subject's level asks for.
+	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/{$}", h.compatibility)
 	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", h.compatibility)
 	mux.HandleFunc("GET /config", h.getConfig)
 	mux.HandleFunc("PUT /config", h.putConfig)
@@ -57,6 +67,7 @@ func NewHandler(svc *Service, auth BasicAuth, logger *slog.Logger) http.Handler 
 	mux.HandleFunc("DELETE /config/{subject}", h.deleteConfig)
 	mux.HandleFunc("GET /mode", h.getMode)
 	mux.HandleFunc("PUT /mode", h.putMode)
+	mux.HandleFunc("DELETE /mode", h.deleteMode)
 	mux.HandleFunc("GET /mode/{subject}", h.getMode)
 	mux.HandleFunc("PUT /mode/{subject}", h.putMode)
 	mux.HandleFunc("DELETE /mode/{subject}", h.deleteMode)
@@ -135,8 +146,16 @@ func (h *handler) done(w http.ResponseWriter, r *http.Request, body any, err err
 	h.reply(w, r, http.StatusOK, body)
 }
 
-// decode reads a JSON body in one of the accepted content types.
-func decode(r *http.Request, v any) error {
+// MaxBodyBytes bounds a request body. Confluent's limit on a schema is the
+// _schemas topic's record size (1 MB by default), which registration
+// reports as 42209; a body over this bound is refused before parsing.
+const MaxBodyBytes = 16 << 20
+
+// decode reads a JSON body in one of the accepted content types. Errors
+// are shaped like Confluent's (Jackson's mappers in rest-utils): a body
+// that is not JSON is 400 with error_code 400; JSON of the wrong shape is
+// 422 with error_code 422; a body over MaxBodyBytes is 413.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		switch {
@@ -147,12 +166,25 @@ func decode(r *http.Request, v any) error {
 			return &Error{Status: http.StatusUnsupportedMediaType, Code: http.StatusUnsupportedMediaType, Message: "HTTP 415 Unsupported Media Type"}
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
-		return &Error{Status: http.StatusBadRequest, Code: 400, Message: "reading request body: " + err.Error()}
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Code: http.StatusRequestEntityTooLarge,
+				Message: fmt.Sprintf("Request body larger than %d bytes", MaxBodyBytes)}
+		}
+		return &Error{Status: http.StatusBadRequest, Code: http.StatusBadRequest, Message: "reading request body: " + err.Error()}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: http.StatusUnprocessableEntity, Message: "Request body is missing"}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return &Error{Status: http.StatusUnprocessableEntity, Code: 50005, Message: "Unrecognized field or malformed JSON: " + err.Error()}
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return &Error{Status: http.StatusUnprocessableEntity, Code: http.StatusUnprocessableEntity,
+				Message: fmt.Sprintf("Cannot deserialize value of type %s from %s (field %q)", typeErr.Type, typeErr.Value, typeErr.Field)}
+		}
+		return &Error{Status: http.StatusBadRequest, Code: http.StatusBadRequest, Message: "Unexpected character or malformed JSON: " + err.Error()}
 	}
 	return nil
 }
@@ -162,23 +194,70 @@ func flag(r *http.Request, name string) bool {
 	return v
 }
 
+func filter(r *http.Request) Filter {
+	return Filter{Deleted: flag(r, "deleted"), DeletedOnly: flag(r, "deletedOnly")}
+}
+
+func page(r *http.Request) Page {
+	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	return Page{Offset: max(offset, 0), Limit: limit}
+}
+
 func (h *handler) subjects(w http.ResponseWriter, r *http.Request) {
-	h.reply(w, r, http.StatusOK, h.svc.Subjects(flag(r, "deleted"), r.URL.Query().Get("subjectPrefix")))
+	h.reply(w, r, http.StatusOK, h.svc.Subjects(r.URL.Query().Get("subjectPrefix"), filter(r), page(r)))
+}
+
+func (h *handler) schemas(w http.ResponseWriter, r *http.Request) {
+	h.reply(w, r, http.StatusOK, h.svc.Schemas(r.URL.Query().Get("subjectPrefix"), filter(r), flag(r, "latestOnly"), page(r)))
 }
 
 func (h *handler) versions(w http.ResponseWriter, r *http.Request) {
-	out, err := h.svc.Versions(r.PathValue("subject"), flag(r, "deleted"))
+	out, err := h.svc.Versions(r.PathValue("subject"), filter(r), page(r))
 	h.done(w, r, out, err)
+}
+
+func (h *handler) metadataID(w http.ResponseWriter, r *http.Request) {
+	h.reply(w, r, http.StatusOK, map[string]any{
+		"id": "",
+		"scope": map[string]any{
+			"path": []string{},
+			"clusters": map[string]string{
+				"kafka-cluster":           h.svc.store.ClusterID(),
+				"schema-registry-cluster": "schema-registry",
+			},
+		},
+	})
+}
+
+func (h *handler) metadataVersion(w http.ResponseWriter, r *http.Request) {
+	version, commit := "unknown", ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if info.Main.Version != "" {
+			version = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	h.reply(w, r, http.StatusOK, map[string]string{"version": version, "commitId": commit})
 }
 
 func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 	var req SchemaRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	out, err := h.svc.Register(r.Context(), r.PathValue("subject"), req)
-	h.done(w, r, map[string]int{"id": out.ID}, err)
+	out, err := h.svc.RegisterWith(r.Context(), r.PathValue("subject"), req, RegisterOptions{Normalize: flag(r, "normalize"), Force: flag(r, "force")})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	// Confluent 7.x answers {"id"}; 8.x adds the version and the schema.
+	h.reply(w, r, http.StatusOK, registerResponse{ID: out.ID, Version: out.Version, References: out.References, Schema: out.Schema})
 }
 
 func (h *handler) getVersion(w http.ResponseWriter, r *http.Request) {
@@ -203,7 +282,7 @@ func (h *handler) raw(w http.ResponseWriter, r *http.Request, schema string, err
 }
 
 func (h *handler) referencedBy(w http.ResponseWriter, r *http.Request) {
-	out, err := h.svc.ReferencedBy(r.PathValue("subject"), r.PathValue("version"))
+	out, err := h.svc.ReferencedBy(r.PathValue("subject"), r.PathValue("version"), flag(r, "deleted"))
 	h.done(w, r, out, err)
 }
 
@@ -214,11 +293,11 @@ func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) lookup(w http.ResponseWriter, r *http.Request) {
 	var req SchemaRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	out, err := h.svc.Lookup(r.PathValue("subject"), req, flag(r, "deleted"))
+	out, err := h.svc.Lookup(r.PathValue("subject"), req, flag(r, "deleted"), flag(r, "normalize"))
 	h.done(w, r, out, err)
 }
 
@@ -241,7 +320,7 @@ func (h *handler) schemaByID(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	out, err := h.svc.SchemaByIDLookup(r.Context(), id)
+	out, err := h.svc.SchemaByIDIn(r.Context(), id, r.URL.Query().Get("subject"), flag(r, "fetchMaxId"))
 	h.done(w, r, out, err)
 }
 
@@ -277,7 +356,7 @@ func (h *handler) versionsByID(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 	var req SchemaRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -286,25 +365,23 @@ func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getConfig(w http.ResponseWriter, r *http.Request) {
-	l, err := h.svc.GetConfig(r.PathValue("subject"), flag(r, "defaultToGlobal"))
-	h.done(w, r, map[string]Level{"compatibilityLevel": l}, err)
+	c, err := h.svc.GetConfig(r.PathValue("subject"), flag(r, "defaultToGlobal"))
+	h.done(w, r, c, err)
 }
 
 func (h *handler) putConfig(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Compatibility string `json:"compatibility"`
-	}
-	if err := decode(r, &req); err != nil {
+	var req ConfigUpdate
+	if err := decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	l, err := h.svc.SetConfig(r.Context(), r.PathValue("subject"), req.Compatibility)
-	h.done(w, r, map[string]Level{"compatibility": l}, err)
+	out, err := h.svc.SetConfig(r.Context(), r.PathValue("subject"), req)
+	h.done(w, r, out, err)
 }
 
 func (h *handler) deleteConfig(w http.ResponseWriter, r *http.Request) {
-	l, err := h.svc.DeleteConfig(r.Context(), r.PathValue("subject"))
-	h.done(w, r, map[string]Level{"compatibilityLevel": l}, err)
+	c, err := h.svc.DeleteConfig(r.Context(), r.PathValue("subject"))
+	h.done(w, r, c, err)
 }
 
 func (h *handler) getMode(w http.ResponseWriter, r *http.Request) {
@@ -314,17 +391,25 @@ func (h *handler) getMode(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) putMode(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Mode string `json:"mode"`
+		Mode *string `json:"mode"`
 	}
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	m, err := h.svc.SetMode(r.Context(), r.PathValue("subject"), req.Mode, flag(r, "force"))
-	h.done(w, r, map[string]string{"mode": m}, err)
+	h.done(w, r, map[string]*string{"mode": m}, err)
 }
 
 func (h *handler) deleteMode(w http.ResponseWriter, r *http.Request) {
 	m, err := h.svc.DeleteMode(r.Context(), r.PathValue("subject"))
 	h.done(w, r, map[string]string{"mode": m}, err)
+}
+
+// registerResponse is the answer to a registration.
+type registerResponse struct {
+	ID         int         `json:"id"`
+	Version    int         `json:"version"`
+	References []Reference `json:"references,omitempty"`
+	Schema     string      `json:"schema"`
 }

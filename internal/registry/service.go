@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Error is a Confluent-style REST error: an HTTP status, Confluent's
@@ -95,11 +97,16 @@ type SubjectVersion struct {
 	Deleted    bool        `json:"-"`
 }
 
-// SchemaByID is Confluent's GET /schemas/ids/{id} response.
+// SchemaByID is Confluent's GET /schemas/ids/{id} response. Subject and
+// Version are set when the request names a subject holding the id;
+// MaxID when it asks for fetchMaxId.
 type SchemaByID struct {
+	Subject    string      `json:"subject,omitempty"`
+	Version    int         `json:"version,omitempty"`
 	SchemaType string      `json:"schemaType,omitempty"`
 	References []Reference `json:"references,omitempty"`
 	Schema     string      `json:"schema"`
+	MaxID      int         `json:"maxId,omitempty"`
 }
 
 // SubjectVersionPair names one subject version.
@@ -167,11 +174,58 @@ func isReadOnly(mode string) bool { return mode == ModeReadOnly || mode == ModeR
 
 const maxClaimAttempts = 16
 
-// Register registers req under subject and returns its global id (and
-// version), or the existing ones when the subject already has the schema.
+// RegisterOptions are the query parameters of a registration.
+type RegisterOptions struct {
+	// Normalize stores the schema in normalized form (see
+	// Schema.normalized); the subject's normalize config turns it on too.
+	Normalize bool
+	// Force skips the compatibility check (Confluent's force=true).
+	Force bool
+}
+
+// validSubject applies Confluent's rule (QualifiedSubject.isValidSubject):
+// no ISO control characters and not one of the reserved names.
+func validSubject(subject string) bool {
+	if subject == "" || subject == "__GLOBAL" || subject == "__EMPTY" {
+		return false
+	}
+	for _, r := range subject {
+		if r <= 0x1f || (r >= 0x7f && r <= 0x9f) {
+			return false
+		}
+	}
+	return true
+}
+
+func invalidSubject(subject string) *Error {
+	return errorf(http.StatusUnprocessableEntity, 42208, "The specified subject '%s' is not a valid.", subject)
+}
+
+func notPermitted(format string, args ...any) *Error {
+	return errorf(http.StatusUnprocessableEntity, 42205, format, args...)
+}
+
+// Register registers req under subject with default options.
 func (s *Service) Register(ctx context.Context, subject string, req SchemaRequest) (SubjectVersion, error) {
-	if subject == "" {
-		return SubjectVersion{}, errorf(http.StatusUnprocessableEntity, 42208, "Invalid subject %s", subject)
+	return s.RegisterWith(ctx, subject, req, RegisterOptions{})
+}
+
+// registerPlan is what planRegister decided: an answer without a write
+// (existing), or a claim to append, or a registration to revive; plus
+// soft-deleted versions with the new registration's id to delete for good
+// once it stands (as Confluent tombstones them).
+type registerPlan struct {
+	existing *SubjectVersion
+	claim    *schemaValue
+	revive   *version
+	obsolete []*version
+}
+
+// RegisterWith registers req under subject and returns its global id and
+// version, or the existing ones when the subject already has the schema.
+func (s *Service) RegisterWith(ctx context.Context, subject string, req SchemaRequest, opts RegisterOptions) (SubjectVersion, error) {
+	if !validSubject(subject) {
+		return SubjectVersion{}, invalidSubject(subject)
 	}
 	st := s.store
 	st.writeMu.Lock()
@@ -182,62 +236,141 @@ func (s *Service) Register(ctx context.Context, subject string, req SchemaReques
 		}
 		st.cleanRejected(ctx)
 		var (
-			result SubjectVersion
-			claim  *schemaValue
-			rerr   error
+			plan registerPlan
+			rerr error
 		)
 		st.read(func(state *state) {
-			result, claim, rerr = s.planRegister(state, subject, req)
+			plan, rerr = s.planRegister(state, subject, req, opts)
 		})
-		if rerr != nil || claim == nil {
-			return result, rerr
+		if rerr != nil {
+			return SubjectVersion{}, rerr
+		}
+		if plan.existing != nil {
+			return *plan.existing, nil
+		}
+		if plan.revive != nil {
+			if err := st.setVersionState(ctx, plan.revive, versionStateValue{Revive: true}); err != nil {
+				return SubjectVersion{}, writeError(err)
+			}
+			return toSubjectVersion(plan.revive), nil
 		}
 		if s.beforeClaim != nil {
 			s.beforeClaim(attempt)
 		}
-		accepted, err := st.claim(ctx, *claim)
+		accepted, err := st.claim(ctx, *plan.claim)
 		if err != nil {
-			return SubjectVersion{}, storeError(err)
+			return SubjectVersion{}, writeError(err)
 		}
-		if accepted {
-			return SubjectVersion{Subject: subject, ID: claim.ID, Version: claim.Version, Schema: claim.Schema, References: claim.References}, nil
+		if !accepted {
+			continue // another instance's write came first: decide again on fresh state
 		}
-		// Another instance's write came first: decide again on fresh state.
+		for _, v := range plan.obsolete {
+			if err := st.setVersionState(ctx, v, versionStateValue{Deleted: true, Permanent: true}); err != nil {
+				return SubjectVersion{}, storeError(err)
+			}
+		}
+		c := plan.claim
+		return SubjectVersion{Subject: subject, ID: c.ID, Version: c.Version, Schema: c.Schema, References: c.References}, nil
 	}
 	return SubjectVersion{}, storeError(fmt.Errorf("registration of subject %q lost %d races in a row", subject, maxClaimAttempts))
 }
 
-// planRegister decides a registration on the current state: the existing
-// registration to return, an error, or the claim to append.
-func (s *Service) planRegister(st *state, subject string, req SchemaRequest) (SubjectVersion, *schemaValue, error) {
-	mode := st.modeOf(subject)
-	if isReadOnly(mode) {
-		return SubjectVersion{}, nil, readOnly(subject)
+// writeError maps a failed write: a record over the topic's (or the
+// producer's) size limit is Confluent's 42209.
+func writeError(err error) *Error {
+	if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+		return errorf(http.StatusUnprocessableEntity, 42209, "Register operation failed because schema is too large")
 	}
-	importing := mode == ModeImport
-	if (req.ID > 0 || req.Version > 0) && !importing {
-		return SubjectVersion{}, nil, errorf(http.StatusUnprocessableEntity, 42205, "Subject %s is not in import mode: a schema id or version can only be given in IMPORT mode", subject)
+	return storeError(err)
+}
+
+// liveLookupIn resolves references of a new registration: soft-deleted
+// versions do not count (Confluent answers 42201 for them).
+func liveLookupIn(st *state) ReferenceLookup {
+	return func(subject string, ver int) (string, []Reference, bool) {
+		v := st.subjects[subject][ver]
+		if v == nil || v.deleted {
+			return "", nil, false
+		}
+		return v.value.Schema, v.value.References, true
 	}
+}
+
+// parseCandidate parses a submitted schema, normalized when asked.
+func parseCandidate(st *state, req SchemaRequest, normalize bool, lookup ReferenceLookup) (*Schema, error) {
 	refs := resolveRefs(st, req.References)
-	parsed, err := ParseSchema(req.SchemaType, req.Schema, refs, lookupIn(st))
+	parsed, err := ParseSchema(req.SchemaType, req.Schema, refs, lookup)
 	if err != nil {
-		return SubjectVersion{}, nil, invalidSchema(err)
+		return nil, invalidSchema(err)
 	}
-	identity := parsed.identity()
-	if req.ID <= 0 {
-		for _, v := range st.versionsOf(subject, false) {
-			if v.value.Identity == identity {
-				return SubjectVersion{Subject: subject, ID: v.value.ID, Version: v.value.Version, Schema: v.value.Schema, References: v.value.References}, nil, nil
-			}
+	if normalize {
+		text, nrefs := parsed.normalized()
+		if parsed, err = ParseSchema(req.SchemaType, text, nrefs, lookup); err != nil {
+			return nil, invalidSchema(err)
 		}
 	}
+	return parsed, nil
+}
+
+// findInSubject returns the newest of versions holding parsed: the same
+// identity, or the same schema with every reference inlined.
+func (s *Service) findInSubject(st *state, versions []*version, parsed *Schema) *version {
+	identity := parsed.identity()
+	resolved := parsed.resolvedIdentity()
+	for i := len(versions) - 1; i >= 0; i-- {
+		if versions[i].value.Identity == identity {
+			return versions[i]
+		}
+	}
+	if len(parsed.References) > 0 {
+		return nil
+	}
+	for i := len(versions) - 1; i >= 0; i-- {
+		if p, err := s.parseRegistered(st, versions[i]); err == nil && p.resolvedIdentity() == resolved {
+			return versions[i]
+		}
+	}
+	return nil
+}
+
+// planRegister decides a registration on the current state, following
+// Confluent's order: an existing registration of the same schema in the
+// subject answers first (even in read-only mode), then the mode rules,
+// then the schema, the id, the version and compatibility.
+func (s *Service) planRegister(st *state, subject string, req SchemaRequest, opts RegisterOptions) (registerPlan, error) {
+	normalize := opts.Normalize || st.normalize(subject)
+	mode := st.modeOf(subject)
+	importing := mode == ModeImport
+	live := st.versionsOf(subject, false)
+	if existing, err := parseCandidate(st, req, normalize && !importing, lookupIn(st)); err == nil {
+		if v := s.findInSubject(st, live, existing); v != nil && (req.ID <= 0 || req.ID == v.value.ID) && (req.Version <= 0 || req.Version == v.value.Version) {
+			sv := toSubjectVersion(v)
+			return registerPlan{existing: &sv}, nil
+		}
+	}
+	switch {
+	case isReadOnly(mode):
+		return registerPlan{}, notPermitted("Subject %s in context . is in read-only mode", subject)
+	case req.ID > 0 && !importing:
+		return registerPlan{}, notPermitted("Subject %s in context . is not in import mode", subject)
+	case req.ID <= 0 && mode != ModeReadWrite:
+		return registerPlan{}, notPermitted("Subject %s in context . is not in read-write mode", subject)
+	}
+	// Confluent ignores the normalize flag and config in IMPORT mode: an
+	// import stores exactly what the source registry had.
+	parsed, err := parseCandidate(st, req, normalize && !importing, liveLookupIn(st))
+	if err != nil {
+		return registerPlan{}, err
+	}
+	identity := parsed.identity()
 	id, known := st.byIdentity[identity]
 	if req.ID > 0 {
 		if other, ok := st.ids[req.ID]; ok && other.identity != identity {
-			return SubjectVersion{}, nil, errorf(http.StatusUnprocessableEntity, 42207, "Overwrite new schema with id %d is not permitted.", req.ID)
+			return registerPlan{}, notPermitted("Overwrite new schema with id %d in context . is not permitted.", req.ID)
 		}
 		if known && id != req.ID {
-			return SubjectVersion{}, nil, errorf(http.StatusUnprocessableEntity, 42207, "Schema already registered with id %d instead of input id %d", id, req.ID)
+			return registerPlan{}, errorf(http.StatusUnprocessableEntity, 42207,
+				"Schema already registered with id %d instead of input id %d (this registry gives one schema one id)", id, req.ID)
 		}
 		id, known = req.ID, true
 	}
@@ -246,33 +379,46 @@ func (s *Service) planRegister(st *state, subject string, req SchemaRequest) (Su
 	}
 	ver := st.nextVersion(subject)
 	if req.Version > 0 {
-		if _, taken := st.subjects[subject][req.Version]; taken {
-			return SubjectVersion{}, nil, errorf(http.StatusUnprocessableEntity, 42201, "Invalid schema: version %d of subject %s is already taken", req.Version, subject)
+		if held := st.subjects[subject][req.Version]; held != nil {
+			if held.value.Identity == identity && held.value.ID == id && held.deleted {
+				return registerPlan{revive: held}, nil // re-import of the very same registration
+			}
+			return registerPlan{}, notPermitted("Version %d of subject %s is held by another schema (id %d); version numbers are not reused", req.Version, subject, held.value.ID)
+		}
+		if !importing && req.Version != ver {
+			return registerPlan{}, errorf(http.StatusUnprocessableEntity, 42201, "Invalid schema: Version is not one more than previous version")
 		}
 		ver = req.Version
 	}
-	if !importing {
-		prev, err := s.previous(st, st.versionsOf(subject, false))
+	if !importing && !opts.Force {
+		prev, err := s.previous(st, live)
 		if err != nil {
-			return SubjectVersion{}, nil, storeError(err)
+			return registerPlan{}, storeError(err)
 		}
 		if msgs := CheckCompatibility(st.level(subject), parsed, prev); len(msgs) > 0 {
-			return SubjectVersion{}, nil, errorf(http.StatusConflict, 40901,
+			return registerPlan{}, errorf(http.StatusConflict, 40901,
 				"Schema being registered is incompatible with an earlier schema for subject \"%s\", details: [%s]", subject, strings.Join(msgs, ", "))
 		}
 	}
-	return SubjectVersion{}, &schemaValue{
+	var obsolete []*version
+	for _, v := range st.versionsOf(subject, true) {
+		if v.deleted && v.value.ID == id && v.value.Version < ver && len(st.referencedBy(subject, v.value.Version, true)) == 0 {
+			obsolete = append(obsolete, v)
+		}
+	}
+	return registerPlan{claim: &schemaValue{
 		Subject:    subject,
 		Version:    ver,
 		ID:         id,
 		Schema:     parsed.Text,
-		References: refs,
+		References: parsed.References,
 		Identity:   identity,
-	}, nil
+	}, obsolete: obsolete}, nil
 }
 
-// Lookup finds req among the subject's versions (POST /subjects/{s}).
-func (s *Service) Lookup(subject string, req SchemaRequest, includeDeleted bool) (SubjectVersion, error) {
+// Lookup finds req among the subject's versions (POST /subjects/{s}):
+// the same schema, or the same schema given with its references inlined.
+func (s *Service) Lookup(subject string, req SchemaRequest, includeDeleted, normalize bool) (SubjectVersion, error) {
 	var (
 		out SubjectVersion
 		err error
@@ -283,18 +429,14 @@ func (s *Service) Lookup(subject string, req SchemaRequest, includeDeleted bool)
 			err = subjectNotFound(subject)
 			return
 		}
-		refs := resolveRefs(st, req.References)
-		parsed, perr := ParseSchema(req.SchemaType, req.Schema, refs, lookupIn(st))
+		parsed, perr := parseCandidate(st, req, normalize || st.normalize(subject), lookupIn(st))
 		if perr != nil {
-			err = invalidSchema(perr)
+			err = perr
 			return
 		}
-		identity := parsed.identity()
-		for i := len(all) - 1; i >= 0; i-- {
-			if all[i].value.Identity == identity {
-				out = toSubjectVersion(all[i])
-				return
-			}
+		if v := s.findInSubject(st, all, parsed); v != nil {
+			out = toSubjectVersion(v)
+			return
 		}
 		err = schemaNotFound()
 	})
@@ -312,32 +454,106 @@ func toSubjectVersion(v *version) SubjectVersion {
 	}
 }
 
-// Subjects lists subjects with live versions (or soft-deleted ones too).
-func (s *Service) Subjects(includeDeleted bool, prefix string) []string {
+// Filter selects versions in listings: live ones (the default), live and
+// soft-deleted ones (deleted=true), or soft-deleted ones only
+// (deletedOnly=true, which wins).
+type Filter struct {
+	Deleted     bool
+	DeletedOnly bool
+}
+
+func (f Filter) keep(v *version) bool {
+	switch {
+	case v.permanent:
+		return false
+	case f.DeletedOnly:
+		return v.deleted
+	default:
+		return f.Deleted || !v.deleted
+	}
+}
+
+func (f Filter) versions(st *state, subject string) []*version {
+	var out []*version
+	for _, v := range st.versionsOf(subject, true) {
+		if f.keep(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Page is Confluent's offset/limit pagination; a negative or zero limit
+// means no limit.
+type Page struct {
+	Offset, Limit int
+}
+
+func paginate[T any](items []T, p Page) []T {
+	if p.Offset > 0 {
+		if p.Offset >= len(items) {
+			return items[:0]
+		}
+		items = items[p.Offset:]
+	}
+	if p.Limit > 0 && p.Limit < len(items) {
+		items = items[:p.Limit]
+	}
+	return items
+}
+
+// Subjects lists subjects that have versions the filter keeps.
+func (s *Service) Subjects(prefix string, f Filter, p Page) []string {
 	out := []string{}
 	s.store.read(func(st *state) {
 		for subject := range st.subjects {
-			if strings.HasPrefix(subject, prefix) && len(st.versionsOf(subject, includeDeleted)) > 0 {
+			if strings.HasPrefix(subject, prefix) && len(f.versions(st, subject)) > 0 {
 				out = append(out, subject)
 			}
 		}
 	})
 	sort.Strings(out)
-	return out
+	return paginate(out, p)
 }
 
-// Versions lists a subject's version numbers.
-func (s *Service) Versions(subject string, includeDeleted bool) ([]int, error) {
+// Versions lists a subject's version numbers the filter keeps.
+func (s *Service) Versions(subject string, f Filter, p Page) ([]int, error) {
 	var out []int
 	s.store.read(func(st *state) {
-		for _, v := range st.versionsOf(subject, includeDeleted) {
+		for _, v := range f.versions(st, subject) {
 			out = append(out, v.value.Version)
 		}
 	})
 	if len(out) == 0 {
 		return nil, subjectNotFound(subject)
 	}
-	return out, nil
+	return paginate(out, p), nil
+}
+
+// Schemas lists registrations (GET /schemas): subjects by prefix, every
+// kept version or only each subject's latest, ordered by subject and
+// version.
+func (s *Service) Schemas(prefix string, f Filter, latestOnly bool, p Page) []SubjectVersion {
+	out := []SubjectVersion{}
+	s.store.read(func(st *state) {
+		subjects := make([]string, 0, len(st.subjects))
+		for subject := range st.subjects {
+			if strings.HasPrefix(subject, prefix) {
+				subjects = append(subjects, subject)
+			}
+		}
+		sort.Strings(subjects)
+		for _, subject := range subjects {
+			vs := f.versions(st, subject)
+			if latestOnly && len(vs) > 0 {
+				vs = vs[len(vs)-1:]
+			}
+			for _, v := range vs {
+				out = append(out, toSubjectVersion(v))
+			}
+		}
+	})
+	return paginate(out, p)
 }
 
 // parseVersion accepts "latest", -1 or 1..2^31-1.
@@ -397,16 +613,17 @@ func (s *Service) GetVersion(subject, versionStr string, includeDeleted bool) (S
 	return out, err
 }
 
-// ReferencedBy lists ids of schemas referencing subject/version.
-func (s *Service) ReferencedBy(subject, versionStr string) ([]int, error) {
+// ReferencedBy lists ids of schemas referencing subject/version (with
+// soft-deleted referrers when includeDeleted).
+func (s *Service) ReferencedBy(subject, versionStr string, includeDeleted bool) ([]int, error) {
 	var (
 		out []int
 		err error
 	)
 	s.store.read(func(st *state) {
 		var v *version
-		if v, err = findVersion(st, subject, versionStr, false); err == nil {
-			out = st.referencedBy(subject, v.value.Version, false)
+		if v, err = findVersion(st, subject, versionStr, includeDeleted); err == nil {
+			out = st.referencedBy(subject, v.value.Version, includeDeleted)
 		}
 	})
 	if out == nil {
@@ -419,12 +636,32 @@ func (s *Service) ReferencedBy(subject, versionStr string) ([]int, error) {
 // looked up again after catching up with the log, so that a client that
 // registered through another instance finds it here.
 func (s *Service) SchemaByIDLookup(ctx context.Context, id int) (SchemaByID, error) {
+	return s.SchemaByIDIn(ctx, id, "", false)
+}
+
+// SchemaByIDIn is SchemaByIDLookup with Confluent's query parameters:
+// subject (answer with the subject's newest version holding the id) and
+// fetchMaxId.
+func (s *Service) SchemaByIDIn(ctx context.Context, id int, subject string, fetchMaxID bool) (SchemaByID, error) {
 	var out SchemaByID
 	found := func() bool {
 		ok := false
 		s.store.read(func(st *state) {
-			if sch := st.ids[id]; sch != nil && sch.visible() {
-				out, ok = SchemaByID{Schema: sch.text, References: sch.refs}, true
+			sch := st.ids[id]
+			if sch == nil || !sch.visible() {
+				return
+			}
+			out, ok = SchemaByID{Schema: sch.text, References: sch.refs}, true
+			if fetchMaxID {
+				out.MaxID = st.maxID
+			}
+			if subject == "" {
+				return
+			}
+			for _, v := range sch.versions {
+				if v.value.Subject == subject && !v.permanent && v.value.Version > out.Version {
+					out.Subject, out.Version = subject, v.value.Version
+				}
 			}
 		})
 		return ok
@@ -715,46 +952,94 @@ func (s *Service) TestCompatibility(subject, versionStr string, req SchemaReques
 	return out, rerr
 }
 
-// GetConfig returns the level of subject ("" for the global level).
-func (s *Service) GetConfig(subject string, defaultToGlobal bool) (Level, error) {
+// Config is a subject's or the global configuration as GET /config
+// shows it.
+type Config struct {
+	CompatibilityLevel Level `json:"compatibilityLevel,omitempty"`
+	Normalize          *bool `json:"normalize,omitempty"`
+}
+
+// ConfigUpdate is the body of PUT /config; fields left out keep their
+// current value.
+type ConfigUpdate struct {
+	Compatibility *string `json:"compatibility,omitempty"`
+	Normalize     *bool   `json:"normalize,omitempty"`
+}
+
+// GetConfig returns the configuration of subject ("" for the global one,
+// which always has a level). With defaultToGlobal, unset subject fields
+// come from the global configuration.
+func (s *Service) GetConfig(subject string, defaultToGlobal bool) (Config, error) {
 	var (
-		l  Level
+		c  Config
 		ok bool
 	)
 	s.store.read(func(st *state) {
 		if subject == "" || defaultToGlobal {
-			l, ok = st.level(subject), true
+			c, ok = Config{CompatibilityLevel: st.level(subject)}, true
+			if n := st.normalize(subject); n {
+				c.Normalize = &n
+			} else if v, set := st.config[subject]; set && v.Normalize != nil {
+				c.Normalize = v.Normalize
+			} else if v, set := st.config[""]; set && v.Normalize != nil {
+				c.Normalize = v.Normalize
+			}
 			return
 		}
-		l, ok = st.config[subject]
+		var v configValue
+		v, ok = st.config[subject]
+		c = Config(v)
 	})
 	if !ok {
-		return "", errorf(http.StatusNotFound, 40408, "Subject '%s' does not have subject-level compatibility configured", subject)
+		return Config{}, errorf(http.StatusNotFound, 40408, "Subject '%s' does not have subject-level compatibility configured", subject)
 	}
-	return l, nil
+	return c, nil
 }
 
-// SetConfig sets the level of subject ("" for global).
-func (s *Service) SetConfig(ctx context.Context, subject, level string) (Level, error) {
-	l, ok := ParseLevel(level)
-	if !ok {
-		return "", errorf(http.StatusUnprocessableEntity, 42203, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
+// SetConfig updates the configuration of subject ("" for global) and
+// returns the update as applied.
+func (s *Service) SetConfig(ctx context.Context, subject string, req ConfigUpdate) (ConfigUpdate, error) {
+	if subject != "" && !validSubject(subject) {
+		return ConfigUpdate{}, invalidSubject(subject)
 	}
-	if err := s.store.putConfig(ctx, subject, &l); err != nil {
-		return "", storeError(err)
+	var level Level
+	if req.Compatibility != nil {
+		l, ok := ParseLevel(*req.Compatibility)
+		if !ok {
+			return ConfigUpdate{}, errorf(http.StatusUnprocessableEntity, 42203, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
+		}
+		level = l
 	}
-	return l, nil
+	s.store.writeMu.Lock()
+	defer s.store.writeMu.Unlock()
+	var cur configValue
+	s.store.read(func(st *state) { cur = st.config[subject] })
+	if req.Compatibility != nil {
+		cur.CompatibilityLevel = level
+	}
+	if req.Normalize != nil {
+		cur.Normalize = req.Normalize
+	}
+	if err := s.store.putConfig(ctx, subject, &cur); err != nil {
+		return ConfigUpdate{}, storeError(err)
+	}
+	out := ConfigUpdate{Normalize: req.Normalize}
+	if req.Compatibility != nil {
+		l := string(level)
+		out.Compatibility = &l
+	}
+	return out, nil
 }
 
-// DeleteConfig removes the subject's level (or resets the global one) and
-// returns the level that was set.
-func (s *Service) DeleteConfig(ctx context.Context, subject string) (Level, error) {
+// DeleteConfig removes the subject's configuration (or resets the global
+// one) and returns what was set.
+func (s *Service) DeleteConfig(ctx context.Context, subject string) (Config, error) {
 	old, err := s.GetConfig(subject, false)
 	if err != nil {
-		return "", subjectNotFound(subject) // Confluent's code for "nothing to delete"
+		return Config{}, subjectNotFound(subject) // Confluent's code for "nothing to delete"
 	}
 	if err := s.store.putConfig(ctx, subject, nil); err != nil {
-		return "", storeError(err)
+		return Config{}, storeError(err)
 	}
 	return old, nil
 }
@@ -778,39 +1063,77 @@ func (s *Service) GetMode(subject string, defaultToGlobal bool) (string, error) 
 	return m, nil
 }
 
-// SetMode sets the mode of subject ("" for global). Switching to IMPORT
-// needs an empty registry (or subject) unless force.
-func (s *Service) SetMode(ctx context.Context, subject, mode string, force bool) (string, error) {
-	mode = strings.ToUpper(strings.TrimSpace(mode))
-	switch mode {
+// SetMode sets the mode of subject ("" for global), or clears it when
+// mode is nil. As in Confluent, switching to IMPORT needs a registry (or
+// subject) without live versions unless force, and then deletes the
+// soft-deleted versions for good (42206 if one is still referenced).
+func (s *Service) SetMode(ctx context.Context, subject string, mode *string, force bool) (*string, error) {
+	if subject != "" && !validSubject(subject) {
+		return nil, invalidSubject(subject)
+	}
+	if mode == nil {
+		if err := s.store.putMode(ctx, subject, nil); err != nil {
+			return nil, storeError(err)
+		}
+		return nil, nil
+	}
+	m := strings.ToUpper(strings.TrimSpace(*mode))
+	switch m {
 	case ModeReadWrite, ModeReadOnly, ModeReadOnlyOverride, ModeImport:
 	default:
-		return "", errorf(http.StatusUnprocessableEntity, 42204, "Invalid mode. Valid values are READWRITE, READONLY, READONLY_OVERRIDE and IMPORT.")
+		return nil, errorf(http.StatusUnprocessableEntity, 42204, "Invalid mode. Valid values are READWRITE, READONLY, READONLY_OVERRIDE and IMPORT.")
 	}
-	if mode == ModeImport && !force {
-		var nonEmpty bool
-		s.store.read(func(st *state) {
-			if subject == "" {
-				for sub := range st.subjects {
-					if len(st.versionsOf(sub, true)) > 0 {
-						nonEmpty = true
-					}
+	st := s.store
+	st.writeMu.Lock()
+	defer st.writeMu.Unlock()
+	if err := st.Sync(ctx); err != nil {
+		return nil, storeError(err)
+	}
+	if m == ModeImport && !force {
+		var (
+			purge []*version
+			rerr  error
+		)
+		st.read(func(state *state) {
+			if state.modeOf(subject) == ModeImport {
+				return
+			}
+			for sub := range state.subjects {
+				if subject != "" && sub != subject {
+					continue
 				}
-			} else {
-				nonEmpty = len(st.versionsOf(subject, true)) > 0
+				for _, v := range state.versionsOf(sub, true) {
+					if !v.deleted {
+						rerr = notPermitted("Cannot import since found existing subjects")
+						return
+					}
+					purge = append(purge, v)
+				}
+			}
+			for _, v := range purge {
+				if len(state.referencedBy(v.value.Subject, v.value.Version, true)) > 0 {
+					rerr = referenceExists(v.value.Subject, v.value.Version)
+					return
+				}
 			}
 		})
-		if nonEmpty {
-			return "", errorf(http.StatusUnprocessableEntity, 42205, "Cannot import since found existing subjects")
+		if rerr != nil {
+			return nil, rerr
+		}
+		for _, v := range purge {
+			if err := st.setVersionState(ctx, v, versionStateValue{Deleted: true, Permanent: true}); err != nil {
+				return nil, storeError(err)
+			}
 		}
 	}
-	if err := s.store.putMode(ctx, subject, &mode); err != nil {
-		return "", storeError(err)
+	if err := st.putMode(ctx, subject, &m); err != nil {
+		return nil, storeError(err)
 	}
-	return mode, nil
+	return &m, nil
 }
 
-// DeleteMode removes the subject's mode and returns the mode that was set.
+// DeleteMode removes the subject's mode (or the global one, which then
+// falls back to READWRITE) and returns the mode that was set.
 func (s *Service) DeleteMode(ctx context.Context, subject string) (string, error) {
 	old, err := s.GetMode(subject, false)
 	if err != nil {

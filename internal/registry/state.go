@@ -48,10 +48,17 @@ type schemaValue struct {
 type versionStateValue struct {
 	Deleted   bool `json:"deleted"`
 	Permanent bool `json:"permanent"`
+	// Revive undoes a permanent deletion. Only an IMPORT of the very same
+	// registration (subject, version, id and schema identity) writes it,
+	// so reviving never changes what an id or a version stands for.
+	Revive bool `json:"revive,omitempty"`
 }
 
+// configValue is a subject's (or the global) configuration. An empty
+// level means "not set here" (a config that only sets normalize).
 type configValue struct {
-	CompatibilityLevel Level `json:"compatibilityLevel"`
+	CompatibilityLevel Level `json:"compatibilityLevel,omitempty"`
+	Normalize          *bool `json:"normalize,omitempty"`
 }
 
 type modeValue struct {
@@ -97,8 +104,8 @@ type state struct {
 	// rejected claims (claim key → record key) not yet tombstoned; removing
 	// them only tidies the log, no decision depends on them.
 	rejected map[string][]byte
-	config   map[string]Level  // "" is the global level
-	mode     map[string]string // "" is the global mode
+	config   map[string]configValue // "" is the global config
+	mode     map[string]string      // "" is the global mode
 }
 
 func newState() *state {
@@ -108,7 +115,7 @@ func newState() *state {
 		ids:        map[int]*schemaByID{},
 		byIdentity: map[string]int{},
 		rejected:   map[string][]byte{},
-		config:     map[string]Level{},
+		config:     map[string]configValue{},
 		mode:       map[string]string{},
 	}
 }
@@ -132,9 +139,14 @@ func (st *state) apply(key, value []byte) (claim string, accepted bool) {
 		}
 		var v configValue
 		if json.Unmarshal(value, &v) == nil {
-			if l, ok := ParseLevel(string(v.CompatibilityLevel)); ok {
-				st.config[subject] = l
+			if v.CompatibilityLevel != "" {
+				l, ok := ParseLevel(string(v.CompatibilityLevel))
+				if !ok {
+					return "", false
+				}
+				v.CompatibilityLevel = l
 			}
+			st.config[subject] = v
 		}
 	case keyMode:
 		if value == nil {
@@ -147,14 +159,18 @@ func (st *state) apply(key, value []byte) (claim string, accepted bool) {
 		}
 	case keyVersionState:
 		reg := st.byClaim[k.Claim]
-		if reg == nil || reg.permanent {
-			return "", false // permanent deletion is final
+		if reg == nil {
+			return "", false
 		}
 		var v versionStateValue
-		if value != nil && json.Unmarshal(value, &v) == nil {
-			reg.deleted = v.Deleted || v.Permanent
-			reg.permanent = v.Permanent
+		if value == nil || json.Unmarshal(value, &v) != nil {
+			return "", false
 		}
+		if reg.permanent && !v.Revive {
+			return "", false // permanent deletion is final unless revived by an import
+		}
+		reg.deleted = v.Deleted || v.Permanent
+		reg.permanent = v.Permanent
 	case keySchema:
 		if k.Claim == "" {
 			return "", false
@@ -253,13 +269,25 @@ func (st *state) nextVersion(subject string) int {
 }
 
 func (st *state) level(subject string) Level {
-	if l, ok := st.config[subject]; ok && subject != "" {
-		return l
+	if c, ok := st.config[subject]; ok && subject != "" && c.CompatibilityLevel != "" {
+		return c.CompatibilityLevel
 	}
-	if l, ok := st.config[""]; ok {
-		return l
+	if c, ok := st.config[""]; ok && c.CompatibilityLevel != "" {
+		return c.CompatibilityLevel
 	}
 	return DefaultLevel
+}
+
+// normalize reports whether registrations and look-ups under subject
+// normalize schemas by default (Confluent's "normalize" config).
+func (st *state) normalize(subject string) bool {
+	if c, ok := st.config[subject]; ok && subject != "" && c.Normalize != nil {
+		return *c.Normalize
+	}
+	if c, ok := st.config[""]; ok && c.Normalize != nil {
+		return *c.Normalize
+	}
+	return false
 }
 
 func (st *state) modeOf(subject string) string {

@@ -132,3 +132,26 @@ func TestCompactionKeepsDecisions(t *testing.T) {
 		t.Errorf("rejected leftovers: %v, want the crashed writer's claim", full.rejected)
 	}
 }
+
+// TestReviveAfterPermanent: only a revive record undoes a permanent
+// deletion, and the log and its compacted form agree.
+func TestReviveAfterPermanent(t *testing.T) {
+	c := claimRec("s", 1, 1, "a", "c1")
+	revive := func() rec {
+		subject := "s"
+		key := recordKey{KeyType: keyVersionState, Subject: &subject, Version: 1, Claim: "c1", Magic: 1}.encode()
+		value, _ := jsonMarshal(versionStateValue{Revive: true})
+		return rec{key, value}
+	}
+	log := []rec{c, stateRec("s", 1, "c1", true, true), stateRec("s", 1, "c1", true, false)}
+	st, _ := fold(log)
+	if got := st.versionsOf("s", true); len(got) != 0 {
+		t.Fatalf("a soft delete after a permanent one revived the version: %s", summary(st))
+	}
+	log = append(log, revive())
+	st, _ = fold(log)
+	compacted, _ := fold(compact(log))
+	if summary(st) != summary(compacted) || len(st.versionsOf("s", false)) != 1 {
+		t.Fatalf("after revive: %s; compacted: %s", summary(st), summary(compacted))
+	}
+}

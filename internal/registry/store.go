@@ -42,6 +42,8 @@ type Store struct {
 	// rejected because another instance's write came first.
 	lostRaces atomic.Int64
 
+	clusterID string // the Kafka cluster's id, "" if the broker has none
+
 	mu       sync.RWMutex
 	st       *state
 	next     int64         // next offset to apply
@@ -66,7 +68,14 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: kafka client: %w", err)
 	}
-	err = ensureTopic(ctx, kadm.NewClient(admCl), cfg.Topic)
+	adm := kadm.NewClient(admCl)
+	err = ensureTopic(ctx, adm, cfg.Topic)
+	var clusterID string
+	if err == nil {
+		if meta, merr := adm.BrokerMetadata(ctx); merr == nil {
+			clusterID = meta.Cluster
+		}
+	}
 	admCl.Close()
 	if err != nil {
 		return nil, err
@@ -85,15 +94,16 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s := &Store{
-		topic:    cfg.Topic,
-		cl:       cl,
-		log:      cfg.Logger,
-		cancel:   cancel,
-		done:     make(chan struct{}),
-		st:       newState(),
-		progress: make(chan struct{}),
-		outcomes: map[string]bool{},
-		watched:  map[string]bool{},
+		topic:     cfg.Topic,
+		clusterID: clusterID,
+		cl:        cl,
+		log:       cfg.Logger,
+		cancel:    cancel,
+		done:      make(chan struct{}),
+		st:        newState(),
+		progress:  make(chan struct{}),
+		outcomes:  map[string]bool{},
+		watched:   map[string]bool{},
 	}
 	go s.run(runCtx)
 	if err := s.Sync(ctx); err != nil {
@@ -124,6 +134,9 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, topic string) error {
 	}
 	return nil
 }
+
+// ClusterID is the Kafka cluster's id (GET /v1/metadata/id).
+func (s *Store) ClusterID() string { return s.clusterID }
 
 // Close stops consuming and closes the Kafka client.
 func (s *Store) Close() {
@@ -291,15 +304,15 @@ func (s *Store) setVersionState(ctx context.Context, v *version, st versionState
 	return s.waitApplied(ctx, off)
 }
 
-func (s *Store) putConfig(ctx context.Context, subject string, level *Level) error {
+func (s *Store) putConfig(ctx context.Context, subject string, cfg *configValue) error {
 	key := recordKey{KeyType: keyConfig, Magic: 0}
 	if subject != "" {
 		key.Subject = &subject
 	}
 	var value []byte
-	if level != nil {
+	if cfg != nil {
 		var err error
-		if value, err = jsonMarshal(configValue{CompatibilityLevel: *level}); err != nil {
+		if value, err = jsonMarshal(*cfg); err != nil {
 			return err
 		}
 	}

@@ -195,6 +195,7 @@ type MariaDB struct {
 	cmd     *exec.Cmd
 	exited  chan error
 	logFile string
+	tmpDir  string
 	extra   []string
 }
 
@@ -233,8 +234,15 @@ func StartMariaDB(t testing.TB, extra ...string) *MariaDB {
 	base := ownedDir(t, "mysql", "sluice-mariadb-")
 	m := &MariaDB{t: t, daemon: daemon, dataDir: filepath.Join(base, "data"), socket: filepath.Join(base, "mysqld.sock"),
 		Port: freePort(t), logFile: filepath.Join(base, "server.log")}
-	out, err := asUser("mysql", installDB, "--datadir="+m.dataDir, "--auth-root-authentication-method=normal",
-		"--skip-test-db", "--no-defaults").CombinedOutput()
+	// Each server gets its own tmpdir: MariaDB deletes leftover #sql*
+	// temporary tables in its tmpdir at start-up, so servers sharing /tmp
+	// (parallel tests) delete each other's and install-db fails.
+	m.tmpDir = filepath.Join(base, "tmp")
+	if out, err := asUser("mysql", "mkdir", "-p", m.tmpDir).CombinedOutput(); err != nil {
+		t.Fatalf("testdb: create MariaDB tmpdir: %v\n%s", err, out)
+	}
+	out, err := asUser("mysql", installDB, "--no-defaults", "--datadir="+m.dataDir, "--auth-root-authentication-method=normal",
+		"--skip-test-db", "--tmpdir="+m.tmpDir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("testdb: mariadb-install-db: %v\n%s", err, out)
 	}
@@ -250,7 +258,7 @@ func (m *MariaDB) Start() {
 	m.t.Helper()
 	args := append([]string{"--no-defaults", "--datadir=" + m.dataDir, "--socket=" + m.socket,
 		"--port=" + strconv.Itoa(m.Port), "--bind-address=127.0.0.1", "--log-bin=binlog", "--binlog-format=ROW",
-		"--server-id=1", "--log-error=" + m.logFile, "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=2",
+		"--server-id=1", "--log-error=" + m.logFile, "--tmpdir=" + m.tmpDir, "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=2",
 		"--pid-file=" + filepath.Join(filepath.Dir(m.dataDir), "mysqld.pid")}, m.extra...)
 	cmd := asUser("mysql", m.daemon, args...)
 	if err := cmd.Start(); err != nil {

@@ -194,6 +194,7 @@ func Register(reg *connectors.Registry) error {
 	add(reg.AddTransform(connectors.TransformPlugin{Info: filterInfo,
 		New: func(*connectors.Config) (connectors.Transform, error) { return filter{}, nil }}))
 	add(reg.AddTransform(connectors.TransformPlugin{Info: explodeInfo, New: newExplode}))
+	add(reg.AddTransform(connectors.TransformPlugin{Info: extractNewRecordStateInfo, New: newExtractNewRecordState}))
 
 	add(reg.AddPredicate(connectors.PredicatePlugin{Info: topicNameMatchesInfo, New: func(cfg *connectors.Config) (connectors.Predicate, error) {
 		_, whole, err := compileJavaRegex(cfg.String("pattern"))

@@ -72,7 +72,7 @@ func TestSubjectsAndVersions(t *testing.T) {
 	if !strings.Contains(msg, "only stores AVRO") {
 		t.Errorf("schema type message: %s", msg)
 	}
-	c.expectError("POST", "/subjects/users-value/versions", `{"schema":`, 422, 50005)
+	c.expectError("POST", "/subjects/users-value/versions", `{"schema":`, 400, 400)
 	c.expectError("GET", "/no/such/path", "", 404, 404)
 }
 
@@ -194,7 +194,7 @@ func TestConfigAndMode(t *testing.T) {
 	c.expect("PUT", "/mode?force=true", `{"mode":"IMPORT"}`, 200, `{"mode":"IMPORT"}`)
 	c.expect("POST", "/subjects/imported/versions", `{"schema":`+strconv.Quote(v3)+`,"id":100,"version":5}`, 200, `{"id":100}`)
 	c.expect("GET", "/subjects/imported/versions", "", 200, `[5]`)
-	c.expectError("POST", "/subjects/imported2/versions", `{"schema":`+strconv.Quote(userSchema(`{"name":"q","type":"int"}`))+`,"id":100}`, 422, 42207)
+	c.expectError("POST", "/subjects/imported2/versions", `{"schema":`+strconv.Quote(userSchema(`{"name":"q","type":"int"}`))+`,"id":100}`, 422, 42205)
 	c.expect("PUT", "/mode", `{"mode":"READWRITE"}`, 200, `{"mode":"READWRITE"}`)
 	c.expectError("POST", "/subjects/x/versions", `{"schema":`+strconv.Quote(v1)+`,"id":7}`, 422, 42205)
 	// New ids continue above imported ones.
