@@ -88,10 +88,6 @@ var transformFields = []ConfigField{
 	{Name: "negate", Type: FieldBool, Default: false, Doc: "Apply the transform to records the predicate does not match."},
 }
 
-var predicateFields = []ConfigField{
-	{Name: "type", Type: FieldString, Required: true, Doc: "The predicate type (see `sluice connectors list`)."},
-}
-
 // CommonSpec returns the fields every connector of kind (source or sink)
 // has, for documentation and lint.
 func CommonSpec(kind Kind) Spec {

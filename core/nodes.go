@@ -142,6 +142,7 @@ type processorNodeImpl[KIn, VIn, KOut, VOut any] struct {
 	ctx  *nodeContext[KOut, VOut]
 }
 
+//lint:ignore U1000 called through the node interface (staticcheck misses generic implementations)
 func (n *processorNodeImpl[KIn, VIn, KOut, VOut]) process(rec *Record[KIn, VIn]) error {
 	var err error
 	if n.ptr != nil {
@@ -282,6 +283,7 @@ type sinkNodeImpl[K, V any] struct {
 	fixedTopic string
 }
 
+//lint:ignore U1000 called through the node interface (staticcheck misses generic implementations)
 func (n *sinkNodeImpl[K, V]) process(rec *Record[K, V]) error {
 	topic := n.fixedTopic
 	if topic == "" {

@@ -520,6 +520,7 @@ func (tk *task) processingFailed(node string, err error) error {
 	return &ProcessingError{Context: ec, Kind: "processing", Err: err}
 }
 
+//lint:ignore U1000 called from sinkNodeImpl.process (see there)
 func (tk *task) productionFailed(node string, rec *kgo.Record, err error) error {
 	ec := tk.errorContext(node)
 	if tk.env.cfg.productionHandler(ec, rec, err) == Continue {
@@ -637,6 +638,7 @@ func (p *recordPool) get() *kgo.Record {
 	return r
 }
 
+//lint:ignore U1000 called from sinkNodeImpl.process (see there)
 func (tk *task) send(rec *kgo.Record) error {
 	tk.env.out.send(tk, rec, tk.promise)
 	tk.produced++

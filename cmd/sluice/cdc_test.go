@@ -298,3 +298,55 @@ func firstDiff(want, got string) string {
 	}
 	return "equal"
 }
+
+// TestExamplePaymentsRevenuePostgres runs examples/jobs/payments-revenue-postgres.yaml
+// with `sluice run` on its embedded broker and registry against a real
+// PostgreSQL: payments from the snapshot and from the replication stream
+// end up summed per customer and minute in the analytics table, exactly
+// as SQL over the source table computes them.
+func TestExamplePaymentsRevenuePostgres(t *testing.T) {
+	t.Parallel()
+	pg := testdb.StartPostgres(t)
+	pg.Psql("", "CREATE DATABASE shop")
+	pg.Psql("", "CREATE DATABASE analytics")
+	pg.Psql("shop", `CREATE TABLE payments (id bigint PRIMARY KEY, customer text NOT NULL,
+		amount_cents bigint NOT NULL, paid_at_ms bigint NOT NULL)`)
+	const base = 1_767_225_600_000 // 2026-01-01T00:00:00Z
+	insert := func(from, to int, minute0 int) {
+		var vals []string
+		for i := from; i < to; i++ {
+			// Payment time grows with the id within each phase: two
+			// minutes per phase, so no record is later than the grace.
+			at := base + int64(minute0)*60_000 + int64(i-from)*120_000/int64(to-from)
+			vals = append(vals, fmt.Sprintf("(%d, 'c%d', %d, %d)", i, i%5, 100+i%37, at))
+		}
+		pg.Psql("shop", "INSERT INTO payments VALUES "+strings.Join(vals, ","))
+	}
+	insert(0, 300, 0) // read by the snapshot
+	job, err := filepath.Abs("../../examples/jobs/payments-revenue-postgres.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startSluiceEnv(t, []string{"SLUICE_STATE_DIR=" + t.TempDir(), "PGHOST=127.0.0.1", fmt.Sprintf("PGPORT=%d", pg.Port),
+		"PGUSER=postgres", "PGPASSWORD=", "PGDATABASE=shop", "ANALYTICS_DATABASE=analytics"},
+		"run", job, "--progress", "0")
+	time.Sleep(2 * time.Second)
+	insert(300, 600, 2) // streamed
+	want := pg.Psql("shop", `SELECT customer, (paid_at_ms / 60000) * 60000, count(*), sum(amount_cents)
+		FROM payments GROUP BY 1, 2 ORDER BY 1, 2`)
+	got := "(no table customer_revenue)"
+	deadline := time.Now().Add(120 * time.Second)
+	for got != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("the analytics table differs from the aggregate of the source table:\n%s\n%s", firstDiff(want, got), p.output)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if pg.Psql("analytics", "SELECT count(*) FROM pg_tables WHERE tablename = 'customer_revenue'") == "1" {
+			// minute is a TIMESTAMP column (the window start's timestamp-millis
+			// logical type); compare it as epoch milliseconds.
+			got = pg.Psql("analytics", "SELECT customer, (extract(epoch FROM minute) * 1000)::bigint, payments, revenue_cents FROM customer_revenue ORDER BY 1, 2")
+		}
+	}
+	p.stop(t)
+	t.Logf("customer_revenue: %d rows equal to the SQL aggregate", strings.Count(want, "\n")+1)
+}

@@ -279,15 +279,15 @@ func readTableDefs(ctx context.Context, q querier, mariadb bool, tables [][2]str
 
 func readDatabaseDefs(ctx context.Context, q querier, mariadb bool, db string, want map[string]bool, out map[string]*tableDef) error {
 	defs := map[string]*tableDef{}
-	rows, err := q.QueryContext(ctx, `SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, EXTRA
+	rows, err := q.QueryContext(ctx, `SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, EXTRA, COLUMN_DEFAULT
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION`, db)
 	if err != nil {
 		return fmt.Errorf("mysql-cdc: read the columns of database %q: %w", db, err)
 	}
 	for rows.Next() {
 		var table, name, colType, dataType, nullable, extra string
-		var charset sql.NullString
-		if err := rows.Scan(&table, &name, &colType, &dataType, &nullable, &charset, &extra); err != nil {
+		var charset, dflt sql.NullString
+		if err := rows.Scan(&table, &name, &colType, &dataType, &nullable, &charset, &extra, &dflt); err != nil {
 			rows.Close()
 			return err
 		}
@@ -306,7 +306,8 @@ func readDatabaseDefs(ctx context.Context, q querier, mariadb bool, db string, w
 			Nullable:      strings.EqualFold(nullable, "YES"),
 			Charset:       charset.String,
 			AutoIncrement: strings.Contains(lowerExtra, "auto_increment"),
-			Generated:     strings.Contains(lowerExtra, "generated"),
+			Generated:     strings.Contains(lowerExtra, "generated") && !strings.Contains(lowerExtra, "default_generated"),
+			Default:       catalogDefault(dflt, extra, mariadb),
 		})
 	}
 	rows.Close()

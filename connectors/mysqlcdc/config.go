@@ -19,6 +19,8 @@ const (
 	snapshotWhenNeeded  = "when_needed"
 	snapshotAlways      = "always"
 	snapshotRecovery    = "recovery"
+	// Debezium's older name of recovery.
+	snapshotSchemaOnlyRecovery = "schema_only_recovery"
 )
 
 // Locking modes (snapshot.locking.mode).
@@ -111,8 +113,8 @@ var spec = connectors.Spec{
 		{Name: "message.key.columns", Type: connectors.FieldString, Check: checkKeyColumns,
 			Doc: "Custom message keys: entries <database>.<table regex>:<column>,<column> separated by ';' (for example inventory.customers:pk1,pk2;(.*).purchaseorders:pk3). The listed columns form the key instead of the primary key; this also gives keys to tables without a primary key."},
 		{Name: "snapshot.mode", Type: connectors.FieldString, Default: snapshotInitial,
-			Allowed: []string{snapshotInitial, snapshotInitialOnly, snapshotNoData, snapshotSchemaOnly, snapshotWhenNeeded, snapshotAlways, snapshotRecovery},
-			Doc:     "When to snapshot: initial (when there are no offsets: the tables' rows as op=r events, then the binlog), initial_only (snapshot, then finish without streaming), no_data (schema_only: capture the schemas and the binlog position, no rows; stream from there), when_needed (snapshot when there are no offsets or the offsets' binlog position is no longer on the server), always (snapshot at every start, then stream from the new position), recovery (restart from the offsets but rebuild the table schemas from the catalog: only when no schema change happened since the offsets' position)."},
+			Allowed: []string{snapshotInitial, snapshotInitialOnly, snapshotNoData, snapshotSchemaOnly, snapshotWhenNeeded, snapshotAlways, snapshotRecovery, snapshotSchemaOnlyRecovery},
+			Doc:     "When to snapshot: initial (when there are no offsets: the tables' rows as op=r events, then the binlog), initial_only (snapshot, then finish without streaming), no_data (schema_only: capture the schemas and the binlog position, no rows; stream from there), when_needed (snapshot when there are no offsets or the offsets' binlog position is no longer on the server), always (snapshot at every start, then stream from the new position), recovery (schema_only_recovery: restart from the offsets but rebuild the table schemas from the catalog: only when no schema change happened since the offsets' position)."},
 		{Name: "snapshot.locking.mode", Type: connectors.FieldString, Default: lockMinimal,
 			Allowed: []string{lockMinimal, lockExtended, lockNone},
 			Doc:     "How the snapshot locks: minimal holds FLUSH TABLES WITH READ LOCK only while it reads the binlog position and the schemas and takes shared metadata locks on the captured tables (writes go on during the row scan; DDL on captured tables waits until the snapshot ends); extended holds the global read lock for the whole snapshot (no writes); none takes no global lock (needs no RELOAD privilege; on MariaDB the position is still exact, from binlog_snapshot_file/position, but a schema change during the snapshot's first step is not detected; on MySQL the position and the data may disagree under concurrent writes)."},
@@ -248,8 +250,11 @@ func parseConfig(c *connectors.Config) (*config, error) {
 		maxQueue:         c.Int("max.queue.size"),
 		pollInterval:     c.Duration("poll.interval.ms"),
 	}
-	if cfg.snapshotMode == snapshotSchemaOnly {
+	switch cfg.snapshotMode {
+	case snapshotSchemaOnly:
 		cfg.snapshotMode = snapshotNoData
+	case snapshotSchemaOnlyRecovery:
+		cfg.snapshotMode = snapshotRecovery
 	}
 	if cfg.maxQueue <= cfg.maxBatch {
 		cfg.maxQueue = cfg.maxBatch + 1

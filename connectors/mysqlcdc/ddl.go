@@ -574,6 +574,8 @@ func (a *ddlApplier) columnFromDef(cd *ast.ColumnDef, tableCharset string) (colu
 			pk = true
 		case ast.ColumnOptionAutoIncrement:
 			c.AutoIncrement = true
+		case ast.ColumnOptionDefaultValue:
+			c.Default = ddlDefault(o.Expr)
 		case ast.ColumnOptionGenerated:
 			c.Generated = true
 		case ast.ColumnOptionCollate:
@@ -703,6 +705,24 @@ func (a *ddlApplier) applyAlter(def *tableDef, specs []*ast.AlterTableSpec) (*ta
 			renamePK(old, c.Name)
 			if pk {
 				def.PK = []string{c.Name}
+			}
+		case ast.AlterTableAlterColumn:
+			// ALTER COLUMN c SET DEFAULT v / DROP DEFAULT.
+			if len(spec.NewColumns) == 0 {
+				continue
+			}
+			nc := spec.NewColumns[0]
+			i := def.columnIndex(nc.Name.Name.O)
+			if i < 0 {
+				return nil, fmt.Errorf("ALTER COLUMN %s: no such column", nc.Name.Name.O)
+			}
+			def.Columns[i].Default = nil
+			// TiDB's grammar gives SET DEFAULT's value an option of no
+			// type (ColumnOptionNoOption); DROP DEFAULT none.
+			for _, o := range nc.Options {
+				if o.Tp == ast.ColumnOptionDefaultValue || (o.Tp == ast.ColumnOptionNoOption && o.Expr != nil) {
+					def.Columns[i].Default = ddlDefault(o.Expr)
+				}
 			}
 		case ast.AlterTableRenameColumn:
 			old, nw := spec.OldColumnName.Name.O, spec.NewColumnName.Name.O

@@ -171,6 +171,9 @@ func tableStruct(def *tableDef) *connectors.Struct {
 		s.Put("optional", c.Nullable)
 		s.Put("autoIncremented", c.AutoIncrement)
 		s.Put("generated", c.Generated)
+		if c.Default != nil {
+			s.Put("defaultValueExpression", *c.Default)
+		}
 		if len(ct.elems) > 0 {
 			ev := make([]any, len(ct.elems))
 			for k, e := range ct.elems {

@@ -23,6 +23,10 @@ type column struct {
 	Charset       string `json:"charset,omitempty"` // character set of text columns
 	AutoIncrement bool   `json:"autoinc,omitempty"`
 	Generated     bool   `json:"generated,omitempty"`
+	// Default is the column's constant default value as text (unquoted),
+	// nil when it has none, its default is NULL or an expression
+	// (CURRENT_TIMESTAMP, functions): the field's default in the schemas.
+	Default *string `json:"default,omitempty"`
 }
 
 // tableDef is a table's structure at one binlog position.
@@ -180,6 +184,7 @@ func buildTableSchema(cfg *config, modes valueModes, def *tableDef) (*tableSchem
 		if err != nil {
 			return nil, fmt.Errorf("table %s: %w", def.id(), err)
 		}
+		p.withDefault(c.Default)
 		ts.plans = append(ts.plans, p)
 		ts.fields = append(ts.fields, n)
 		n++

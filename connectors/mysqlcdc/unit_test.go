@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"reflect"
 	"strings"
 	"testing"
@@ -456,6 +457,25 @@ func TestPluginInfo(t *testing.T) {
 	for _, f := range p.Spec.Fields {
 		if f.Doc == "" {
 			t.Errorf("field %s has no doc", f.Name)
+		}
+	}
+}
+
+func TestParseDecimal(t *testing.T) {
+	for _, s := range []string{"0", "1", "-1", "123.45", "-0.001", "+7.50", "999999999999999999", "-999999999999999999.5", "12345678901234567890.123", ".5", "5.", "-0"} {
+		got, err := parseDecimal(s)
+		if err != nil {
+			t.Errorf("%q: %v", s, err)
+			continue
+		}
+		want, _ := new(big.Rat).SetString(s)
+		if got.Cmp(want) != 0 {
+			t.Errorf("%q: got %s, want %s", s, got.RatString(), want.RatString())
+		}
+	}
+	for _, s := range []string{"", "-", "1.2.3", "abc", "1e"} {
+		if _, err := parseDecimal(s); err == nil {
+			t.Errorf("%q: no error", s)
 		}
 	}
 }

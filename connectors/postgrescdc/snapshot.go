@@ -207,7 +207,6 @@ type snapshotReader struct {
 type snapProgress struct {
 	tables []string
 	key    []string
-	table  string
 }
 
 // heldProgress is a snapProgress whose key is kept as raw bytes in a

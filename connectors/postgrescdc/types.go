@@ -758,16 +758,6 @@ var bigTen = big.NewInt(10)
 
 func pow10(n int) *big.Int { return new(big.Int).Exp(bigTen, big.NewInt(int64(n)), nil) }
 
-// pow10s are the powers of ten that fit an int64.
-var pow10s = func() [19]int64 {
-	var p [19]int64
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
-
 // smallDecimal parses a plain decimal of at most 18 digits without
 // allocating beyond the result.
 func smallDecimal(b []byte) (unscaled int64, scale int, ok bool) {

@@ -122,12 +122,6 @@ func newSinkConfig(cfg *connectors.Config) (*sinkConfig, error) {
 	return c, nil
 }
 
-// deterministic reports whether re-delivered records are cut into the
-// same objects (the condition of exactly-once without recovery).
-func (c *sinkConfig) deterministic() bool {
-	return c.rotateSchedule <= 0 && (c.extractor == nil || c.extractor.kind != extractorWallclock)
-}
-
 type sink struct{ cfg *sinkConfig }
 
 func (s *sink) Tasks(maxTasks int) ([]connectors.SinkTask, error) {

@@ -90,7 +90,7 @@ func (e *encoder) value(dst []byte, p *path, s *connectors.Schema, v any) ([]byt
 			if err != nil {
 				return dst, e.errorf(p, "%v", err)
 			}
-			return strconv.AppendInt(dst, int64(days), 10), nil
+			return appendInt(dst, int64(days)), nil
 		case connectors.TimeName:
 			t, ok := v.(time.Time)
 			if !ok {
@@ -100,13 +100,13 @@ func (e *encoder) value(dst []byte, p *path, s *connectors.Schema, v any) ([]byt
 			if err != nil {
 				return dst, e.errorf(p, "%v", err)
 			}
-			return strconv.AppendInt(dst, int64(ms), 10), nil
+			return appendInt(dst, int64(ms)), nil
 		case connectors.TimestampName:
 			t, ok := v.(time.Time)
 			if !ok {
 				return dst, e.mismatch(p, s, v)
 			}
-			return strconv.AppendInt(dst, TimestampMillis(t), 10), nil
+			return appendInt(dst, TimestampMillis(t)), nil
 		}
 	}
 	switch s.Type {
@@ -124,7 +124,7 @@ func (e *encoder) value(dst []byte, p *path, s *connectors.Schema, v any) ([]byt
 		if !fitsInt(s.Type, n) {
 			return dst, e.errorf(p, "%d is out of range for %s", n, s.Type)
 		}
-		return strconv.AppendInt(dst, n, 10), nil
+		return appendInt(dst, n), nil
 	case connectors.TypeFloat64:
 		switch f := v.(type) {
 		case float64:
@@ -379,12 +379,12 @@ func (e *encoder) schemaless(dst []byte, p *path, v any) ([]byte, error) {
 	case bool:
 		return strconv.AppendBool(dst, x), nil
 	case int64:
-		return strconv.AppendInt(dst, x, 10), nil
+		return appendInt(dst, x), nil
 	case float64:
 		return AppendFloat64(dst, x), nil
 	case int, int8, int16, int32, uint8, uint16, uint32:
 		n, _ := IntValue(x)
-		return strconv.AppendInt(dst, n, 10), nil
+		return appendInt(dst, n), nil
 	case uint:
 		return strconv.AppendUint(dst, uint64(x), 10), nil
 	case uint64:

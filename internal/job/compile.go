@@ -221,6 +221,14 @@ func timestampExtractor(p *program, keys, values serde.Serde[any]) core.Timestam
 			return invalid
 		}
 		switch x := out.(type) {
+		case *int64: // a nullable field
+			if x != nil {
+				return time.UnixMilli(*x)
+			}
+		case *time.Time:
+			if x != nil {
+				return *x
+			}
 		case int64:
 			return time.UnixMilli(x)
 		case int:

@@ -3,7 +3,6 @@ package job
 import (
 	"fmt"
 	"reflect"
-	"sort"
 	"strings"
 	"time"
 
@@ -20,7 +19,6 @@ var (
 	rtString  = reflect.TypeOf("")
 	rtBool    = reflect.TypeOf(false)
 	rtTime    = reflect.TypeOf(time.Time{})
-	rtMapAny  = reflect.TypeOf(map[string]any(nil))
 )
 
 // internalFormat is how records are written to internal topics
@@ -674,14 +672,4 @@ func (c *compiler) join(p *Pipeline, n *node, s *Step, name dsl.Named) *node {
 		return &node{kind: kStream, stream: st.WithSerdes(keys, values), key: n.key, value: proj.typ}
 	}
 	return nil
-}
-
-// sortedNames lists map keys in order (for stable messages).
-func sortedNames(m map[string]*node) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

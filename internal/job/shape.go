@@ -2,7 +2,6 @@ package job
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -331,14 +330,4 @@ func parseDuration(v *Value) (time.Duration, error) {
 		return d, nil
 	}
 	return 0, fmt.Errorf("want a duration (10s, 1m30s) or milliseconds, got %s", describeValue(v))
-}
-
-// sortedKeys returns a map's keys sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

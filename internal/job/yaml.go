@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -348,15 +347,3 @@ func (c *converter) str(pos Pos, s string) *Value {
 
 // osEnv looks variables up in the process environment.
 func osEnv(name string) (string, bool) { return os.LookupEnv(name) }
-
-// scalarText is a scalar's text (numbers and booleans as written).
-func scalarText(v *Value) (string, bool) {
-	switch v.Kind {
-	case KindString, KindInt, KindFloat, KindBool:
-		if v.Str == "" && v.Kind != KindString {
-			return strconv.Quote(fmt.Sprint(v.Plain())), true
-		}
-		return v.Str, true
-	}
-	return "", false
-}

@@ -128,12 +128,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	pipes := []pipeline{
 		{"stateless: filter, projection to a record, Avro in and out",
-			func(r int) (*core.Topology, string, error) { return goStateless(client, fmt.Sprintf("go-stateless-%d", r)) },
+			func(r int) (*core.Topology, string, error) {
+				return goStateless(client, fmt.Sprintf("go-stateless-%d", r))
+			},
 			func(r int) (*core.Topology, string, error) {
 				return yamlTopology(dir, url, schemaFile, fmt.Sprintf("yaml-stateless-%d", r), statelessSteps)
 			}},
 		{"windowed: groupByKey, tumbling 1m window, aggregate, Avro out",
-			func(r int) (*core.Topology, string, error) { return goWindowed(client, fmt.Sprintf("go-windowed-%d", r)) },
+			func(r int) (*core.Topology, string, error) {
+				return goWindowed(client, fmt.Sprintf("go-windowed-%d", r))
+			},
 			func(r int) (*core.Topology, string, error) {
 				return yamlTopology(dir, url, schemaFile, fmt.Sprintf("yaml-windowed-%d", r), windowedSteps)
 			}},

@@ -187,7 +187,7 @@ func TestPluginsDocumentedAndExamplesParse(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"ValueToKey", "RegexRouter", "TimestampRouter", "InsertHeader", "DropHeaders", "Filter", "Explode$Value"} {
+	for _, name := range []string{"ValueToKey", "RegexRouter", "TimestampRouter", "InsertHeader", "DropHeaders", "Filter", "Explode$Value", "ExtractNewRecordState", "io.debezium.transforms.ExtractNewRecordState"} {
 		if _, err := reg.Transform(name); err != nil {
 			t.Error(err)
 		}
@@ -231,7 +231,7 @@ func TestPluginsDocumentedAndExamplesParse(t *testing.T) {
 			t.Errorf("%s example: %v", p.Name, err)
 		}
 	}
-	if n != 2*len(want)+7+3 {
+	if n != 2*len(want)+8+3 { // the 1:1 SMTs, their seven others, ExtractNewRecordState and three predicates
 		t.Errorf("%d transforms and predicates registered", n)
 	}
 	// Registering twice is refused, not silently doubled.

@@ -29,6 +29,7 @@ package avro
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -260,6 +261,24 @@ type writerEntry struct {
 type readerEntry struct {
 	dec    havro.ValDecoder // T with the reader schema resolved against the writer's
 	writer havro.Schema     // for validateBody
+	// nullable: the writer schema is ["null", X] (or [X, "null"]) and the
+	// reader's is not a union, as when Kafka Connect's AvroConverter writes
+	// an optional struct (Debezium's rows): per the Avro specification the
+	// reader resolves against the branch each datum selects. dec reads X;
+	// a datum of the null branch (index nullIndex) is T's zero value.
+	nullable  bool
+	nullIndex int64
+}
+
+// branch strips the union index of a nullable writer's body (see
+// readerEntry.nullable) and reports whether the datum is null. The body
+// was validated against the whole writer schema first.
+func (r *readerEntry) branch(body []byte) ([]byte, bool) {
+	if !r.nullable {
+		return body, false
+	}
+	index, n := binary.Varint(body)
+	return body[n:], index == r.nullIndex
 }
 
 // Serialize encodes value in the wire format with the subject's schema id.
@@ -335,6 +354,10 @@ func (s *avroSerde[T]) Deserialize(topic string, data []byte) (T, error) {
 	if err := validateBody(r.writer, body); err != nil {
 		return value, &Error{Kind: ErrCorrupt, Op: "deserialize", Topic: topic, SchemaID: int(id), Err: err,
 			detail: fmt.Sprintf("record body (%d bytes after the header) does not decode with writer schema id %d", len(body), id)}
+	}
+	body, null := r.branch(body)
+	if null {
+		return value, nil
 	}
 	holder := s.valuePool.Get().(*T)
 	err = s.decode(r.dec, body, holder)
@@ -518,14 +541,19 @@ func (s *avroSerde[T]) readerFor(topic string, id uint32) (*readerEntry, error) 
 		}
 		return nil, fail(ErrInvalidSchema, err, "schema id %d from registry %s", id, s.registryURL)
 	}
+	r := &readerEntry{writer: writer}
+	against := writer
+	if branch, nullIndex, ok := nullableBranch(writer, s.readerSchema); ok {
+		against, r.nullable, r.nullIndex = branch, true, nullIndex
+	}
 	resolved := s.readerSchema
-	if writer.Fingerprint() != s.readerSchema.Fingerprint() {
-		resolved, err = havro.NewSchemaCompatibility().Resolve(s.readerSchema, writer)
+	if against.Fingerprint() != s.readerSchema.Fingerprint() {
+		resolved, err = havro.NewSchemaCompatibility().Resolve(s.readerSchema, against)
 		if err != nil {
 			return nil, fail(ErrIncompatibleSchema, err, "writer schema id %d cannot be read as the serde's schema %s", id, describe(s.readerSchema))
 		}
 	}
-	r := &readerEntry{dec: s.api.DecoderOf(resolved, s.ptrTyp), writer: writer}
+	r.dec = s.api.DecoderOf(resolved, s.ptrTyp)
 	old := *s.readers.Load()
 	next := make(map[uint32]*readerEntry, len(old)+1)
 	for k, v := range old {
@@ -534,6 +562,24 @@ func (s *avroSerde[T]) readerFor(topic string, id uint32) (*readerEntry, error) 
 	next[id] = r
 	s.readers.Store(&next)
 	return r, nil
+}
+
+// nullableBranch reports whether writer is a two-branch union of null and
+// another schema while reader is not a union, and returns that other
+// branch and the null branch's index.
+func nullableBranch(writer, reader havro.Schema) (havro.Schema, int64, bool) {
+	u, ok := writer.(*havro.UnionSchema)
+	if !ok || reader.Type() == havro.Union || reader.Type() == havro.Null || len(u.Types()) != 2 {
+		return nil, 0, false
+	}
+	types := u.Types()
+	switch {
+	case types[0].Type() == havro.Null && types[1].Type() != havro.Null:
+		return types[1], 0, true
+	case types[1].Type() == havro.Null && types[0].Type() != havro.Null:
+		return types[0], 1, true
+	}
+	return nil, 0, false
 }
 
 func describe(schema havro.Schema) string {

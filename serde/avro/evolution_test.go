@@ -211,3 +211,38 @@ func TestIncompatibleWriter(t *testing.T) {
 		t.Fatalf("missing field: err = %v, want ErrIncompatibleSchema", err)
 	}
 }
+
+// TestNullableWriterIntoRecord: Kafka Connect's AvroConverter writes an
+// optional struct (Debezium's row after ExtractNewRecordState) with the
+// schema ["null", record]; a reader whose schema is the record resolves
+// each datum against the branch it selects (Avro specification: "if
+// writer's is a union, but reader's is not"), and the null branch reads as
+// the zero value.
+func TestNullableWriterIntoRecord(t *testing.T) {
+	reg := newFakeRegistry(t)
+	row := `{"type":"record","name":"Value","namespace":"db.public.t","fields":[{"name":"id","type":"long"},{"name":"name","type":["null","string"],"default":null}]}`
+	id := reg.add("t-value", `["null",`+row+`]`)
+	wire := func(body ...byte) []byte { return append([]byte{0, 0, 0, 0, byte(id)}, body...) }
+	// Union branch 1 (zigzag 2), id 21 (zigzag 42), name: branch 1, "ab".
+	record := wire(2, 42, 2, 4, 'a', 'b')
+	tombstoneLike := wire(0)
+	type Row struct {
+		ID   int64   `avro:"id"`
+		Name *string `avro:"name"`
+	}
+	typed := must[serde.Serde[Row]](t)(avro.New[Row](reg.client(), row))
+	got, err := typed.Deserialize("t", record)
+	if err != nil || got.ID != 21 || got.Name == nil || *got.Name != "ab" {
+		t.Fatalf("typed reader = %+v, %v", got, err)
+	}
+	if got, err := typed.Deserialize("t", tombstoneLike); err != nil || got != (Row{}) {
+		t.Fatalf("typed reader of the null branch = %+v, %v", got, err)
+	}
+	generic := must[serde.Serde[map[string]any]](t)(avro.NewGeneric(reg.client(), row))
+	if m, err := generic.Deserialize("t", record); err != nil || m["id"] != int64(21) {
+		t.Fatalf("generic reader = %v, %v", m, err)
+	}
+	if _, err := typed.Deserialize("t", wire(4, 42)); !errors.Is(err, avro.ErrCorrupt) {
+		t.Fatalf("a union index out of range: err = %v, want ErrCorrupt", err)
+	}
+}

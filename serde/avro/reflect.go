@@ -121,6 +121,10 @@ func (s *reflectSerde) Deserialize(topic string, data []byte) (any, error) {
 		return nil, &Error{Kind: ErrCorrupt, Op: "deserialize", Topic: topic, SchemaID: int(id), Err: err,
 			detail: fmt.Sprintf("record body (%d bytes after the header) does not decode with writer schema id %d", len(body), id)}
 	}
+	body, null := r.branch(body)
+	if null {
+		return nil, nil
+	}
 	value := reflect.New(s.typ)
 	if err := s.decode(r.dec, body, value.UnsafePointer()); err != nil {
 		if strings.Contains(err.Error(), " is unsupported") {

@@ -54,9 +54,6 @@ func benchStatic() benchOrder {
 		Currency: "EUR", Paid: true, Coupon: &coupon, Created: 1_763_700_000_000, Weight: 1.25}
 }
 
-// roundTrip is one Serialize plus one Deserialize through a warmed serde.
-type roundTrip func(b *testing.B)
-
 func staticRoundTrip(b *testing.B) func() {
 	s := must[serde.Serde[benchOrder]](b)(avro.New[benchOrder](srclient.CreateMockSchemaRegistryClient("mock://bench"), benchSchema))
 	in := benchStatic()

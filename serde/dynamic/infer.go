@@ -302,7 +302,7 @@ func (inf *inferrer) node(t reflect.Type, name string) (*node, error) {
 	case reflect.Interface:
 		return nil, fmt.Errorf("type %s has no static type: convert the value (for example int(x), string(x)) or declare the field's schema", t)
 	}
-	return nil, fmt.Errorf("Go type %s has no Avro mapping", t)
+	return nil, fmt.Errorf("type %s has no Avro mapping", t)
 }
 
 // record infers a record from a Go struct type, matching fields as

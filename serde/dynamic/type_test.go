@@ -288,7 +288,7 @@ func TestInfer(t *testing.T) {
 	}{
 		{"bad record name", nil, ""},
 		{"any", []dynamic.InferField{{Name: "x", Type: reflect.TypeFor[any]()}}, `field "x": type interface {} has no static type`},
-		{"uint64", []dynamic.InferField{{Name: "x", Type: reflect.TypeFor[uint64]()}}, "Go type uint64 has no Avro mapping"},
+		{"uint64", []dynamic.InferField{{Name: "x", Type: reflect.TypeFor[uint64]()}}, "type uint64 has no Avro mapping"},
 		{"bad name", []dynamic.InferField{{Name: "1x", Type: reflect.TypeFor[int]()}}, `"1x" is not an Avro name`},
 		{"twice", []dynamic.InferField{{Name: "x", Type: reflect.TypeFor[int]()}, {Name: "x", Type: reflect.TypeFor[int]()}}, "declared twice"},
 		{"mismatch", []dynamic.InferField{{Name: "x", Type: reflect.TypeFor[string](), Schema: `"long"`}}, "values of type string cannot be written as Avro long"},
@@ -314,7 +314,7 @@ func TestInferStruct(t *testing.T) {
 		Y    float64
 		Skip int `avro:"-"`
 		Tags []string
-		next *int
+		next *int //lint:ignore U1000 an unexported field, which inference skips
 	}
 	out := must[*dynamic.Type](t)(dynamic.Infer("geo.Out", []dynamic.InferField{
 		{Name: "p", Type: reflect.TypeFor[point]()},
