@@ -51,7 +51,7 @@ func TestBrokerCommand(t *testing.T) {
 			lines <- sc.Text()
 		}
 	}()
-	serving := regexp.MustCompile(`^sluice broker: serving Kafka protocol on (\S+) \(data dir: (.*)\)$`)
+	serving := regexp.MustCompile(`^sluice broker: serving Kafka protocol on (\S+), PLAINTEXT \(data dir: (.*)\)$`)
 	var addr string
 	select {
 	case line := <-lines:

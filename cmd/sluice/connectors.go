@@ -55,6 +55,7 @@ func newConnectorsRunCmd() *cobra.Command {
 		opts      connectcli.RunOptions
 		guarantee string
 		verbose   bool
+		kf        *kafkaFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run CONFIG...",
@@ -80,6 +81,9 @@ records and offsets in Kafka transactions (KIP-618).`,
 			if verbose {
 				level = slog.LevelInfo
 			}
+			if opts.Brokers, opts.KafkaOptions, opts.CheckKafka, err = kf.options(); err != nil {
+				return err
+			}
 			opts.Guarantee = g
 			opts.Plugins = bundled.Registry()
 			opts.Out = cmd.OutOrStdout()
@@ -88,7 +92,7 @@ records and offsets in Kafka transactions (KIP-618).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&opts.Brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka seed brokers (host:port, comma-separated)")
+	kf = addKafkaFlags(f, false)
 	f.StringVar(&guarantee, "guarantee", string(core.AtLeastOnce), "processing guarantee: at_least_once or exactly_once_v2")
 	f.StringVar(&opts.OffsetsTopic, "offsets-topic", "", "source offsets topic (default "+"sluice-connect-offsets"+")")
 	f.StringVar(&opts.RegistryURL, "registry", "", "Schema Registry URL, the default schema.registry.url of converters")
@@ -104,6 +108,7 @@ func newConnectorsOffsetsCmd() *cobra.Command {
 	var (
 		opts connectcli.OffsetsOptions
 		kind string
+		kf   *kafkaFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "offsets get|reset --connector NAME [--kind source|sink]",
@@ -119,6 +124,10 @@ the connector runs on any worker.`,
 			if opts.Kind != connectors.KindSource && opts.Kind != connectors.KindSink {
 				return fmt.Errorf("--kind %q: want source or sink", kind)
 			}
+			var err error
+			if opts.Brokers, opts.KafkaOptions, err = kf.connect(cmd.Context()); err != nil {
+				return err
+			}
 			switch args[0] {
 			case "get":
 				return connectcli.PrintOffsets(cmd.Context(), cmd.OutOrStdout(), opts)
@@ -129,7 +138,7 @@ the connector runs on any worker.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&opts.Brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka seed brokers (host:port, comma-separated)")
+	kf = addKafkaFlags(f, false)
 	f.StringVar(&opts.Connector, "connector", "", "the connector's name")
 	f.StringVar(&kind, "kind", "source", "source or sink")
 	f.StringVar(&opts.OffsetsTopic, "offsets-topic", "", "source offsets topic (default sluice-connect-offsets)")

@@ -13,6 +13,7 @@ func newConsumeCmd() *cobra.Command {
 	var (
 		reg  registryFlags
 		opts console.ConsumeOptions
+		kf   *kafkaFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "consume --topic T --brokers B --registry URL [--from-beginning] [--max N] [--group G]",
@@ -22,6 +23,10 @@ func newConsumeCmd() *cobra.Command {
 			"Starts at the end of the topic unless --from-beginning.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if opts.Brokers, opts.KafkaOpts, err = kf.connect(cmd.Context()); err != nil {
+				return err
+			}
 			c, err := reg.client()
 			if err != nil {
 				return err
@@ -35,7 +40,7 @@ func newConsumeCmd() *cobra.Command {
 	reg.add(cmd, false)
 	f := cmd.Flags()
 	f.StringVar(&opts.Topic, "topic", "", "topic to consume")
-	f.StringSliceVar(&opts.Brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka seed brokers (host:port, comma-separated)")
+	kf = addKafkaFlags(f, false)
 	f.BoolVar(&opts.FromBeginning, "from-beginning", false, "start at the earliest offset (default: the end)")
 	f.IntVar(&opts.Max, "max", 0, "exit after this many records (0: no limit)")
 	f.StringVar(&opts.Group, "group", "", "consumer group to join and commit printed offsets for (default: none)")

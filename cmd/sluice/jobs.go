@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/connectors/bundled"
 	"github.com/sluicehq/sluice/internal/job"
+	"github.com/sluicehq/sluice/kafka"
 )
 
 // newRunCmd returns `sluice run JOB.yaml`.
@@ -19,6 +21,7 @@ func newRunCmd() *cobra.Command {
 		untilDone  bool
 		verbose    bool
 		instanceID string
+		kf         *kafkaFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run JOB.yaml",
@@ -28,12 +31,17 @@ commit, the topology commits and leaves its group, sinks write and commit what
 they read) or, with --until-done, until the bounded sources are drained and
 everything they produced went through the topology into the sinks.
 
-Without a kafka section the job runs on an embedded broker (and registry) that
-keeps its data in the job's state directory, so a restarted job resumes.
+Without bootstrap.servers (in the job's kafka section, --kafka-config,
+SLUICE_KAFKA_BOOTSTRAP_SERVERS or --brokers) the job runs on an embedded
+broker (and registry) that keeps its data in the job's state directory, so a
+restarted job resumes. --kafka-config applies a client properties file over
+the job's kafka section: the same job file runs on a laptop and on a secured
+cluster.
 Several instances of the same job against one Kafka cluster share the work:
 run each with its own --instance-id.`,
-		Example: "  sluice run examples/jobs/orders-revenue.yaml --until-done",
-		Args:    cobra.ExactArgs(1),
+		Example: `  sluice run examples/jobs/orders-revenue.yaml --until-done
+  sluice run examples/jobs/orders-revenue.yaml --kafka-config prod.properties --instance-id node-1`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			reg := bundled.Registry()
 			j, err := job.Lint(args[0], reg)
@@ -45,6 +53,10 @@ run each with its own --instance-id.`,
 				level = slog.LevelInfo
 			}
 			opts.Plugins = reg
+			opts.KafkaConfigFile = kf.configFile
+			if len(kf.brokers) > 0 {
+				opts.KafkaOverrides = map[string]string{kafka.BootstrapServers: strings.Join(kf.brokers, ",")}
+			}
 			opts.UntilDone = untilDone
 			opts.InstanceID = instanceID
 			opts.Out = cmd.OutOrStdout()
@@ -57,6 +69,7 @@ run each with its own --instance-id.`,
 	f.StringVar(&instanceID, "instance-id", "", "static group membership id of this instance (a restarted instance takes its work back at once)")
 	f.DurationVar(&opts.Progress, "progress", 2*time.Second, "print progress this often (0: never)")
 	f.BoolVar(&verbose, "verbose", false, "log at info level (default: warnings and errors)")
+	kf = addKafkaFlags(f, true)
 	return cmd
 }
 

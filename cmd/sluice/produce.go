@@ -14,6 +14,7 @@ func newProduceCmd() *cobra.Command {
 	var (
 		reg                            registryFlags
 		opts                           console.ProduceOptions
+		kf                             *kafkaFlags
 		valueSchemaFile, keySchemaFile string
 	)
 	cmd := &cobra.Command{
@@ -24,6 +25,10 @@ func newProduceCmd() *cobra.Command {
 			"latest version is used as is. Stops at the first bad line, naming it, and exits non-zero.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if opts.Brokers, opts.KafkaOpts, err = kf.connect(cmd.Context()); err != nil {
+				return err
+			}
 			c, err := reg.client()
 			if err != nil {
 				return err
@@ -47,7 +52,7 @@ func newProduceCmd() *cobra.Command {
 	reg.add(cmd, false)
 	f := cmd.Flags()
 	f.StringVar(&opts.Topic, "topic", "", "topic to produce to")
-	f.StringSliceVar(&opts.Brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka seed brokers (host:port, comma-separated)")
+	kf = addKafkaFlags(f, false)
 	f.StringVar(&valueSchemaFile, "value-schema", "", "value schema .avsc file (registered under <topic>-value)")
 	f.StringVar(&opts.ValueSubject, "value-subject", "", "use the latest value schema of this subject")
 	f.BoolVar(&opts.ParseKey, "parse-key", false, "each line is key<separator>value")

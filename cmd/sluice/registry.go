@@ -16,7 +16,7 @@ import (
 func newRegistryCmd() *cobra.Command {
 	var (
 		listen    string
-		brokers   []string
+		kf        *kafkaFlags
 		topic     string
 		basicAuth string
 	)
@@ -28,8 +28,13 @@ func newRegistryCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			brokers, kopts, err := kf.connect(ctx)
+			if err != nil {
+				return err
+			}
 			opts := []registry.Option{
 				registry.WithBrokers(brokers...),
+				registry.WithKafkaOptions(kopts...),
 				registry.WithTopic(topic),
 				registry.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))),
 			}
@@ -65,7 +70,7 @@ func newRegistryCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8081", "host:port to serve the REST API on")
-	cmd.Flags().StringSliceVar(&brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka seed brokers (host:port, comma-separated)")
+	kf = addKafkaFlags(cmd.Flags(), false)
 	cmd.Flags().StringVar(&topic, "topic", "_schemas", "compacted single-partition topic holding the registry's state")
 	cmd.Flags().StringVar(&basicAuth, "basic-auth", "", "require HTTP basic auth as user:password")
 	return cmd

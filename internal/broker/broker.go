@@ -66,6 +66,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,10 +74,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/sluicehq/sluice/internal/kfakecompact"
 )
@@ -125,6 +130,18 @@ type Config struct {
 	// default 4.
 	Partitions int32
 
+	// TLSCertFile and TLSKeyFile, both PEM, make the listener TLS-only.
+	TLSCertFile string
+	TLSKeyFile  string
+
+	// Users are the SASL users, "name:password" each. With any, every
+	// client must authenticate with SASLMechanism; all users are
+	// superusers (the embedded broker has no ACLs by default).
+	Users []string
+	// SASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, default
+	// SCRAM-SHA-512 when Users are given.
+	SASLMechanism string
+
 	// Logger receives the broker's own log lines (errors, warnings such as
 	// transaction timeouts, and per-request debug lines at slog.LevelDebug).
 	// Nil discards them.
@@ -139,6 +156,10 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Partitions == 0 {
 		cfg.Partitions = DefaultPartitions
 	}
+	if len(cfg.Users) > 0 && cfg.SASLMechanism == "" {
+		cfg.SASLMechanism = "SCRAM-SHA-512"
+	}
+	cfg.SASLMechanism = strings.ToUpper(cfg.SASLMechanism)
 	return cfg
 }
 
@@ -157,7 +178,68 @@ func (cfg Config) Validate() error {
 	if cfg.Partitions < 0 {
 		return fmt.Errorf("broker: partitions %d must be at least 1 (or 0 for the default %d)", cfg.Partitions, DefaultPartitions)
 	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return errors.New("broker: a TLS certificate and its key go together (--tls-cert and --tls-key)")
+	}
+	switch cfg.SASLMechanism {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if len(cfg.Users) == 0 {
+			return fmt.Errorf("broker: SASL mechanism %s without users: add --user NAME:PASSWORD", cfg.SASLMechanism)
+		}
+	default:
+		return fmt.Errorf("broker: SASL mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", cfg.SASLMechanism)
+	}
+	for _, u := range cfg.Users {
+		if name, pass, ok := strings.Cut(u, ":"); !ok || name == "" || pass == "" {
+			return fmt.Errorf("broker: user %q is not NAME:PASSWORD", redactUser(u))
+		}
+	}
 	return nil
+}
+
+// redactUser hides the password of a malformed "name:password".
+func redactUser(u string) string {
+	if name, _, ok := strings.Cut(u, ":"); ok {
+		return name + ":[hidden]"
+	}
+	return u
+}
+
+// security returns the kfake options that serve TLS and SASL, and the
+// client options that reach such a listener from this process (for the
+// log cleaner): the first user's credentials, and TLS without verifying the
+// broker's own certificate, which this process has just loaded.
+func (cfg Config) security() ([]kfake.Opt, []kgo.Opt, error) {
+	var server []kfake.Opt
+	var client []kgo.Opt
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("broker: TLS certificate %s with key %s: %w", cfg.TLSCertFile, cfg.TLSKeyFile, err)
+		}
+		server = append(server, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+		client = append(client, kgo.DialTLSConfig(&tls.Config{InsecureSkipVerify: true})) // our own listener, see above
+	}
+	if len(cfg.Users) > 0 {
+		server = append(server, kfake.EnableSASL())
+		for i, u := range cfg.Users {
+			name, pass, _ := strings.Cut(u, ":")
+			server = append(server, kfake.Superuser(cfg.SASLMechanism, name, pass))
+			if i > 0 {
+				continue
+			}
+			switch cfg.SASLMechanism {
+			case "PLAIN":
+				client = append(client, kgo.SASL(plain.Auth{User: name, Pass: pass}.AsMechanism()))
+			case "SCRAM-SHA-256":
+				client = append(client, kgo.SASL(scram.Auth{User: name, Pass: pass}.AsSha256Mechanism()))
+			default:
+				client = append(client, kgo.SASL(scram.Auth{User: name, Pass: pass}.AsSha512Mechanism()))
+			}
+		}
+	}
+	return server, client, nil
 }
 
 // Broker is a running embedded broker. Its methods are safe for concurrent
@@ -197,6 +279,10 @@ func Start(cfg Config) (*Broker, error) {
 		}
 	}
 
+	secure, cleanerOpts, err := cfg.security()
+	if err != nil {
+		return nil, err
+	}
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		// kfake listens on 127.0.0.1:<port> by itself; hand it our own
@@ -209,6 +295,7 @@ func Start(cfg Config) (*Broker, error) {
 			"group.consumer.heartbeat.interval.ms": consumerHeartbeatMs,
 		}),
 	}
+	opts = append(opts, secure...)
 	if cfg.Logger != nil {
 		opts = append(opts, kfake.WithLogger(slogAdapter{cfg.Logger}))
 	}
@@ -228,7 +315,7 @@ func Start(cfg Config) (*Broker, error) {
 	cleaned := make(chan struct{})
 	go func() {
 		defer close(cleaned)
-		kfakecompact.Run(ctx, cluster, cleanerInterval)
+		kfakecompact.Run(ctx, cluster, cleanerInterval, cleanerOpts...)
 	}()
 	return &Broker{cluster: cluster, addrs: cluster.ListenAddrs(), unlock: unlock,
 		stopCleaner: func() { stopCleaner(); <-cleaned }}, nil
@@ -267,6 +354,10 @@ func listen(addr string) (net.Listener, error) {
 			loopback = "::1"
 		}
 		ln = advertisedListener{Listener: ln, addr: advertisedAddr(net.JoinHostPort(loopback, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)))}
+	} else if ip == nil {
+		// A host name is advertised as it is, not as the address it
+		// resolved to: TLS certificates name hosts, and clients check them.
+		ln = advertisedListener{Listener: ln, addr: advertisedAddr(net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)))}
 	}
 	return ln, nil
 }

@@ -6,7 +6,6 @@
 package connectcli
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/properties"
 )
 
 // List writes one line per plugin: kind, name, summary.
@@ -172,7 +172,14 @@ func LoadConfig(path string) (map[string]any, error) {
 	var cfg map[string]any
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".properties":
-		cfg, err = parseProperties(data)
+		var props map[string]string
+		props, err = properties.Parse(data)
+		if err == nil {
+			cfg = make(map[string]any, len(props))
+			for k, v := range props {
+				cfg[k] = v
+			}
+		}
 	case ".json":
 		d := json.NewDecoder(bytes.NewReader(data))
 		d.UseNumber()
@@ -227,97 +234,6 @@ func expandEnv(cfg map[string]any) error {
 		}
 	}
 	return nil
-}
-
-// parseProperties parses the Java properties format: key=value or
-// key: value or key value, # and ! comments, backslash line continuations
-// and escapes.
-func parseProperties(data []byte) (map[string]any, error) {
-	out := map[string]any{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var logical strings.Builder
-	lineNo := 0
-	for sc.Scan() {
-		lineNo++
-		line := strings.TrimLeft(sc.Text(), " \t\f")
-		if logical.Len() == 0 && (line == "" || line[0] == '#' || line[0] == '!') {
-			continue
-		}
-		// A line ending in an odd number of backslashes continues.
-		trail := len(line) - len(strings.TrimRight(line, `\`))
-		if trail%2 == 1 {
-			logical.WriteString(line[:len(line)-1])
-			continue
-		}
-		logical.WriteString(line)
-		k, v := splitProperty(logical.String())
-		logical.Reset()
-		if k == "" {
-			return nil, fmt.Errorf("line %d: empty key", lineNo)
-		}
-		out[unescape(k)] = unescape(v)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func splitProperty(s string) (string, string) {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '=', ':', ' ', '\t', '\f':
-			key := s[:i]
-			rest := strings.TrimLeft(s[i:], " \t\f")
-			if rest != "" && (rest[0] == '=' || rest[0] == ':') && (s[i] == ' ' || s[i] == '\t' || s[i] == '\f') {
-				rest = rest[1:]
-			} else if s[i] == '=' || s[i] == ':' {
-				rest = s[i+1:]
-			}
-			return key, strings.TrimLeft(rest, " \t\f")
-		}
-	}
-	return s, ""
-}
-
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' || i == len(s)-1 {
-			b.WriteByte(s[i])
-			continue
-		}
-		i++
-		switch s[i] {
-		case 't':
-			b.WriteByte('\t')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 'f':
-			b.WriteByte('\f')
-		case 'u':
-			if i+4 < len(s) {
-				var r rune
-				if _, err := fmt.Sscanf(s[i+1:i+5], "%04x", &r); err == nil {
-					b.WriteRune(r)
-					i += 4
-					continue
-				}
-			}
-			b.WriteByte('u')
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
 }
 
 // KindOf infers whether a configuration is a sink (it names topics to read:

@@ -22,6 +22,10 @@ import (
 type RunOptions struct {
 	Brokers      []string
 	KafkaOptions []kgo.Opt
+	// CheckKafka, if set, is called once the configurations are valid and
+	// before anything starts (kafka.Config.Check: a wrong password fails
+	// now, naming the cause).
+	CheckKafka   func(context.Context) error
 	Plugins      *connectors.Registry
 	Guarantee    core.ProcessingGuarantee
 	OffsetsTopic string // default worker.DefaultOffsetsTopic
@@ -90,6 +94,11 @@ func Run(ctx context.Context, opts RunOptions, paths ...string) error {
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
+	}
+	if opts.CheckKafka != nil {
+		if err := opts.CheckKafka(ctx); err != nil {
+			return err
+		}
 	}
 	stopAll := func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)

@@ -132,6 +132,18 @@ var (
 		Fields: []*Field{
 			{Name: "bootstrap.servers", Shape: nameShape, Doc: "Seed brokers, comma-separated host:port. Absent: the embedded broker."},
 			{Name: "embedded.partitions", Shape: &Shape{Kind: ShapeInt}, Default: "4", Doc: "Embedded broker: partitions of auto-created topics."},
+			{Name: "client.id", Shape: nameShape, Doc: "Client id prefix the brokers see."},
+			{Name: "security.protocol", Shape: &Shape{Kind: ShapeString, Enum: []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}}, Default: "PLAINTEXT", Doc: "How to connect (Kafka's security.protocol)."},
+			{Name: "sasl.mechanism", Shape: &Shape{Kind: ShapeString, Enum: []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "AWS_MSK_IAM"}}, Doc: "SASL mechanism, with SASL_PLAINTEXT or SASL_SSL."},
+			{Name: "sasl.username", Shape: nameShape, Doc: "PLAIN and SCRAM user."},
+			{Name: "sasl.password", Shape: nameShape, Doc: "PLAIN and SCRAM password; write `${VARIABLE}` to keep it out of the file (or set SLUICE_KAFKA_SASL_PASSWORD)."},
+			{Name: "sasl.jaas.config", Shape: nameShape, Doc: "Java clients' JAAS line (PlainLoginModule or ScramLoginModule with username and password), instead of sasl.username and sasl.password."},
+			{Name: "sasl.oauthbearer.token.file", Shape: nameShape, Doc: "OAUTHBEARER: a file holding the token, read at every authentication."},
+			{Name: "sasl.oauthbearer.token.command", Shape: nameShape, Doc: "OAUTHBEARER: a shell command printing the token, run at every authentication."},
+			{Name: "ssl.ca.location", Shape: nameShape, Doc: "PEM file of the CA certificates to trust (default: the system's)."},
+			{Name: "ssl.certificate.location", Shape: nameShape, Doc: "PEM client certificate, for mutual TLS."},
+			{Name: "ssl.key.location", Shape: nameShape, Doc: "PEM private key of the client certificate (unencrypted)."},
+			{Name: "ssl.endpoint.identification.algorithm", Shape: &Shape{Kind: ShapeString, Enum: []string{"https", "none", ""}}, Default: "https", Doc: "https checks that the broker's certificate names its host; none (or empty) checks the chain only."},
 		}}
 
 	registryShape = &Shape{Kind: ShapeObject, Name: "registry", Doc: "The Schema Registry. Absent: an embedded registry runs in the process (stored in the `_schemas` topic of the cluster) when the job uses Avro.",

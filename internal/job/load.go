@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/kafka"
 )
 
 // Job is a loaded job file.
@@ -23,8 +24,11 @@ type Job struct {
 	Name        string
 	Description string
 	Guarantee   core.ProcessingGuarantee
-	// Brokers of an external cluster; empty: the embedded broker.
-	Brokers            []string
+	// Kafka are the client properties of the kafka section (Kafka's
+	// names: bootstrap.servers, security.protocol, sasl.*, ssl.*); without
+	// bootstrap.servers (here, in --kafka-config or the environment) the
+	// job runs on an embedded broker.
+	Kafka              map[string]string
 	EmbeddedPartitions int32
 	// RegistryURL of an external registry; empty: embedded when needed.
 	RegistryURL    string
@@ -185,15 +189,23 @@ func (b *builder) build(root *Value) {
 		j.Guarantee = core.ProcessingGuarantee(strings.ToLower(v.Str))
 	}
 	if k := root.Get("kafka"); k != nil {
-		if v := k.Get("bootstrap.servers"); v != nil {
-			for _, s := range strings.Split(v.Str, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					j.Brokers = append(j.Brokers, s)
+		for _, f := range kafkaShape.Fields {
+			v := k.Get(f.Name)
+			switch {
+			case v == nil:
+			case f.Name == "embedded.partitions":
+				j.EmbeddedPartitions = int32(v.Int)
+			default:
+				if j.Kafka == nil {
+					j.Kafka = map[string]string{}
 				}
+				j.Kafka[f.Name] = v.Str
 			}
 		}
-		if v := k.Get("embedded.partitions"); v != nil {
-			j.EmbeddedPartitions = int32(v.Int)
+		if j.Kafka != nil {
+			if _, err := kafka.Parse(j.Kafka); err != nil {
+				b.fail(k.Pos, "kafka: %v", strings.TrimPrefix(err.Error(), "kafka: "))
+			}
 		}
 	}
 	if r := root.Get("registry"); r != nil {

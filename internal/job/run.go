@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/serde/registry"
 )
 
@@ -40,6 +42,13 @@ type RunOptions struct {
 	Logger   *slog.Logger
 	// ShutdownTimeout bounds the graceful stop. Default: 30s.
 	ShutdownTimeout time.Duration
+	// KafkaConfigFile is a Kafka client properties file applied over the
+	// job's kafka section (sluice run --kafka-config): the same job file
+	// runs on a laptop and, with this file, on a secured cluster. The
+	// SLUICE_KAFKA_* environment variables come next, KafkaOverrides
+	// (--brokers) last.
+	KafkaConfigFile string
+	KafkaOverrides  map[string]string
 	// Ready, if set, is called once everything has started, with the
 	// brokers and registry URL in use (tests connect to them).
 	Ready func(brokers []string, registryURL string)
@@ -48,9 +57,12 @@ type RunOptions struct {
 // Runtime is what Run starts: the embedded broker and registry (when the
 // job has no external ones), the connector worker and the application.
 type runtime struct {
-	job      *Job
-	opts     RunOptions
-	brokers  []string
+	job     *Job
+	opts    RunOptions
+	kafka   kafka.Config
+	brokers []string
+	// kopts connect to the cluster (seed brokers, TLS, SASL).
+	kopts    []kgo.Opt
 	registry string
 	closers  []func()
 	// resumed: the embedded broker's data was already there (a restart):
@@ -85,12 +97,16 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 	if _, ps := j.parseConnectors(opts.Plugins, ""); len(ps) > 0 {
 		return ps.sorted()
 	}
+	kcfg, err := kafka.LoadOver(j.Kafka, opts.KafkaConfigFile, os.Environ(), opts.KafkaOverrides)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", j.Name, err)
+	}
 	_, statErr := os.Stat(filepath.Join(j.StateDir, "kafka"))
-	resumed := statErr == nil && len(j.Brokers) == 0
+	resumed := statErr == nil && len(kcfg.BootstrapServers) == 0
 	if err := os.MkdirAll(j.StateDir, 0o755); err != nil {
 		return fmt.Errorf("job %s: state dir: %w", j.Name, err)
 	}
-	r := &runtime{job: j, opts: opts, resumed: resumed}
+	r := &runtime{job: j, opts: opts, kafka: kcfg, resumed: resumed}
 	defer r.close()
 	if err := r.startKafka(ctx); err != nil {
 		return err
@@ -108,7 +124,7 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 		if err != nil {
 			return err
 		}
-		appOpts := []core.Option{core.WithBrokers(r.brokers...), core.WithApplicationID(j.Name),
+		appOpts := []core.Option{core.WithBrokers(r.brokers...), core.WithKafkaOptions(r.kopts...), core.WithApplicationID(j.Name),
 			core.WithProcessingGuarantee(j.Guarantee), core.WithThreads(j.Threads),
 			core.WithStateDir(filepath.Join(j.StateDir, "state")), core.WithCacheMaxBytes(j.CacheMaxBytes),
 			core.WithLogger(opts.Logger)}
@@ -125,7 +141,7 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 			return fmt.Errorf("job %s: %w", j.Name, err)
 		}
 	}
-	w, err := worker.New(worker.Config{Brokers: r.brokers, Plugins: opts.Plugins, Guarantee: j.Guarantee,
+	w, err := worker.New(worker.Config{Brokers: r.brokers, KafkaOptions: r.kopts, Plugins: opts.Plugins, Guarantee: j.Guarantee,
 		OffsetsTopic: j.Name + "-connect-offsets", ConverterDefaults: j.converterDefaults(r.registry),
 		Logger: opts.Logger, InstanceID: opts.InstanceID})
 	if err != nil {
@@ -265,9 +281,20 @@ func topologySummary(j *Job) string {
 // startKafka starts the embedded broker unless the job names a cluster.
 func (r *runtime) startKafka(ctx context.Context) error {
 	j := r.job
-	if len(j.Brokers) > 0 {
-		r.brokers = j.Brokers
+	if len(r.kafka.BootstrapServers) > 0 {
+		opts, err := r.kafka.Options()
+		if err != nil {
+			return fmt.Errorf("job %s: %w", j.Name, err)
+		}
+		// Fail now, naming the cause, rather than in a retry loop later.
+		if err := r.kafka.Check(ctx); err != nil {
+			return fmt.Errorf("job %s: %w", j.Name, err)
+		}
+		r.brokers, r.kopts = r.kafka.BootstrapServers, opts
 		return nil
+	}
+	if p := r.kafka.SecurityProtocol; p != "" && p != kafka.Plaintext {
+		return fmt.Errorf("job %s: kafka: security.protocol=%s but no bootstrap.servers: the embedded broker is PLAINTEXT", j.Name, p)
 	}
 	b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(j.StateDir, "kafka"),
 		Partitions: j.EmbeddedPartitions, Logger: r.opts.Logger})
@@ -276,6 +303,7 @@ func (r *runtime) startKafka(ctx context.Context) error {
 	}
 	r.closers = append(r.closers, b.Close)
 	r.brokers = b.Addrs()
+	r.kopts = []kgo.Opt{kgo.SeedBrokers(r.brokers...)}
 	return nil
 }
 
@@ -299,7 +327,7 @@ func (r *runtime) createTopics(ctx context.Context) error {
 	if len(r.job.Topics) == 0 && len(owned) == 0 {
 		return nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	cl, err := kgo.NewClient(r.kopts...)
 	if err != nil {
 		return err
 	}
@@ -365,7 +393,7 @@ func (r *runtime) startRegistry(ctx context.Context) error {
 		r.registry = r.job.RegistryURL
 		return nil
 	}
-	reg, err := registry.New(ctx, registry.WithBrokers(r.brokers...), registry.WithLogger(r.opts.Logger))
+	reg, err := registry.New(ctx, registry.WithBrokers(r.brokers...), registry.WithKafkaOptions(r.kopts...), registry.WithLogger(r.opts.Logger))
 	if err != nil {
 		return fmt.Errorf("job %s: embedded schema registry: %w", r.job.Name, err)
 	}
@@ -399,7 +427,7 @@ func (d *doneWaiter) done(ctx context.Context) (bool, error) {
 			return false, nil
 		}
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(d.r.brokers...))
+	cl, err := kgo.NewClient(d.r.kopts...)
 	if err != nil {
 		return false, err
 	}
@@ -514,12 +542,12 @@ func (p *progress) print(out io.Writer) {
 
 // countRecords counts the committed records of topics (read_committed, to
 // their last stable offsets): the audit of a bounded run.
-func countRecords(ctx context.Context, brokers []string, topicNames []string) (map[string]int64, error) {
+func countRecords(ctx context.Context, kopts []kgo.Opt, topicNames []string) (map[string]int64, error) {
 	out := map[string]int64{}
 	if len(topicNames) == 0 {
 		return out, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return nil, err
 	}
@@ -547,8 +575,8 @@ func countRecords(ctx context.Context, brokers []string, topicNames []string) (m
 	if len(want) == 0 {
 		return out, nil
 	}
-	rc, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(from),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	rc, err := kgo.NewClient(append(slices.Clone(kopts), kgo.ConsumePartitions(from),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
 	if err != nil {
 		return nil, err
 	}
@@ -610,7 +638,7 @@ func (r *runtime) summarize(ctx context.Context, out io.Writer, sources, sinks [
 	for t := range topicSet {
 		names = append(names, t)
 	}
-	counts, err := countRecords(ctx, r.brokers, names)
+	counts, err := countRecords(ctx, r.kopts, names)
 	if err != nil {
 		return err
 	}

@@ -32,9 +32,10 @@ const DisabledBackoff = "31536000000"
 
 // Run compacts c's compacted topics (and applies retention) every
 // interval while no partition of a compacted topic has an open
-// transaction, until ctx ends.
-func Run(ctx context.Context, c *kfake.Cluster, interval time.Duration) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+// transaction, until ctx ends. opts are the client options that reach the
+// cluster's listener (TLS, SASL).
+func Run(ctx context.Context, c *kfake.Cluster, interval time.Duration, opts ...kgo.Opt) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
 	if err != nil {
 		return
 	}
