@@ -36,6 +36,7 @@ type App struct {
 
 	stats   stats
 	running atomic.Bool
+	state   appState
 
 	countsMu sync.Mutex
 	counts   map[string]int32
@@ -96,6 +97,8 @@ func New(topo *Topology, opts ...Option) (*App, error) {
 	sort.Strings(a.clusterSourceTopics)
 	a.balancer = newTaskBalancer(a.topicSub)
 	a.dirs = newStateDirs(filepath.Join(cfg.stateDir, cfg.appID), cfg.stateCleanupDelay, cfg.log)
+	a.state.listener = cfg.stateListener
+	a.state.threads = make([]atomic.Int32, cfg.threads)
 	return a, nil
 }
 
@@ -127,6 +130,18 @@ func (a *App) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("core: App.Run called twice")
 	}
+	a.state.set(StateRebalancing)
+	err := a.run(ctx)
+	if err != nil {
+		a.state.set(StateError)
+	} else {
+		a.state.set(StatePendingShutdown) // when Run returned before its threads started
+		a.state.set(StateNotRunning)
+	}
+	return err
+}
+
+func (a *App) run(ctx context.Context) error {
 	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, a.cfg.kgoOpts...), kgo.SeedBrokers(a.cfg.brokers...))...)
 	if err != nil {
 		return fmt.Errorf("core: admin client: %w", err)
@@ -159,6 +174,10 @@ func (a *App) Run(ctx context.Context) error {
 		"guarantee", a.cfg.guarantee, "threads", a.cfg.threads, "source_topics", a.clusterSourceTopics)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go func() {
+		<-runCtx.Done() // stopping: asked to, or a thread failed
+		a.state.set(StatePendingShutdown)
+	}()
 	if a.cfg.stateCleanupDelay > 0 {
 		stop := make(chan struct{})
 		cleanerDone := make(chan struct{})

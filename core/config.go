@@ -61,6 +61,7 @@ type config struct {
 	pollTimeout            time.Duration
 	leaveOnClose           bool
 	restoreListener        RestoreListener
+	stateListener          StateListener
 	cacheMaxBytes          int
 	stateDir               string
 	stateCleanupDelay      time.Duration

@@ -88,3 +88,36 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("stats after stop = %+v, want %d consumed and produced, 0 tasks", st, n)
 	}
 }
+
+// TestAppState: CREATED, then REBALANCING until the threads joined the
+// group, RUNNING, and PENDING_SHUTDOWN then NOT_RUNNING on stop; every
+// change reaches the listener once, in order.
+func TestAppState(t *testing.T) {
+	b := testbroker.New(t)
+	b.CreateTopic(t, "s-in", 2, nil)
+	b.CreateTopic(t, "s-out", 2, nil)
+	var mu sync.Mutex
+	var changes []string
+	app, err := core.New(upperTopology(t, "s-in", "s-out"), core.WithBrokers(b.Addr()), core.WithApplicationID("state"),
+		core.WithThreads(2), core.WithStateListener(func(next, old core.State) {
+			mu.Lock()
+			defer mu.Unlock()
+			changes = append(changes, string(old)+">"+string(next))
+		}))
+	must(t, err)
+	if s := app.State(); s != core.StateCreated {
+		t.Fatalf("state before Run: %s", s)
+	}
+	stop := runApp(t, app)
+	waitFor(t, "RUNNING", 30*time.Second, func() bool { return app.State() == core.StateRunning })
+	must(t, stop())
+	if s := app.State(); s != core.StateNotRunning {
+		t.Errorf("state after stop: %s", s)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"CREATED>REBALANCING", "REBALANCING>RUNNING", "RUNNING>PENDING_SHUTDOWN", "PENDING_SHUTDOWN>NOT_RUNNING"}
+	if fmt.Sprint(changes) != fmt.Sprint(want) {
+		t.Errorf("transitions %v, want %v", changes, want)
+	}
+}

@@ -61,6 +61,8 @@ type thread struct {
 	restoreCl *kgo.Client
 	restoring int
 	restoreBy map[string]*changelog // "topic/partition" -> changelog
+	// joined: the consumer has been in the group (see reportState).
+	joined bool
 }
 
 func newThread(app *App, idx int) (*thread, error) {
@@ -209,6 +211,9 @@ func (t *thread) run(ctx context.Context) (err error) {
 		cancel()
 		t.mu.Lock()
 		err := t.step(ctx, fetches)
+		if err == nil {
+			t.reportState()
+		}
 		t.mu.Unlock()
 		t.cl.AllowRebalance()
 		if err != nil {

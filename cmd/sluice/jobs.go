@@ -69,6 +69,7 @@ run each with its own --instance-id.`,
 	f.StringVar(&instanceID, "instance-id", "", "static group membership id of this instance (a restarted instance takes its work back at once)")
 	f.DurationVar(&opts.Progress, "progress", 2*time.Second, "print progress this often (0: never)")
 	f.BoolVar(&verbose, "verbose", false, "log at info level (default: warnings and errors)")
+	f.StringVar(&opts.HTTPAddr, "http", "", "serve /metrics (Prometheus), /healthz and /readyz on this host:port")
 	kf = addKafkaFlags(f, true)
 	return cmd
 }

@@ -294,10 +294,11 @@ type sourceRun struct {
 	adm     *kadm.Client
 	created map[string]bool
 
-	mu        sync.Mutex
-	committed map[string]connectors.SourceOffset
-	failures  []produceFailure // async produce failures (at-least-once)
-	fatal     error            // first produce failure that must stop the task
+	mu         sync.Mutex
+	committed  map[string]connectors.SourceOffset
+	failures   []produceFailure // async produce failures (at-least-once)
+	fatal      error            // first produce failure that must stop the task
+	offsetsErr error            // the last offset commit failed (at-least-once: retried)
 
 	pending   map[string]connectors.SourceOffset // polled since the last commit
 	lastPart  unsafe.Pointer                     // identity of the last source partition map
@@ -680,6 +681,13 @@ func (r *sourceRun) delivered(kr *kgo.Record, err error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.eos && kr.Topic == r.co.offsetsTopic && !isFencedErr(err) {
+		// As Kafka Connect: a failed offset commit is not the task's
+		// failure; the offsets are written again at the next commit (a
+		// crash meanwhile redelivers, as at-least-once allows).
+		r.offsetsErr = err
+		return
+	}
 	if r.eos || kr.Topic == r.co.offsetsTopic || r.c.cc.Errors.Tolerance != connectors.ToleranceAll || isFencedErr(err) {
 		if r.fatal == nil {
 			r.fatal = fmt.Errorf("worker: connector %q task %d: produce to %s: %w", r.c.cc.Name, r.t.id, kr.Topic, err)
@@ -861,6 +869,15 @@ func (r *sourceRun) commitFlush(ctx context.Context) ([]connectors.SourceOffset,
 	}
 	if err := r.producedFatal(); err != nil {
 		return nil, err
+	}
+	r.mu.Lock()
+	offsetsErr := r.offsetsErr
+	r.offsetsErr = nil
+	r.mu.Unlock()
+	if offsetsErr != nil {
+		r.log.Warn("worker: offset commit failed; the offsets are written again at the next commit", "topic", r.co.offsetsTopic, "error", offsetsErr)
+		r.lastCommit = time.Now() // retry after offset.flush.interval.ms, not at once
+		return nil, nil
 	}
 	r.committedNow()
 	return done, nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/topics"
 	"github.com/sluicehq/sluice/kafka"
+	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/serde/registry"
 )
 
@@ -49,6 +51,9 @@ type RunOptions struct {
 	// (--brokers) last.
 	KafkaConfigFile string
 	KafkaOverrides  map[string]string
+	// HTTPAddr, if set, serves /metrics (Prometheus), /healthz and
+	// /readyz there while the job runs (see docs/metrics.md).
+	HTTPAddr string
 	// Ready, if set, is called once everything has started, with the
 	// brokers and registry URL in use (tests connect to them).
 	Ready func(brokers []string, registryURL string)
@@ -117,6 +122,10 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 	if err := r.startRegistry(ctx); err != nil {
 		return err
 	}
+	var metrics *observe.Metrics
+	if opts.HTTPAddr != "" {
+		metrics = observe.NewMetrics()
+	}
 	// The topology, compiled with the registry in use.
 	var app *core.App
 	if j.Topology != nil {
@@ -137,11 +146,18 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 		if opts.InstanceID != "" {
 			appOpts = append(appOpts, core.WithInstanceID(opts.InstanceID))
 		}
+		if metrics != nil {
+			appOpts = append(appOpts, core.WithMetrics(metrics.Engine()))
+		}
 		if app, err = core.New(topo, appOpts...); err != nil {
 			return fmt.Errorf("job %s: %w", j.Name, err)
 		}
 	}
-	w, err := worker.New(worker.Config{Brokers: r.brokers, KafkaOptions: r.kopts, Plugins: opts.Plugins, Guarantee: j.Guarantee,
+	var workerMetrics core.Metrics
+	if metrics != nil {
+		workerMetrics = metrics.Engine()
+	}
+	w, err := worker.New(worker.Config{Brokers: r.brokers, KafkaOptions: r.kopts, Plugins: opts.Plugins, Guarantee: j.Guarantee, Metrics: workerMetrics,
 		OffsetsTopic: j.Name + "-connect-offsets", ConverterDefaults: j.converterDefaults(r.registry),
 		Logger: opts.Logger, InstanceID: opts.InstanceID})
 	if err != nil {
@@ -179,6 +195,14 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 			return errors.Join(fmt.Errorf("job %s: source %s: %w", j.Name, c.Name, err), stopWorker())
 		}
 		sources = append(sources, conn)
+	}
+	if metrics != nil {
+		closeHTTP, err := r.serveHTTP(metrics, app, append(append([]*worker.Connector(nil), sources...), sinks...))
+		if err != nil {
+			stopApp()
+			return errors.Join(err, stopWorker())
+		}
+		defer closeHTTP()
 	}
 	if opts.Ready != nil {
 		opts.Ready(r.brokers, r.registry)
@@ -697,4 +721,35 @@ func ifApp(app *core.App, ended chan struct{}) chan struct{} {
 		return nil
 	}
 	return ended
+}
+
+// serveHTTP serves metrics and probes on RunOptions.HTTPAddr for the
+// application (nil: none) and the connectors.
+func (r *runtime) serveHTTP(m *observe.Metrics, app *core.App, conns []*worker.Connector) (func(), error) {
+	statuses := func() []worker.Status {
+		out := make([]worker.Status, len(conns))
+		for i, c := range conns {
+			out[i] = c.Status()
+		}
+		return out
+	}
+	checks := observe.Checks{Live: []observe.Probe{observe.ConnectorsLive(statuses)}, Ready: []observe.Probe{observe.ConnectorsReady(statuses)}}
+	if app != nil {
+		if err := m.WatchApp(r.job.Name, app); err != nil {
+			return nil, err
+		}
+		checks.Live = append(checks.Live, observe.AppLive(app))
+		checks.Ready = append(checks.Ready, observe.AppReady(app))
+	}
+	if err := m.WatchConnectors(statuses); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", r.opts.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: --http %s: %w", r.job.Name, r.opts.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: observe.Handler(m, checks), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintf(r.opts.Out, "job %s: metrics and health on http://%s (/metrics, /healthz, /readyz)\n", r.job.Name, ln.Addr())
+	return func() { _ = srv.Close() }, nil
 }

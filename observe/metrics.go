@@ -1,0 +1,273 @@
+// Package observe exposes running Sluice components to operators:
+// Prometheus metrics named after Kafka Streams' and Kafka Connect's, and
+// liveness and readiness endpoints.
+//
+//	m := observe.NewMetrics()
+//	app, err := core.New(topo, core.WithMetrics(m.Engine()), ...)
+//	m.WatchApp(app)
+//	srv := &http.Server{Addr: ":8080", Handler: observe.Handler(m, observe.AppLive(app), observe.AppReady(app))}
+//
+// `sluice run --http ADDR` serves the same for a job. The metric names are
+// listed in docs/metrics.md.
+package observe
+
+import (
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sluicehq/sluice/connectors/worker"
+	"github.com/sluicehq/sluice/core"
+)
+
+// Metrics is a Prometheus registry that Sluice's components report to.
+// It holds the Go runtime and process collectors too.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	mu     sync.Mutex
+	series map[string]*series // by engine name and label names
+}
+
+// series is one Prometheus metric fed through core.Metrics.
+type series struct {
+	counter *prometheus.CounterVec
+	gauge   *prometheus.GaugeVec
+	hist    *prometheus.HistogramVec
+	labels  []string
+}
+
+// NewMetrics returns an empty registry with the Go and process collectors.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Metrics{reg: reg, series: map[string]*series{}}
+}
+
+// Registry returns the Prometheus registry, to add a program's own
+// metrics or serve it elsewhere.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Engine returns the core.Metrics to give the engine (core.WithMetrics)
+// and the connector worker (worker.Config.Metrics). Both report per batch
+// and per commit, never per record.
+func (m *Metrics) Engine() core.Metrics { return engineMetrics{m} }
+
+// engineNames maps the engine's metric names (with their label names) to
+// Prometheus names in Kafka Streams' terms: the group (stream-thread,
+// stream-task, processor-node, consumer-fetch-manager) and the metric.
+var engineNames = map[string]struct{ name, help string }{
+	"records_consumed_total|thread":     {"sluice_stream_thread_process_records_total", "Records processed by the stream thread (Kafka Streams: stream-thread-metrics process-total)."},
+	"records_produced_total|thread":     {"sluice_stream_thread_produced_records_total", "Records the stream thread produced to its sink topics."},
+	"records_dropped_total|thread":      {"sluice_stream_thread_dropped_records_total", "Records dropped (deserialization, processing and production handlers that continued; late records) (Kafka Streams: stream-task-metrics dropped-records-total, summed per thread)."},
+	"records_dropped_total|node,reason": {"sluice_stream_processor_node_dropped_records_total", "Records a processor node dropped, by reason (late, null key, ...)."},
+	"commits_total|thread":              {"sluice_stream_thread_commit_total", "Commits of the stream thread (Kafka Streams: stream-thread-metrics commit-total)."},
+	"commit_latency_seconds|thread":     {"sluice_stream_thread_commit_latency_seconds", "Commit latency (Kafka Streams: stream-thread-metrics commit-latency-avg/max)."},
+	"consumer_lag|partition,topic":      {"sluice_consumer_records_lag", "Records behind the end of an input partition, fetched but unprocessed included (Kafka consumer: records-lag)."},
+
+	// The connector worker's (worker.Config.Metrics), in Kafka Connect's
+	// connector-task, source-task, sink-task and task-error groups.
+	"source_record_poll_total|connector,task":               {"sluice_connect_source_task_source_record_poll_total", "Records polled from the source (Kafka Connect: source-record-poll-total)."},
+	"source_record_write_total|connector,task":              {"sluice_connect_source_task_source_record_write_total", "Records written to Kafka and committed (Kafka Connect: source-record-write-total)."},
+	"sink_record_read_total|connector,task":                 {"sluice_connect_sink_task_sink_record_read_total", "Records read from Kafka (Kafka Connect: sink-record-read-total)."},
+	"sink_record_send_total|connector,task":                 {"sluice_connect_sink_task_sink_record_send_total", "Records handed to the sink after transforms (Kafka Connect: sink-record-send-total)."},
+	"sink_record_lag|connector,task":                        {"sluice_connect_sink_task_records_lag", "Records behind the end of the task's partitions."},
+	"connector_record_errors_total|connector,task":          {"sluice_connect_task_error_total_record_errors_total", "Records that failed a stage (Kafka Connect: task-error-metrics total-record-errors)."},
+	"deadletterqueue_produce_requests_total|connector,task": {"sluice_connect_task_error_deadletterqueue_produce_requests_total", "Records written to the dead-letter topic (Kafka Connect: deadletterqueue-produce-requests)."},
+	"connector_retries_total|connector,task":                {"sluice_connect_task_error_total_retries_total", "Retried operations (Kafka Connect: total-retries)."},
+	"source_record_poll_batch_seconds|connector,task":       {"sluice_connect_source_task_poll_batch_seconds", "Time to poll a batch from the source (Kafka Connect: poll-batch-avg-time-ms)."},
+	"put_batch_seconds|connector,task":                      {"sluice_connect_sink_task_put_batch_seconds", "Time to put a batch into the sink (Kafka Connect: put-batch-avg-time-ms)."},
+	"offset_commit_seconds|connector,task":                  {"sluice_connect_connector_task_offset_commit_seconds", "Time to commit offsets (Kafka Connect: offset-commit-avg-time-ms)."},
+}
+
+// get returns the series for an engine metric, creating it on first use
+// (kind: "counter", "gauge" or "histogram").
+func (m *Metrics) get(kind, name string, labels []core.Label) *series {
+	names := make([]string, len(labels))
+	for i, l := range labels {
+		names[i] = l.Name
+	}
+	sort.Strings(names)
+	key := name + "|" + strings.Join(names, ",")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.series[key]; ok {
+		return s
+	}
+	promName, help := "sluice_"+name, "Sluice engine metric "+name+"."
+	if n, ok := engineNames[key]; ok {
+		promName, help = n.name, n.help
+	}
+	for i, n := range names {
+		if n == "thread" {
+			names[i] = "thread_id" // Kafka Streams' tag name
+		}
+	}
+	s := &series{labels: names}
+	var c prometheus.Collector
+	switch kind {
+	case "counter":
+		s.counter = prometheus.NewCounterVec(prometheus.CounterOpts{Name: promName, Help: help}, names)
+		c = s.counter
+	case "gauge":
+		s.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: promName, Help: help}, names)
+		c = s.gauge
+	default:
+		s.hist = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: promName, Help: help,
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, names)
+		c = s.hist
+	}
+	if err := m.reg.Register(c); err != nil {
+		// The same Prometheus name with other labels (a name reused by
+		// another component): keep the process running, lose the series.
+		slog.Warn("observe: metric not registered", "metric", promName, "error", err)
+		s.counter, s.gauge, s.hist = nil, nil, nil
+	}
+	m.series[key] = s
+	return s
+}
+
+// values orders label values as the series' label names.
+func (s *series) values(labels []core.Label) []string {
+	out := make([]string, len(s.labels))
+	for i, n := range s.labels {
+		if n == "thread_id" {
+			n = "thread"
+		}
+		for _, l := range labels {
+			if l.Name == n {
+				out[i] = l.Value
+				break
+			}
+		}
+	}
+	return out
+}
+
+type engineMetrics struct{ m *Metrics }
+
+func (e engineMetrics) Counter(name string, delta int64, labels ...core.Label) {
+	if s := e.m.get("counter", name, labels); s.counter != nil && delta > 0 {
+		s.counter.WithLabelValues(s.values(labels)...).Add(float64(delta))
+	}
+}
+
+func (e engineMetrics) Gauge(name string, value float64, labels ...core.Label) {
+	if s := e.m.get("gauge", name, labels); s.gauge != nil {
+		s.gauge.WithLabelValues(s.values(labels)...).Set(value)
+	}
+}
+
+func (e engineMetrics) Histogram(name string, value float64, labels ...core.Label) {
+	if s := e.m.get("histogram", name, labels); s.hist != nil {
+		s.hist.WithLabelValues(s.values(labels)...).Observe(value)
+	}
+}
+
+// The states an application or a connector task can be in, for the state
+// gauges (one series per state, 1 for the current one, as
+// kube-state-metrics does for phases).
+var appStates = []core.State{core.StateCreated, core.StateRebalancing, core.StateRunning, core.StatePendingShutdown, core.StateNotRunning, core.StateError}
+
+var (
+	appStateDesc    = desc("sluice_stream_state", "The application's state, 1 for the current one (Kafka Streams: client-metrics state).", []string{"application_id", "state"}, nil)
+	appTasksDesc    = desc("sluice_stream_active_tasks", "Active tasks of this instance.", []string{"application_id"}, nil)
+	appLagDesc      = desc("sluice_stream_records_lag", "Records behind the end of all input partitions of this instance.", []string{"application_id"}, nil)
+	appRebalDesc    = desc("sluice_stream_rebalances_total", "Rebalances this instance took part in.", []string{"application_id"}, nil)
+	appAbortDesc    = desc("sluice_stream_aborted_commits_total", "Commits that did not complete (aborted transactions).", []string{"application_id"}, nil)
+	appConsumedDesc = desc("sluice_stream_process_records_total", "Records processed by this instance.", []string{"application_id"}, nil)
+)
+
+// appCollector reads an App's state and counters at scrape time.
+type appCollector struct {
+	id  string
+	app *core.App
+}
+
+func (c appCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{appStateDesc, appTasksDesc, appLagDesc, appRebalDesc, appAbortDesc, appConsumedDesc} {
+		ch <- d
+	}
+}
+
+func (c appCollector) Collect(ch chan<- prometheus.Metric) {
+	cur := c.app.State()
+	for _, s := range appStates {
+		v := 0.0
+		if s == cur {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(appStateDesc, prometheus.GaugeValue, v, c.id, string(s))
+	}
+	st := c.app.Stats()
+	ch <- prometheus.MustNewConstMetric(appTasksDesc, prometheus.GaugeValue, float64(st.Tasks), c.id)
+	ch <- prometheus.MustNewConstMetric(appLagDesc, prometheus.GaugeValue, float64(st.Lag), c.id)
+	ch <- prometheus.MustNewConstMetric(appRebalDesc, prometheus.CounterValue, float64(st.Rebalances), c.id)
+	ch <- prometheus.MustNewConstMetric(appAbortDesc, prometheus.CounterValue, float64(st.AbortedCommits), c.id)
+	ch <- prometheus.MustNewConstMetric(appConsumedDesc, prometheus.CounterValue, float64(st.Consumed), c.id)
+}
+
+// WatchApp adds the application's state and counters, read at scrape time,
+// under its application id.
+func (m *Metrics) WatchApp(applicationID string, app *core.App) error {
+	return m.reg.Register(appCollector{id: applicationID, app: app})
+}
+
+var (
+	connStateDesc   = desc("sluice_connect_connector_task_status", "A connector task's state, 1 for the current one (Kafka Connect: connector-task-metrics status).", []string{"connector", "task", "type", "status"}, nil)
+	connectorStates = []worker.State{worker.StateUnassigned, worker.StateRunning, worker.StateFailed, worker.StateFinished, worker.StateStopped}
+)
+
+// connectorCollector reads connector task states at scrape time (their
+// counters come through worker.Config.Metrics).
+type connectorCollector struct{ statuses func() []worker.Status }
+
+func (c connectorCollector) Describe(ch chan<- *prometheus.Desc) { ch <- connStateDesc }
+
+func (c connectorCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.statuses() {
+		for _, t := range st.Tasks {
+			task := strconv.Itoa(t.ID)
+			for _, s := range connectorStates {
+				v := 0.0
+				if s == t.State {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(connStateDesc, prometheus.GaugeValue, v, st.Name, task, st.Type, strings.ToLower(string(s)))
+			}
+		}
+	}
+}
+
+// WatchConnectors adds the connectors' task states, read at scrape time
+// from statuses (each worker.Connector's Status). Their counters and
+// latencies come from giving Engine() as worker.Config.Metrics.
+func (m *Metrics) WatchConnectors(statuses func() []worker.Status) error {
+	return m.reg.Register(connectorCollector{statuses: statuses})
+}
+
+// collectorNames are the names of the scrape-time collectors' metrics
+// (written once, while the package's variables initialize).
+var collectorNames []string
+
+// desc is prometheus.NewDesc, remembering the name for MetricNames.
+func desc(name, help string, labels []string, constLabels prometheus.Labels) *prometheus.Desc {
+	collectorNames = append(collectorNames, name)
+	return prometheus.NewDesc(name, help, labels, constLabels)
+}
+
+// MetricNames lists the Prometheus names this package can emit (besides
+// the Go runtime's, and names the engine reports that it does not map).
+func MetricNames() []string {
+	out := append([]string(nil), collectorNames...)
+	for _, n := range engineNames {
+		out = append(out, n.name)
+	}
+	sort.Strings(out)
+	return out
+}
