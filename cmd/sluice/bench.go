@@ -74,7 +74,7 @@ starts an embedded broker in-process.`,
 	f.DurationVar(&cfg.Commit, "commit-interval", 100*time.Millisecond, "exactly-once commit interval (Sluice and the transactional baseline)")
 	f.IntVar(&cfg.Rounds, "rounds", 1, "alternating rounds; the median of each is reported")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	f.StringSliceVar(&pipelines, "pipelines", nil, "Sluice pipelines to run, comma-separated: bytes, string, count, count-nocache, join (default: all; the plain loop always runs)")
+	f.StringSliceVar(&pipelines, "pipelines", nil, "Sluice pipelines to run, comma-separated: bytes, bytes-metrics, string, count, count-nocache, join (default: all; the plain loop always runs)")
 	f.StringVar(&only, "only", "", "run only at_least_once, exactly_once_v2 or restore (the state restore benchmark); default: both guarantees")
 	return cmd
 }

@@ -244,18 +244,20 @@ func TestSinkScheduledRotation(t *testing.T) {
 	mu.Lock()
 	now = now.Add(time.Hour)
 	mu.Unlock()
+	// The timer completes the file, then asks for the commit: wait for
+	// both (under load the second comes a moment after the first).
+	requested := func() bool {
+		ctx.mu.Lock()
+		defer ctx.mu.Unlock()
+		return ctx.commits != commits
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(finals(t, dir)) != 2 {
+	for len(finals(t, dir)) != 2 || !requested() {
 		if time.Now().After(deadline) {
-			t.Fatalf("the timer did not complete the file: %v", finals(t, dir))
+			t.Fatalf("the timer did not complete the file and request a commit: files %v, commit requested %v", finals(t, dir), requested())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	ctx.mu.Lock()
-	if ctx.commits == commits {
-		t.Error("no commit requested by the timer")
-	}
-	ctx.mu.Unlock()
 }
 
 func TestSinkSchemaChangeRolls(t *testing.T) {

@@ -312,13 +312,7 @@ type sourceRun struct {
 	lastCommit      time.Time
 	outBuf          []*connectors.Record
 	promise         func(*kgo.Record, error)
-	// krSlab is storage for the next records to produce: one allocation
-	// per krSlabSize records rather than one each. A slab lives until the
-	// producer has released all of its records.
-	krSlab []kgo.Record
 }
-
-const krSlabSize = 256
 
 type produceFailure struct {
 	rec *kgo.Record
@@ -577,12 +571,7 @@ func (r *sourceRun) send(ctx context.Context, rec *connectors.Record) error {
 		if err := r.ensureTopic(ctx, o.Topic); err != nil {
 			return err
 		}
-		if len(r.krSlab) == 0 {
-			r.krSlab = make([]kgo.Record, krSlabSize)
-		}
-		kr := &r.krSlab[0]
-		r.krSlab = r.krSlab[1:]
-		*kr = kgo.Record{Topic: o.Topic, Key: key, Value: val, Partition: o.Partition, Timestamp: o.Timestamp}
+		kr := &kgo.Record{Topic: o.Topic, Key: key, Value: val, Partition: o.Partition, Timestamp: o.Timestamp}
 		if len(o.Headers) > 0 {
 			kr.Headers = make([]kgo.RecordHeader, len(o.Headers))
 			for i, h := range o.Headers {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
@@ -24,6 +25,7 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
 	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -233,20 +235,25 @@ const (
 	// JoinPipeline: every input record joined with a 1,000-row KTable
 	// (Pebble store with its changelog) on its key, then To.
 	JoinPipeline
+	// BytesMetricsPipeline: BytesPipeline with Prometheus metrics on
+	// (observe.Metrics as the engine's metrics, the application watched)
+	// and scraped every second, as a Prometheus server would: the cost of
+	// metrics, next to BytesPipeline in the same run.
+	BytesMetricsPipeline
 )
 
 // pipelineNames are the short names ParsePipeline accepts.
 var pipelineNames = map[string]Pipeline{
 	"bytes": BytesPipeline, "string": StringPipeline, "count": CountPipeline,
-	"count-nocache": CountNoCachePipeline, "join": JoinPipeline,
+	"count-nocache": CountNoCachePipeline, "join": JoinPipeline, "bytes-metrics": BytesMetricsPipeline,
 }
 
 // ParsePipeline parses a pipeline's short name: bytes, string, count,
-// count-nocache or join.
+// count-nocache, join or bytes-metrics.
 func ParsePipeline(name string) (Pipeline, error) {
 	p, ok := pipelineNames[name]
 	if !ok {
-		return 0, fmt.Errorf("bench: unknown pipeline %q (want bytes, string, count, count-nocache or join)", name)
+		return 0, fmt.Errorf("bench: unknown pipeline %q (want bytes, bytes-metrics, string, count, count-nocache or join)", name)
 	}
 	return p, nil
 }
@@ -261,6 +268,8 @@ func (p Pipeline) String() string {
 		return "groupByKey+count (record cache off)"
 	case JoinPipeline:
 		return "stream-table join"
+	case BytesMetricsPipeline:
+		return "[]byte serdes, metrics scraped 1/s"
 	}
 	return "[]byte serdes"
 }
@@ -315,6 +324,11 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 	if p == CountNoCachePipeline {
 		opts = append(opts, core.WithCacheMaxBytes(0))
 	}
+	var metrics *observe.Metrics
+	if p == BytesMetricsPipeline {
+		metrics = observe.NewMetrics()
+		opts = append(opts, core.WithMetrics(metrics.Engine()))
+	}
 	if g == core.ExactlyOnceV2 {
 		opts = append(opts, core.WithCommitInterval(cfg.Commit))
 	}
@@ -324,6 +338,12 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if metrics != nil {
+		if err := metrics.WatchApp(appID, app); err != nil {
+			return Result{}, err
+		}
+		go scrape(runCtx, metrics)
+	}
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- app.Run(runCtx) }()
@@ -383,6 +403,23 @@ func ensure(ctx context.Context, cfg Config, out string) error {
 	return topics.Ensure(ctx, kadm.NewClient(cl), cfg.Partitions, nil, out)
 }
 
+// scrape renders the metrics in Prometheus text format every second until
+// ctx ends, as a Prometheus server's scrapes would.
+func scrape(ctx context.Context, m *observe.Metrics) {
+	h := observe.Handler(m, observe.Checks{})
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	}
+}
+
 // Report prints results pairwise: each Sluice result next to its baseline
 // with the ratio.
 func Report(w io.Writer, pairs [][2]Result) {
@@ -418,12 +455,14 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 		{core.AtLeastOnce, CountPipeline, false, nil},
 		{core.AtLeastOnce, CountNoCachePipeline, false, nil},
 		{core.AtLeastOnce, JoinPipeline, false, nil},
+		{core.AtLeastOnce, BytesMetricsPipeline, false, nil},
 		{core.ExactlyOnceV2, BytesPipeline, true, nil},
 		{core.ExactlyOnceV2, BytesPipeline, false, nil},
 		{core.ExactlyOnceV2, StringPipeline, false, nil},
 		{core.ExactlyOnceV2, CountPipeline, false, nil},
 		{core.ExactlyOnceV2, CountNoCachePipeline, false, nil},
 		{core.ExactlyOnceV2, JoinPipeline, false, nil},
+		{core.ExactlyOnceV2, BytesMetricsPipeline, false, nil},
 	}
 	for round := range cfg.Rounds {
 		for i, s := range slots {
