@@ -32,6 +32,27 @@ type Metrics struct {
 
 	mu     sync.Mutex
 	series map[string]*series // by engine name and label names
+
+	// children caches the metric of each reported name and label set: a
+	// report is a read-locked map lookup, no allocation, so that reporting
+	// per batch stays within the engine's noise.
+	childMu  sync.RWMutex
+	children map[callKey]*child
+}
+
+// callKey is a reported name with up to four labels, as passed.
+type callKey struct {
+	name   string
+	n      int
+	labels [4]core.Label
+}
+
+// child is one labelled metric; nil fields (a series that could not be
+// registered) make reports no-ops.
+type child struct {
+	counter prometheus.Counter
+	gauge   prometheus.Gauge
+	hist    prometheus.Observer
 }
 
 // series is one Prometheus metric fed through core.Metrics.
@@ -46,7 +67,7 @@ type series struct {
 func NewMetrics() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Metrics{reg: reg, series: map[string]*series{}}
+	return &Metrics{reg: reg, series: map[string]*series{}, children: map[callKey]*child{}}
 }
 
 // Registry returns the Prometheus registry, to add a program's own
@@ -149,23 +170,57 @@ func (s *series) values(labels []core.Label) []string {
 	return out
 }
 
+// child returns the metric for a report, from the cache when seen before.
+func (m *Metrics) child(kind, name string, labels []core.Label) *child {
+	if len(labels) > 4 {
+		return m.newChild(kind, name, labels)
+	}
+	k := callKey{name: name, n: len(labels)}
+	copy(k.labels[:], labels)
+	m.childMu.RLock()
+	c := m.children[k]
+	m.childMu.RUnlock()
+	if c != nil {
+		return c
+	}
+	c = m.newChild(kind, name, labels)
+	m.childMu.Lock()
+	m.children[k] = c
+	m.childMu.Unlock()
+	return c
+}
+
+func (m *Metrics) newChild(kind, name string, labels []core.Label) *child {
+	s := m.get(kind, name, labels)
+	c := &child{}
+	switch {
+	case s.counter != nil:
+		c.counter = s.counter.WithLabelValues(s.values(labels)...)
+	case s.gauge != nil:
+		c.gauge = s.gauge.WithLabelValues(s.values(labels)...)
+	case s.hist != nil:
+		c.hist = s.hist.WithLabelValues(s.values(labels)...)
+	}
+	return c
+}
+
 type engineMetrics struct{ m *Metrics }
 
 func (e engineMetrics) Counter(name string, delta int64, labels ...core.Label) {
-	if s := e.m.get("counter", name, labels); s.counter != nil && delta > 0 {
-		s.counter.WithLabelValues(s.values(labels)...).Add(float64(delta))
+	if c := e.m.child("counter", name, labels); c.counter != nil && delta > 0 {
+		c.counter.Add(float64(delta))
 	}
 }
 
 func (e engineMetrics) Gauge(name string, value float64, labels ...core.Label) {
-	if s := e.m.get("gauge", name, labels); s.gauge != nil {
-		s.gauge.WithLabelValues(s.values(labels)...).Set(value)
+	if c := e.m.child("gauge", name, labels); c.gauge != nil {
+		c.gauge.Set(value)
 	}
 }
 
 func (e engineMetrics) Histogram(name string, value float64, labels ...core.Label) {
-	if s := e.m.get("histogram", name, labels); s.hist != nil {
-		s.hist.WithLabelValues(s.values(labels)...).Observe(value)
+	if c := e.m.child("histogram", name, labels); c.hist != nil {
+		c.hist.Observe(value)
 	}
 }
 
