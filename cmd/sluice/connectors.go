@@ -101,6 +101,7 @@ records and offsets in Kafka transactions (KIP-618).`,
 	f.StringVar(&opts.InstanceID, "instance-id", "", "static group membership id of this worker: a restarted worker with the same id takes its tasks back at once (default: dynamic membership)")
 	f.DurationVar(&opts.SessionTimeout, "session-timeout", 45*time.Second, "group session timeout: how long a crashed worker's tasks wait before moving")
 	f.BoolVar(&verbose, "verbose", false, "log at info level (default: warnings and errors)")
+	f.StringVar(&opts.HTTPAddr, "http", "", "serve /metrics (Prometheus), /healthz and /readyz on this host:port")
 	return cmd
 }
 

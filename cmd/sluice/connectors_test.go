@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -425,5 +427,40 @@ func TestConnectorsOffsetsGetAndReset(t *testing.T) {
 	// It reads the file from the start again.
 	p = startSluice(t, "connectors", "run", "--brokers", b.Addr(), "--progress", "0", cfg)
 	waitUntil(t, "the lines again", 30*time.Second, p, func() bool { return len(b.ReadAll(t, "lines")) == 20 })
+	p.stop(t)
+}
+
+// TestConnectorsRunHTTP: `sluice connectors run --http` serves readiness
+// and Prometheus metrics with the source's counters while it runs.
+func TestConnectorsRunHTTP(t *testing.T) {
+	t.Parallel()
+	b := testbroker.New(t)
+	b.CreateTopic(t, "http-lines", 1, nil)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	appendLines(t, in, 0, 100)
+	cfg := filepath.Join(dir, "source.properties")
+	writeFile(t, cfg, "name=lines-http\ntype=file\nfile="+in+"\ntopic=http-lines\nvalue.converter=string\nkey.converter=string\n")
+	addr := "127.0.0.1:" + freePort(t)
+	p := startSluice(t, "connectors", "run", "--brokers", b.Addr(), "--progress", "0", "--http", addr, cfg)
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	waitUntil(t, "ready", 30*time.Second, p, func() bool { code, _ := get("/readyz"); return code == 200 })
+	waitUntil(t, "the lines in the topic", 30*time.Second, p, func() bool { return highWatermarks(t, b, "http-lines") >= 100 })
+	waitUntil(t, "the source's counters", 30*time.Second, p, func() bool {
+		_, text := get("/metrics")
+		return strings.Contains(text, `sluice_connect_source_task_source_record_poll_total{connector="lines-http",task="0"} 100`) &&
+			strings.Contains(text, `sluice_connect_connector_task_status{connector="lines-http",status="running",task="0",type="file"} 1`)
+	})
+	if code, body := get("/healthz"); code != 200 {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
 	p.stop(t)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/connectors/worker"
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/observe"
 )
 
 // RunOptions configures Run.
@@ -43,6 +46,9 @@ type RunOptions struct {
 	Progress time.Duration
 	Out      io.Writer
 	Logger   *slog.Logger
+	// HTTPAddr, if set, serves /metrics (Prometheus), /healthz and
+	// /readyz for the connectors there (see docs/metrics.md).
+	HTTPAddr string
 	// ShutdownTimeout bounds the graceful stop. Default 30s.
 	ShutdownTimeout time.Duration
 }
@@ -65,7 +71,13 @@ func Run(ctx context.Context, opts RunOptions, paths ...string) error {
 	if opts.RegistryURL != "" {
 		defaults = map[string]any{"schema.registry.url": opts.RegistryURL}
 	}
-	w, err := worker.New(worker.Config{Brokers: opts.Brokers, KafkaOptions: opts.KafkaOptions, Plugins: opts.Plugins,
+	var metrics *observe.Metrics
+	var workerMetrics core.Metrics
+	if opts.HTTPAddr != "" {
+		metrics = observe.NewMetrics()
+		workerMetrics = metrics.Engine()
+	}
+	w, err := worker.New(worker.Config{Brokers: opts.Brokers, KafkaOptions: opts.KafkaOptions, Plugins: opts.Plugins, Metrics: workerMetrics,
 		Guarantee: opts.Guarantee, OffsetsTopic: opts.OffsetsTopic, ConverterDefaults: defaults, Logger: opts.Logger,
 		InstanceID: opts.InstanceID, SessionTimeout: opts.SessionTimeout})
 	if err != nil {
@@ -121,6 +133,13 @@ func Run(ctx context.Context, opts RunOptions, paths ...string) error {
 		fmt.Fprintf(opts.Out, "started %s connector %q (type %s)\n", e.kind, c.Name(), c.Config().Type)
 	}
 	all := append(append([]*worker.Connector(nil), sources...), sinks...)
+	if metrics != nil {
+		closeHTTP, err := serveHTTP(opts, metrics, all)
+		if err != nil {
+			return errors.Join(err, stopAll())
+		}
+		defer closeHTTP()
+	}
 
 	failed := make(chan error, len(all))
 	for _, c := range all {
@@ -348,4 +367,27 @@ func ResetOffsets(ctx context.Context, out io.Writer, o OffsetsOptions) error {
 	}
 	_, err = fmt.Fprintf(out, "reset: %d source partition(s) of connector %q; it starts from the beginning of its input\n", n, o.Connector)
 	return err
+}
+
+// serveHTTP serves the connectors' metrics and probes on opts.HTTPAddr.
+func serveHTTP(opts RunOptions, m *observe.Metrics, conns []*worker.Connector) (func(), error) {
+	statuses := func() []worker.Status {
+		out := make([]worker.Status, len(conns))
+		for i, c := range conns {
+			out[i] = c.Status()
+		}
+		return out
+	}
+	if err := m.WatchConnectors(statuses); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", opts.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("connectcli: --http %s: %w", opts.HTTPAddr, err)
+	}
+	checks := observe.Checks{Live: []observe.Probe{observe.ConnectorsLive(statuses)}, Ready: []observe.Probe{observe.ConnectorsReady(statuses)}}
+	srv := &http.Server{Handler: observe.Handler(m, checks), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintf(opts.Out, "metrics and health on http://%s (/metrics, /healthz, /readyz)\n", ln.Addr())
+	return func() { _ = srv.Close() }, nil
 }
