@@ -169,8 +169,10 @@ type ConnectorConfig struct {
 type ParseOptions struct {
 	// ConverterDefaults are settings every converter takes unless the
 	// connector sets them under key.converter.* or value.converter.*, if
-	// the converter declares them (for example schema.registry.url from
-	// the job's registry).
+	// the converter declares them: the job's registry (schema.registry.url
+	// and its credentials). They describe one registry, so a converter
+	// that names its own schema.registry.url takes none of them: the job's
+	// credentials are never sent to another registry.
 	ConverterDefaults map[string]any
 }
 
@@ -388,9 +390,11 @@ func buildConverter(reg *Registry, key, typ string, raw map[string]any, opts Par
 		return nil, &FieldError{Key: key, Err: err}
 	}
 	merged := map[string]any{}
-	for k, v := range opts.ConverterDefaults {
-		if _, declared := p.Spec.Field(k); declared {
-			merged[k] = v
+	if _, ownRegistry := raw["schema.registry.url"]; !ownRegistry {
+		for k, v := range opts.ConverterDefaults {
+			if _, declared := p.Spec.Field(k); declared {
+				merged[k] = v
+			}
 		}
 	}
 	for k, v := range raw {

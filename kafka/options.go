@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,6 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/sluicehq/sluice/internal/pemtls"
 )
 
 // Options returns the franz-go options that connect as configured: seed
@@ -58,24 +61,11 @@ func (c Config) Options() ([]kgo.Opt, error) {
 // or later). franz-go sets the server name of each connection from the
 // broker's host.
 func (c Config) TLSConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.SSLCALocation != "" {
-		pem, err := os.ReadFile(c.SSLCALocation)
-		if err != nil {
-			return nil, fmt.Errorf("kafka: %s: %w", SSLCALocation, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka: %s=%s holds no PEM certificate", SSLCALocation, c.SSLCALocation)
-		}
-		tc.RootCAs = pool
-	}
-	if c.SSLCertificateLocation != "" {
-		cert, err := tls.LoadX509KeyPair(c.SSLCertificateLocation, c.SSLKeyLocation)
-		if err != nil {
-			return nil, fmt.Errorf("kafka: %s=%s with %s=%s: %w", SSLCertificateLocation, c.SSLCertificateLocation, SSLKeyLocation, c.SSLKeyLocation, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := pemtls.Load(pemtls.File{Property: SSLCALocation, Path: c.SSLCALocation},
+		pemtls.File{Property: SSLCertificateLocation, Path: c.SSLCertificateLocation},
+		pemtls.File{Property: SSLKeyLocation, Path: c.SSLKeyLocation})
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	if c.SSLEndpointIdentificationAlgorithm == "none" {
 		// Check the chain against the roots, but not the host name: Go's
@@ -267,4 +257,21 @@ func kmsgMetadata() *kmsg.MetadataRequest {
 	req := kmsg.NewPtrMetadataRequest()
 	req.Topics = []kmsg.MetadataRequestTopic{}
 	return req
+}
+
+// EnsureTopics creates each topic with partitions partitions and
+// replicationFactor replicas (-1: the broker's default) unless it exists;
+// existing topics are left as they are. configs are topic configs
+// (cleanup.policy, retention.ms, ...), nil for the broker's defaults.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, partitions int32, replicationFactor int16, configs map[string]*string, names ...string) error {
+	resp, err := adm.CreateTopics(ctx, partitions, replicationFactor, configs, names...)
+	if err != nil {
+		return fmt.Errorf("kafka: create topics %v: %w", names, err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("kafka: create topic %q: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
 }

@@ -99,6 +99,19 @@ func (p *sluiceProc) wait(t *testing.T, d time.Duration) {
 	}
 }
 
+// waitHTTP waits until GET url answers status.
+func waitHTTP(t *testing.T, what string, p *sluiceProc, client *http.Client, url string, status int) {
+	t.Helper()
+	waitUntil(t, what, 30*time.Second, p, func() bool {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == status
+	})
+}
+
 func waitUntil(t *testing.T, what string, d time.Duration, p *sluiceProc, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,15 +20,29 @@ func newRegistryCmd() *cobra.Command {
 		kf        *kafkaFlags
 		topic     string
 		basicAuth string
+		tlsCert   string
+		tlsKey    string
 	)
 	cmd := &cobra.Command{
 		Use:   "registry",
 		Short: "Run a Confluent-compatible Schema Registry (Avro) backed by a Kafka topic",
 		Long: "Serves the Confluent Schema Registry REST API. State lives in a compacted " +
-			"single-partition topic on the cluster, so several instances share ids and state survives restarts.",
+			"single-partition topic on the cluster, so several instances share ids and state survives restarts. " +
+			"With --tls-cert and --tls-key it serves HTTPS; with --basic-auth it requires HTTP basic auth.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if (tlsCert == "") != (tlsKey == "") {
+				return errors.New("registry: --tls-cert and --tls-key go together: give both to serve HTTPS")
+			}
+			var tlsConfig *tls.Config
+			if tlsCert != "" {
+				cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+				if err != nil {
+					return fmt.Errorf("registry: --tls-cert %s with --tls-key %s: %w", tlsCert, tlsKey, err)
+				}
+				tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			}
 			brokers, kopts, err := kf.connect(ctx)
 			if err != nil {
 				return err
@@ -41,7 +56,7 @@ func newRegistryCmd() *cobra.Command {
 			if basicAuth != "" {
 				user, pass, ok := strings.Cut(basicAuth, ":")
 				if !ok || user == "" {
-					return fmt.Errorf("registry: --basic-auth %q: want user:password", basicAuth)
+					return errors.New("registry: --basic-auth: want user:password")
 				}
 				opts = append(opts, registry.WithBasicAuth(user, pass))
 			}
@@ -49,12 +64,19 @@ func newRegistryCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("registry: listen on %s: %w", listen, err)
 			}
+			scheme := "http"
+			if tlsConfig != nil {
+				// Serve's http.Server speaks HTTP/1.1 over the TLS
+				// listener, which is all registry clients need.
+				ln = tls.NewListener(ln, tlsConfig)
+				scheme = "https"
+			}
 			reg, err := registry.New(ctx, opts...)
 			if err != nil {
 				ln.Close()
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "schema registry serving http://%s (topic %s on %s)\n", ln.Addr(), topic, strings.Join(brokers, ","))
+			fmt.Fprintf(cmd.OutOrStdout(), "schema registry serving %s://%s (topic %s on %s)\n", scheme, ln.Addr(), topic, strings.Join(brokers, ","))
 			served := make(chan error, 1)
 			go func() { served <- reg.Serve(ln) }()
 			select {
@@ -73,5 +95,7 @@ func newRegistryCmd() *cobra.Command {
 	kf = addKafkaFlags(cmd.Flags(), false)
 	cmd.Flags().StringVar(&topic, "topic", "_schemas", "compacted single-partition topic holding the registry's state")
 	cmd.Flags().StringVar(&basicAuth, "basic-auth", "", "require HTTP basic auth as user:password")
+	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with, with --tls-key")
+	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	return cmd
 }

@@ -3,37 +3,81 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/internal/properties"
+	"github.com/sluicehq/sluice/internal/registryconf"
 	"github.com/sluicehq/sluice/internal/schematool"
 )
 
 // registryFlags are the flags every registry-using command shares.
 type registryFlags struct {
-	url       string
-	basicAuth string
+	url        string
+	basicAuth  string
+	configFile string
+	flags      *pflag.FlagSet
 }
+
+const defaultRegistryURL = "http://127.0.0.1:8081"
 
 func (f *registryFlags) add(cmd *cobra.Command, persistent bool) {
 	flags := cmd.Flags()
 	if persistent {
 		flags = cmd.PersistentFlags()
 	}
-	flags.StringVar(&f.url, "registry", "http://127.0.0.1:8081", "schema registry URL")
-	flags.StringVar(&f.basicAuth, "basic-auth", "", "registry HTTP basic auth as user:password")
+	f.flags = flags
+	flags.StringVar(&f.url, "registry", defaultRegistryURL, "schema registry URL; overrides schema.registry.url of --registry-config")
+	flags.StringVar(&f.basicAuth, "basic-auth", "", "registry HTTP basic auth as user:password; overrides the credentials of --registry-config")
+	flags.StringVar(&f.configFile, "registry-config", "", "registry client properties file with Confluent's names: schema.registry.url, basic.auth.user.info, bearer.auth.token, schema.registry.ssl.ca.location, ... (see docs/kafka.md)")
+}
+
+// config is the registry client's settings: --registry-config, then the
+// flags given explicitly.
+func (f *registryFlags) config() (registryconf.Config, error) {
+	var cfg registryconf.Config
+	if f.configFile != "" {
+		data, err := os.ReadFile(f.configFile)
+		if err != nil {
+			return cfg, fmt.Errorf("--registry-config: %w", err)
+		}
+		props, err := properties.Parse(data)
+		if err != nil {
+			return cfg, fmt.Errorf("--registry-config %s: %w", f.configFile, err)
+		}
+		if cfg, err = registryconf.Parse(props); err != nil {
+			return cfg, fmt.Errorf("--registry-config %s: %w", f.configFile, err)
+		}
+	}
+	if cfg.URL == "" || f.flags.Changed("registry") {
+		cfg.URL = f.url
+	}
+	if f.basicAuth != "" {
+		// The flag replaces the file's credentials, bearer token included.
+		user, pass, err := schematool.ParseBasicAuth(f.basicAuth)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.BasicAuthCredentialsSource = registryconf.SourceUserInfo
+		cfg.BasicAuthUserInfo = user + ":" + pass
+		cfg.BearerAuthCredentialsSource, cfg.BearerAuthToken = "", ""
+	}
+	if f.configFile != "" {
+		if err := cfg.Validate(); err != nil {
+			return cfg, fmt.Errorf("--registry-config %s: %w", f.configFile, err)
+		}
+	}
+	return cfg, nil
 }
 
 func (f *registryFlags) client() (*schematool.Client, error) {
-	var opts []schematool.ClientOption
-	if f.basicAuth != "" {
-		user, pass, err := schematool.ParseBasicAuth(f.basicAuth)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, schematool.WithBasicAuth(user, pass))
+	cfg, err := f.config()
+	if err != nil {
+		return nil, err
 	}
-	return schematool.NewClient(f.url, opts...)
+	return schematool.NewClientFromConfig(cfg)
 }
 
 var errIncompatible = errors.New("schema is not compatible (see the problems above)")

@@ -74,14 +74,7 @@ acks=all
 	rport := freePort(t)
 	regURL := "http://127.0.0.1:" + rport
 	reg := startSluice(t, "registry", "--listen", "127.0.0.1:"+rport, "--kafka-config", props)
-	waitUntil(t, "the registry", 30*time.Second, reg, func() bool {
-		resp, err := http.Get(regURL + "/subjects")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitHTTP(t, "the registry", reg, http.DefaultClient, regURL+"/subjects", http.StatusOK)
 
 	// A job: lines from files -> upper-cased Avro records -> JSON files.
 	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")

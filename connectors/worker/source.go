@@ -17,7 +17,7 @@ import (
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/kpart"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 )
 
 // errFenced ends a source task whose transactional id another incarnation
@@ -77,7 +77,7 @@ func (c *Connector) startSource(ctx context.Context) error {
 	defer adminCl.Close()
 	adm := kadm.NewClient(adminCl)
 	compact := "compact"
-	if err := topics.Ensure(ctx, adm, cfg.OffsetsTopicPartitions, map[string]*string{"cleanup.policy": &compact}, offsetsTopic); err != nil {
+	if err := kafka.EnsureTopics(ctx, adm, cfg.OffsetsTopicPartitions, -1, map[string]*string{"cleanup.policy": &compact}, offsetsTopic); err != nil {
 		return fmt.Errorf("worker: connector %q: offsets topic: %w", cc.Name, err)
 	}
 	details, err := adm.ListTopics(ctx, offsetsTopic)
@@ -878,7 +878,7 @@ func (r *sourceRun) ensureTopic(ctx context.Context, topic string) error {
 	if r.createPartitions <= 0 || r.created[topic] {
 		return nil
 	}
-	if err := topics.EnsureRF(ctx, r.adm, r.createPartitions, r.createRF, nil, topic); err != nil {
+	if err := kafka.EnsureTopics(ctx, r.adm, r.createPartitions, r.createRF, nil, topic); err != nil {
 		return fmt.Errorf("worker: connector %q task %d: %w", r.c.cc.Name, r.t.id, err)
 	}
 	r.created[topic] = true

@@ -38,7 +38,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
@@ -152,7 +152,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = topics.Ensure(setupCtx, kadm.NewClient(cl), 4, nil, OrdersTopic, TotalsTopic)
+	err = kafka.EnsureTopics(setupCtx, kadm.NewClient(cl), 4, -1, nil, OrdersTopic, TotalsTopic)
 	cancel()
 	cl.Close()
 	if err != nil {

@@ -38,7 +38,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -156,7 +156,7 @@ func ensureTopics(ctx context.Context, brokers []string) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return topics.Ensure(ctx, kadm.NewClient(cl), 4, nil, OrdersTopic, CustomersTopic, ProductsTopic, EnrichedTopic)
+	return kafka.EnsureTopics(ctx, kadm.NewClient(cl), 4, -1, nil, OrdersTopic, CustomersTopic, ProductsTopic, EnrichedTopic)
 }
 
 func run(ctx context.Context, cfg config) error {

@@ -23,7 +23,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -52,7 +52,7 @@ func run(ctx context.Context, brokers []string, appID, guarantee, instanceID str
 		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = topics.Ensure(setupCtx, kadm.NewClient(cl), 4, nil, "text-lines", "uppercased-text-lines")
+	err = kafka.EnsureTopics(setupCtx, kadm.NewClient(cl), 4, -1, nil, "text-lines", "uppercased-text-lines")
 	cancel()
 	cl.Close()
 	if err != nil {

@@ -38,7 +38,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -125,7 +125,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer cl.Close()
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = topics.Ensure(setupCtx, kadm.NewClient(cl), 4, nil, ReadingsTopic, AveragesTopic)
+	err = kafka.EnsureTopics(setupCtx, kadm.NewClient(cl), 4, -1, nil, ReadingsTopic, AveragesTopic)
 	cancel()
 	if err != nil {
 		return err

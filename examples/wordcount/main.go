@@ -27,7 +27,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -68,7 +68,7 @@ func run(ctx context.Context, brokers []string, appID, guarantee, instanceID, st
 		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = topics.Ensure(setupCtx, kadm.NewClient(cl), 4, nil, "streams-plaintext-input", "streams-wordcount-output")
+	err = kafka.EnsureTopics(setupCtx, kadm.NewClient(cl), 4, -1, nil, "streams-plaintext-input", "streams-wordcount-output")
 	cancel()
 	cl.Close()
 	if err != nil {

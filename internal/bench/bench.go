@@ -24,7 +24,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/serde"
 )
@@ -107,7 +107,7 @@ func Prepare(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer cl.Close()
-	if err := topics.Ensure(ctx, kadm.NewClient(cl), cfg.Partitions, nil, inputTopic, tableTopic); err != nil {
+	if err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), cfg.Partitions, -1, nil, inputTopic, tableTopic); err != nil {
 		return err
 	}
 	// Table rows are a minute older than the input, so that with
@@ -400,7 +400,7 @@ func ensure(ctx context.Context, cfg Config, out string) error {
 		return err
 	}
 	defer cl.Close()
-	return topics.Ensure(ctx, kadm.NewClient(cl), cfg.Partitions, nil, out)
+	return kafka.EnsureTopics(ctx, kadm.NewClient(cl), cfg.Partitions, -1, nil, out)
 }
 
 // scrape renders the metrics in Prometheus text format every second until

@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/core"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -62,10 +62,10 @@ func RunRestore(ctx context.Context, cfg Config, w io.Writer) ([2]Result, error)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if err := topics.Ensure(ctx, adm, cfg.Partitions, nil, restoreInput); err != nil {
+	if err := kafka.EnsureTopics(ctx, adm, cfg.Partitions, -1, nil, restoreInput); err != nil {
 		return [2]Result{}, err
 	}
-	if err := topics.Ensure(ctx, adm, cfg.Partitions, map[string]*string{"cleanup.policy": ptrTo("compact")}, changelog); err != nil {
+	if err := kafka.EnsureTopics(ctx, adm, cfg.Partitions, -1, map[string]*string{"cleanup.policy": ptrTo("compact")}, changelog); err != nil {
 		return [2]Result{}, err
 	}
 	value := make([]byte, 8+cfg.ValueBytes)

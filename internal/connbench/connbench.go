@@ -35,7 +35,7 @@ import (
 	"github.com/sluicehq/sluice/connectors/bundled"
 	"github.com/sluicehq/sluice/connectors/worker"
 	"github.com/sluicehq/sluice/core"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 )
 
 // Config sets the workload.
@@ -292,7 +292,7 @@ func ensureTopic(ctx context.Context, cfg Config, topic string) error {
 		return err
 	}
 	defer cl.Close()
-	return topics.Ensure(ctx, adm, cfg.Partitions, nil, topic)
+	return kafka.EnsureTopics(ctx, adm, cfg.Partitions, -1, nil, topic)
 }
 
 func deleteTopic(cfg Config, topic string) {

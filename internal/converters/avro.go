@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/internal/connectavro"
+	"github.com/sluicehq/sluice/internal/registryconf"
 	avroserde "github.com/sluicehq/sluice/serde/avro"
 )
 
@@ -49,15 +49,27 @@ func avroPlugin() connectors.ConverterPlugin {
 				"records written by any Confluent-compatible Avro producer read back, including Avro types Connect lacks (enums as strings, fixed as bytes, unions as io.confluent.connect.avro.Union structs). " +
 				"Schemaless values cannot be written. A registry that cannot be reached (connection failure, timeout, 5xx, 408, 429) is a transient error: the worker retries the record and never dead-letters it for that; " +
 				"an unknown schema id, bytes not in the wire format or a corrupt body are permanent errors naming the topic and id. Building the converter makes no network call. " +
-				"Only one registry URL is used (Confluent accepts a list for failover).",
+				"Only one registry URL is used (Confluent accepts a list for failover). " +
+				"The registry client takes Confluent's security settings: basic auth (basic.auth.*), a static bearer token (bearer.auth.*), and for https a CA file and a client certificate (schema.registry.ssl.*, PEM files, read when the converter is created). " +
+				"A registry refusing the credentials (401, 403) or failing TLS verification is a permanent error, not retried.",
 			Spec: connectors.Spec{
 				Fields: []connectors.ConfigField{
 					{Name: "schema.registry.url", Type: connectors.FieldList, Required: true, Check: checkRegistryURL,
-						Doc: "The schema registry's URL, for example http://127.0.0.1:8081 (Sluice's `sluice registry` or Confluent's). User info in the URL (http://user:password@host:8081) is used for basic auth when basic.auth.credentials.source is URL."},
-					{Name: "basic.auth.credentials.source", Type: connectors.FieldString, Default: "URL", Allowed: []string{"URL", "USER_INFO"},
-						Doc: "Where the registry's basic-auth credentials come from: URL (the user info of schema.registry.url, none if it has none) or USER_INFO (basic.auth.user.info)."},
-					{Name: "basic.auth.user.info", Type: connectors.FieldString, Secret: true,
-						Doc: "user:password for the registry's basic auth, with basic.auth.credentials.source=USER_INFO."},
+						Doc: "The schema registry's URL, for example http://127.0.0.1:8081 (Sluice's `sluice registry` or Confluent's). User info in the URL (http://user:password@host:8081) is used for basic auth when basic.auth.credentials.source is URL (or unset, without basic.auth.user.info); it never appears in errors or logs."},
+					{Name: registryconf.BasicAuthCredentialsSource, Type: connectors.FieldString, Allowed: []string{registryconf.SourceURL, registryconf.SourceUserInfo},
+						Doc: "Where the registry's basic-auth credentials come from: URL (the user info of schema.registry.url, none if it has none) or USER_INFO (basic.auth.user.info). Default: USER_INFO when basic.auth.user.info is set, otherwise URL."},
+					{Name: registryconf.BasicAuthUserInfo, Type: connectors.FieldString, Secret: true,
+						Doc: "user:password for the registry's basic auth (with basic.auth.credentials.source USER_INFO or unset)."},
+					{Name: registryconf.BearerAuthCredentialsSource, Type: connectors.FieldString, Allowed: []string{registryconf.SourceStaticToken},
+						Doc: "Where the registry's bearer token comes from: STATIC_TOKEN (bearer.auth.token), the only source Sluice supports (Confluent's OAUTHBEARER, SASL_OAUTHBEARER_INHERIT and CUSTOM are not: fetch the token beforehand). Default: STATIC_TOKEN when bearer.auth.token is set. Bearer and basic auth cannot be combined."},
+					{Name: registryconf.BearerAuthToken, Type: connectors.FieldString, Secret: true,
+						Doc: "A token sent as `Authorization: Bearer <token>` with every registry request. It is not refreshed: restart the connector with a new one before it expires."},
+					{Name: registryconf.SSLCALocation, Type: connectors.FieldString,
+						Doc: "PEM file of the CA certificates to trust for an https schema.registry.url (default: the system's roots). Read when the converter is created."},
+					{Name: registryconf.SSLCertificateLocation, Type: connectors.FieldString,
+						Doc: "PEM client certificate for a registry that requires mutual TLS, with schema.registry.ssl.key.location."},
+					{Name: registryconf.SSLKeyLocation, Type: connectors.FieldString,
+						Doc: "PEM private key (unencrypted) of schema.registry.ssl.certificate.location."},
 					{Name: "auto.register.schemas", Type: connectors.FieldBool, Default: true,
 						Doc: "Register the schema derived from each record's Connect schema under its subject (true), or only look it up there and fail records whose schema is not registered (false)."},
 					{Name: "use.latest.version", Type: connectors.FieldBool, Default: false,
@@ -67,10 +79,7 @@ func avroPlugin() connectors.ConverterPlugin {
 					schemasCacheSizeField,
 				},
 				Check: func(cfg *connectors.Config) error {
-					if cfg.String("basic.auth.credentials.source") == "USER_INFO" && !strings.Contains(cfg.Secret("basic.auth.user.info").Reveal(), ":") {
-						return connectors.Errorf(cfg.Key("basic.auth.user.info"), "required as user:password with basic.auth.credentials.source=USER_INFO")
-					}
-					return nil
+					return fieldErrors(cfg, registryConfig(cfg).Validate())
 				},
 			},
 			Example: "value.converter: avro\nvalue.converter.schema.registry.url: http://127.0.0.1:8081\nvalue.converter.value.subject.name.strategy: TopicNameStrategy\n",
@@ -86,9 +95,51 @@ func checkRegistryURL(v any) error {
 	}
 	u, err := url.Parse(urls[0])
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http(s) URL", urls[0])
+		// Not quoted back: the URL may hold a password.
+		return errors.New("not an http(s) URL: want http(s)://host:port")
 	}
 	return nil
+}
+
+// registryConfig is the converter's registry settings; the field names
+// are registryconf's.
+func registryConfig(cfg *connectors.Config) registryconf.Config {
+	return registryconf.Config{
+		URL:                         cfg.List(registryconf.URL)[0],
+		BasicAuthCredentialsSource:  cfg.String(registryconf.BasicAuthCredentialsSource),
+		BasicAuthUserInfo:           cfg.Secret(registryconf.BasicAuthUserInfo).Reveal(),
+		BearerAuthCredentialsSource: cfg.String(registryconf.BearerAuthCredentialsSource),
+		BearerAuthToken:             cfg.Secret(registryconf.BearerAuthToken).Reveal(),
+		SSLCALocation:               cfg.String(registryconf.SSLCALocation),
+		SSLCertificateLocation:      cfg.String(registryconf.SSLCertificateLocation),
+		SSLKeyLocation:              cfg.String(registryconf.SSLKeyLocation),
+	}
+}
+
+// fieldErrors turns registryconf's errors into field errors under the
+// converter's prefix.
+func fieldErrors(cfg *connectors.Config, err error) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if joined, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range joined.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *registryconf.FieldError
+		if errors.As(e, &fe) {
+			out = append(out, connectors.Errorf(cfg.Key(fe.Key), "%w", fe.Err))
+			return
+		}
+		out = append(out, e)
+	}
+	walk(err)
+	return errors.Join(out...)
 }
 
 type avroConverter struct {
@@ -132,23 +183,12 @@ type latestEntry struct {
 }
 
 func newAvroConverter(cfg *connectors.Config, isKey bool) (connectors.Converter, error) {
-	raw := cfg.List("schema.registry.url")[0]
-	u, err := url.Parse(raw)
+	rc := registryConfig(cfg)
+	opts, err := rc.AvroOptions() // reads the TLS files now: a missing one fails the connector's start
 	if err != nil {
-		return nil, connectors.Errorf(cfg.Key("schema.registry.url"), "%v", err)
+		return nil, fieldErrors(cfg, err)
 	}
-	var opts []avroserde.ClientOption
-	switch cfg.String("basic.auth.credentials.source") {
-	case "USER_INFO":
-		user, pass, _ := strings.Cut(cfg.Secret("basic.auth.user.info").Reveal(), ":")
-		opts = append(opts, avroserde.WithBasicAuth(user, pass))
-	default:
-		if u.User != nil {
-			pass, _ := u.User.Password()
-			opts = append(opts, avroserde.WithBasicAuth(u.User.Username(), pass))
-		}
-	}
-	u.User = nil // never in errors or logs
+	base := rc.BaseURL() // without credentials: in errors and logs
 	strategyKey := "value.subject.name.strategy"
 	if isKey {
 		strategyKey = "key.subject.name.strategy"
@@ -156,8 +196,8 @@ func newAvroConverter(cfg *connectors.Config, isKey bool) (connectors.Converter,
 	size := cfg.Int("schemas.cache.size")
 	c := &avroConverter{
 		key:          isKey,
-		client:       avroserde.NewClient(u.String(), opts...),
-		url:          u.String(),
+		client:       avroserde.NewClient(base, opts...),
+		url:          base,
 		autoRegister: cfg.Bool("auto.register.schemas"),
 		useLatest:    cfg.Bool("use.latest.version"),
 		strategy:     strategyNames[cfg.String(strategyKey)],
@@ -264,6 +304,9 @@ func (c *avroConverter) subject(topic string, codec *connectavro.Codec) string {
 
 func (c *avroConverter) registryErr(topic string, notFound error, err error, what string) error {
 	kind := avroserde.RegistryErrorKind(err, notFound)
+	if cause := registryconf.Explain(err); cause != "" {
+		return c.fail(topic, kind, err, "%s: registry %s: %s", what, c.url, cause)
+	}
 	switch kind {
 	case avroserde.ErrRegistryUnavailable:
 		return c.fail(topic, kind, err, "%s: registry %s unavailable; the record is retried", what, c.url)

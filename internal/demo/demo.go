@@ -23,7 +23,7 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
 	"github.com/sluicehq/sluice/internal/broker"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 		return err
 	}
 	defer cl.Close()
-	if err := topics.Ensure(ctx, kadm.NewClient(cl), 4, nil, inTopic, largeTopic, smallTopic, dlqTopic, revenueTopic); err != nil {
+	if err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), 4, -1, nil, inTopic, largeTopic, smallTopic, dlqTopic, revenueTopic); err != nil {
 		return err
 	}
 	topo, err := Topology()

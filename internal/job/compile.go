@@ -96,7 +96,17 @@ func (j *Job) Compile(opts CompileOptions) (*core.Topology, error) {
 	}
 	c := &compiler{j: j, opts: opts, b: dsl.NewBuilder(), named: map[string]*node{}, topics: map[string]topicSerdes{}}
 	if opts.RegistryURL != "" {
-		c.client = avroserde.NewClient(opts.RegistryURL)
+		// The job's own registry takes the registry section's security
+		// settings; the embedded one needs none.
+		clientOpts, ps := j.registryOptions(opts.RegistryURL)
+		if len(ps) > 0 {
+			return nil, ps.sorted()
+		}
+		url := opts.RegistryURL
+		if url == j.RegistryURL {
+			url = j.Registry.BaseURL() // credentials in the URL are in clientOpts, not in errors
+		}
+		c.client = avroserde.NewClient(url, clientOpts...)
 	}
 	c.sources = j.declaredSchemas(opts.Plugins)
 	for _, in := range j.Topology.Inputs {

@@ -146,9 +146,14 @@ var (
 			{Name: "ssl.endpoint.identification.algorithm", Shape: &Shape{Kind: ShapeString, Enum: []string{"https", "none", ""}}, Default: "https", Doc: "https checks that the broker's certificate names its host; none (or empty) checks the chain only."},
 		}}
 
-	registryShape = &Shape{Kind: ShapeObject, Name: "registry", Doc: "The Schema Registry. Absent: an embedded registry runs in the process (stored in the `_schemas` topic of the cluster) when the job uses Avro.",
+	registryShape = &Shape{Kind: ShapeObject, Name: "registry", Doc: "The Schema Registry. Absent: an embedded registry runs in the process (stored in the `_schemas` topic of the cluster) when the job uses Avro. The settings apply to the topology's Avro serdes and are every connector's converter default (as schema.registry.url, basic.auth.*, bearer.auth.* and schema.registry.ssl.*).",
 		Fields: []*Field{
-			{Name: "url", Shape: nameShape, Doc: "The registry's URL."},
+			{Name: "url", Shape: nameShape, Doc: "The registry's URL, `http://` or `https://` (Confluent's schema.registry.url). The other keys need it: the embedded registry serves plain HTTP without authentication."},
+			{Name: "basic.auth.user.info", Shape: nameShape, Doc: "`user:password` for the registry's HTTP basic auth (Confluent's basic.auth.user.info with basic.auth.credentials.source=USER_INFO); write `${VARIABLE}` to keep the password out of the file."},
+			{Name: "bearer.auth.token", Shape: nameShape, Doc: "A token sent as `Authorization: Bearer <token>` (Confluent's bearer.auth.token with bearer.auth.credentials.source=STATIC_TOKEN); write `${VARIABLE}`. Not refreshed while the job runs. Not with basic.auth.user.info."},
+			{Name: "ssl.ca.location", Shape: nameShape, Doc: "PEM file of the CA certificates to trust for an https url (default: the system's roots). Read when the job starts."},
+			{Name: "ssl.certificate.location", Shape: nameShape, Doc: "PEM client certificate, for a registry that requires mutual TLS; with ssl.key.location."},
+			{Name: "ssl.key.location", Shape: nameShape, Doc: "PEM private key (unencrypted) of ssl.certificate.location."},
 		}}
 
 	topologyShape = &Shape{Kind: ShapeObject, Name: "topology", Doc: "The streams topology: inputs over topics and pipelines of steps. It compiles onto Sluice's typed DSL (one engine).",

@@ -6,21 +6,63 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/registryconf"
+	avroserde "github.com/sluicehq/sluice/serde/avro"
 )
 
 // lintRegistryURL stands in for the embedded registry's URL while linting:
 // building converters makes no network call.
 const lintRegistryURL = "http://embedded-registry.invalid"
 
-// converterDefaults are the settings every converter of the job takes.
+// converterDefaults are the settings every converter of the job takes:
+// the registry's URL and, for the job's own registry, its security
+// settings under the converter's names. registryURL "" means linting: the
+// job's registry if it has one (without its TLS files, which are read only
+// when the job starts), else a stand-in for the embedded one.
 func (j *Job) converterDefaults(registryURL string) map[string]any {
+	linting := registryURL == ""
 	if registryURL == "" {
 		registryURL = j.RegistryURL
 	}
 	if registryURL == "" {
 		registryURL = lintRegistryURL
 	}
-	return map[string]any{"schema.registry.url": registryURL}
+	out := map[string]any{registryconf.URL: registryURL}
+	if j.RegistryURL == "" || registryURL != j.RegistryURL {
+		return out // the embedded registry: no security
+	}
+	r := j.Registry
+	if r.BasicAuthUserInfo != "" {
+		out[registryconf.BasicAuthCredentialsSource] = registryconf.SourceUserInfo
+		out[registryconf.BasicAuthUserInfo] = r.BasicAuthUserInfo
+	}
+	if r.BearerAuthToken != "" {
+		out[registryconf.BearerAuthCredentialsSource] = registryconf.SourceStaticToken
+		out[registryconf.BearerAuthToken] = r.BearerAuthToken
+	}
+	if !linting {
+		for key, path := range map[string]string{registryconf.SSLCALocation: r.SSLCALocation,
+			registryconf.SSLCertificateLocation: r.SSLCertificateLocation, registryconf.SSLKeyLocation: r.SSLKeyLocation} {
+			if path != "" {
+				out[key] = path
+			}
+		}
+	}
+	return out
+}
+
+// registryOptions are the client options of the job's registry (for
+// registryURL, when it is the job's registry): credentials, and TLS from
+// the files, read now. Problems are placed at the registry section's keys.
+func (j *Job) registryOptions(registryURL string) ([]avroserde.ClientOption, Problems) {
+	if j.RegistryURL == "" || registryURL != j.RegistryURL {
+		return nil, nil
+	}
+	opts, err := j.Registry.AvroOptions()
+	if err != nil {
+		return nil, j.registryProblems(err)
+	}
+	return opts, nil
 }
 
 // parseConnectors validates every connector block with its type's spec

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/internal/registryconf"
 	"github.com/sluicehq/sluice/kafka"
 )
 
@@ -31,7 +32,11 @@ type Job struct {
 	Kafka              map[string]string
 	EmbeddedPartitions int32
 	// RegistryURL of an external registry; empty: embedded when needed.
-	RegistryURL    string
+	RegistryURL string
+	// Registry are the registry section's settings under Confluent's
+	// names (URL is RegistryURL; relative TLS file paths resolved against
+	// Dir). They apply to RegistryURL only, never to the embedded registry.
+	Registry       registryconf.Config
 	StateDir       string
 	Threads        int
 	CommitInterval time.Duration
@@ -42,8 +47,9 @@ type Job struct {
 	Sinks          []*ConnectorDecl
 	Topology       *Topology
 
-	root     *Value
-	compiled map[string]topicSerdes // the last Compile's topic serdes
+	root        *Value
+	registryPos map[string]Pos         // the registry section's keys
+	compiled    map[string]topicSerdes // the last Compile's topic serdes
 }
 
 // TopicDecl is a topic the job creates if missing.
@@ -209,9 +215,7 @@ func (b *builder) build(root *Value) {
 		}
 	}
 	if r := root.Get("registry"); r != nil {
-		if v := r.Get("url"); v != nil {
-			j.RegistryURL = v.Str
-		}
+		b.registry(r)
 	}
 	j.StateDir = b.path(filepath.Join(".sluice", j.Name))
 	if v := root.Get("state.dir"); v != nil {
@@ -267,6 +271,94 @@ func (b *builder) build(root *Value) {
 	if j.Topology == nil && len(j.Sources) == 0 && len(j.Sinks) == 0 {
 		b.fail(root.Pos, "the job has nothing to run: add sources, a topology or sinks")
 	}
+}
+
+// registryKeys are the registry section's keys by Confluent's names.
+var registryKeys = map[string]string{
+	registryconf.URL:                    "url",
+	registryconf.BasicAuthUserInfo:      "basic.auth.user.info",
+	registryconf.BearerAuthToken:        "bearer.auth.token",
+	registryconf.SSLCALocation:          "ssl.ca.location",
+	registryconf.SSLCertificateLocation: "ssl.certificate.location",
+	registryconf.SSLKeyLocation:         "ssl.key.location",
+}
+
+// registryPartners are the keys that go together.
+var registryPartners = map[string]string{"ssl.certificate.location": "ssl.key.location", "ssl.key.location": "ssl.certificate.location"}
+
+// registryNames rewrites Confluent's names in registryconf's messages to
+// the registry section's.
+var registryNames = strings.NewReplacer("schema.registry.ssl.", "ssl.", registryconf.URL, "url")
+
+// registry reads the registry section and checks how its keys combine.
+func (b *builder) registry(r *Value) {
+	j := b.j
+	j.registryPos = map[string]Pos{}
+	for _, e := range r.Map {
+		j.registryPos[e.Key] = e.KeyPos
+	}
+	str := func(key string) string {
+		if v := r.Get(key); v != nil {
+			return v.Str
+		}
+		return ""
+	}
+	j.Registry = registryconf.Config{
+		URL:                    str("url"),
+		BasicAuthUserInfo:      str("basic.auth.user.info"),
+		BearerAuthToken:        str("bearer.auth.token"),
+		SSLCALocation:          b.path(str("ssl.ca.location")),
+		SSLCertificateLocation: b.path(str("ssl.certificate.location")),
+		SSLKeyLocation:         b.path(str("ssl.key.location")),
+	}
+	j.RegistryURL = j.Registry.URL
+	if j.RegistryURL == "" {
+		for _, e := range r.Map {
+			if e.Key != "url" {
+				b.fail(e.KeyPos, "registry.%s: needs registry.url (the embedded registry serves plain HTTP without authentication)", e.Key)
+			}
+		}
+		return
+	}
+	b.ps = append(b.ps, j.registryProblems(j.Registry.Validate())...)
+}
+
+// registryProblems places registryconf's errors at the registry
+// section's keys.
+func (j *Job) registryProblems(err error) Problems {
+	if err == nil {
+		return nil
+	}
+	var ps Problems
+	var walk func(error)
+	walk = func(e error) {
+		if joined, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range joined.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		pos := Pos{File: j.File}
+		var fe *registryconf.FieldError
+		if !errors.As(e, &fe) {
+			ps = append(ps, Problem{pos, "registry: " + e.Error()})
+			return
+		}
+		key, ok := registryKeys[fe.Key]
+		if !ok {
+			key = fe.Key
+		}
+		// A key that is missing is reported at the key that needs it.
+		for _, k := range []string{key, registryPartners[key], "url"} {
+			if p, ok := j.registryPos[k]; ok {
+				pos = p
+				break
+			}
+		}
+		ps = append(ps, Problem{pos, fmt.Sprintf("registry.%s: %s", key, registryNames.Replace(fe.Err.Error()))})
+	}
+	walk(err)
+	return ps
 }
 
 func (b *builder) connectors(v *Value, kind connectors.Kind) []*ConnectorDecl {

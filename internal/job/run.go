@@ -21,7 +21,6 @@ import (
 	"github.com/sluicehq/sluice/connectors/worker"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/broker"
-	"github.com/sluicehq/sluice/internal/topics"
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/serde/registry"
@@ -100,6 +99,10 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 	}
 	// Everything is checked before anything starts.
 	if _, ps := j.parseConnectors(opts.Plugins, ""); len(ps) > 0 {
+		return ps.sorted()
+	}
+	// The registry's TLS files (linting does not read them).
+	if _, ps := j.registryOptions(j.RegistryURL); len(ps) > 0 {
 		return ps.sorted()
 	}
 	kcfg, err := kafka.LoadOver(j.Kafka, opts.KafkaConfigFile, os.Environ(), opts.KafkaOverrides)
@@ -362,12 +365,12 @@ func (r *runtime) createTopics(ctx context.Context) error {
 		for k, v := range t.Config {
 			configs[k] = &v
 		}
-		if err := topics.EnsureRF(ctx, adm, t.Partitions, t.ReplicationFactor, configs, t.Name); err != nil {
+		if err := kafka.EnsureTopics(ctx, adm, t.Partitions, t.ReplicationFactor, configs, t.Name); err != nil {
 			return fmt.Errorf("job %s: topic %s: %w", r.job.Name, t.Name, err)
 		}
 	}
 	if len(owned) > 0 {
-		if err := topics.Ensure(ctx, adm, r.job.EmbeddedPartitions, nil, owned...); err != nil {
+		if err := kafka.EnsureTopics(ctx, adm, r.job.EmbeddedPartitions, -1, nil, owned...); err != nil {
 			return fmt.Errorf("job %s: topics %v: %w", r.job.Name, owned, err)
 		}
 	}

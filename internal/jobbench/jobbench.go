@@ -25,7 +25,7 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
 	"github.com/sluicehq/sluice/internal/job"
-	"github.com/sluicehq/sluice/internal/topics"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
 	"github.com/sluicehq/sluice/serde/registry"
@@ -185,7 +185,7 @@ func fill(ctx context.Context, cfg Config, client avroRegistry) error {
 		return err
 	}
 	defer cl.Close()
-	if err := topics.Ensure(ctx, kadm.NewClient(cl), cfg.Partitions, nil, inputTopic); err != nil {
+	if err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), cfg.Partitions, -1, nil, inputTopic); err != nil {
 		return err
 	}
 	values, err := avro.New[Order](client, orderSchema)
@@ -299,7 +299,7 @@ func measure(ctx context.Context, cfg Config, topo *core.Topology, appID, dir st
 	if err != nil {
 		return 0, err
 	}
-	err = topics.Ensure(ctx, kadm.NewClient(cl), cfg.Partitions, nil, appID+"-out")
+	err = kafka.EnsureTopics(ctx, kadm.NewClient(cl), cfg.Partitions, -1, nil, appID+"-out")
 	cl.Close()
 	if err != nil {
 		return 0, err

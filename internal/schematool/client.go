@@ -13,6 +13,7 @@ package schematool
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,47 +23,107 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/registryconf"
 )
 
 // Client talks to one schema registry. It is safe for concurrent use.
 type Client struct {
 	base       string
 	user, pass string
+	bearer     string
+	tlsConfig  *tls.Config
 	http       *http.Client
 }
 
 // ClientOption configures NewClient.
 type ClientOption func(*Client)
 
-// WithBasicAuth sends HTTP basic-auth credentials. Default: none.
+// WithBasicAuth sends HTTP basic-auth credentials. Default: none, or the
+// user info of the registry URL.
 func WithBasicAuth(user, password string) ClientOption {
 	return func(c *Client) { c.user, c.pass = user, password }
 }
 
-// WithHTTPClient sets the HTTP client. Default: a client with a 30 s timeout.
+// WithBearerToken sends "Authorization: Bearer <token>" (Confluent's
+// bearer.auth.token) instead of basic auth. Default: none.
+func WithBearerToken(token string) ClientOption {
+	return func(c *Client) { c.bearer = token }
+}
+
+// WithTLSConfig sets the TLS configuration of an https registry: CA
+// certificates to trust, a client certificate. Default: Go's (the system's
+// roots). Ignored with WithHTTPClient (configure that client's transport).
+func WithTLSConfig(cfg *tls.Config) ClientOption {
+	return func(c *Client) { c.tlsConfig = cfg }
+}
+
+// WithHTTPClient sets the HTTP client. Default: a client with a 30 s
+// timeout over a copy of http.DefaultTransport.
 func WithHTTPClient(h *http.Client) ClientOption {
 	return func(c *Client) { c.http = h }
 }
 
 // NewClient returns a client for the registry at baseURL
-// ("http://host:8081"). It makes no request.
+// ("http://host:8081"). User info in the URL (https://user:password@host)
+// is basic auth unless an option sets credentials; it never appears in
+// errors. It makes no request.
 func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("schematool: registry URL %q: want http(s)://host:port", baseURL)
+		// Not quoted back: the URL may hold a password.
+		return nil, errors.New("schematool: registry URL: want http(s)://host:port")
 	}
-	c := &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+	c := &Client{}
+	if u.User != nil {
+		c.user = u.User.Username()
+		c.pass, _ = u.User.Password()
+		u.User = nil
+	}
+	c.base = strings.TrimRight(u.String(), "/")
 	for _, o := range opts {
 		o(c)
 	}
+	if c.http == nil {
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		if c.tlsConfig != nil {
+			transport.TLSClientConfig = c.tlsConfig.Clone()
+		}
+		c.http = &http.Client{Timeout: 30 * time.Second, Transport: transport}
+	}
 	return c, nil
+}
+
+// NewClientFromConfig returns a client for the registry of cfg (Confluent's
+// client settings): it validates them and reads the TLS files. opts come
+// after the settings' own.
+func NewClientFromConfig(cfg registryconf.Config, opts ...ClientOption) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("schematool: %w", err)
+	}
+	tc, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("schematool: %w", err)
+	}
+	var own []ClientOption
+	if tc != nil {
+		own = append(own, WithTLSConfig(tc))
+	}
+	if user, password, ok := cfg.BasicAuth(); ok {
+		own = append(own, WithBasicAuth(user, password))
+	}
+	if token := cfg.BearerToken(); token != "" {
+		own = append(own, WithBearerToken(token))
+	}
+	return NewClient(cfg.BaseURL(), append(own, opts...)...)
 }
 
 // ParseBasicAuth splits a --basic-auth "user:password" flag value.
 func ParseBasicAuth(s string) (user, password string, err error) {
 	user, password, ok := strings.Cut(s, ":")
 	if !ok || user == "" {
-		return "", "", fmt.Errorf("--basic-auth %q: want user:password", s)
+		// Not quoted back: it is a password.
+		return "", "", errors.New("--basic-auth: want user:password")
 	}
 	return user, password, nil
 }
@@ -107,11 +168,17 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if body != nil {
 		req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
 	}
-	if c.user != "" || c.pass != "" {
+	switch {
+	case c.bearer != "":
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	case c.user != "" || c.pass != "":
 		req.SetBasicAuth(c.user, c.pass)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if cause := registryconf.Explain(err); cause != "" {
+			return fmt.Errorf("schematool: registry %s: %s: %w", c.base, cause, err)
+		}
 		return fmt.Errorf("schematool: registry %s unreachable: %w", c.base, err)
 	}
 	defer resp.Body.Close()
@@ -130,8 +197,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		} else {
 			re.Code, re.Message = resp.StatusCode, strings.TrimSpace(string(data))
 		}
-		if resp.StatusCode == http.StatusUnauthorized {
-			re.Message += " (check --basic-auth)"
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized:
+			re.Message += " (check the credentials: --basic-auth, or basic.auth.user.info or bearer.auth.token in --registry-config)"
+		case strings.Contains(re.Message, "Client sent an HTTP request to an HTTPS server"):
+			re.Message += " (" + registryconf.Explain(errors.New(re.Message)) + ")"
 		}
 		return re
 	}

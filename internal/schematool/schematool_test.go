@@ -238,6 +238,21 @@ func TestBasicAuth(t *testing.T) {
 	if _, _, err := schematool.ParseBasicAuth("nocolon"); err == nil {
 		t.Error("ParseBasicAuth accepted a value without a colon")
 	}
+	// Credentials in the URL are basic auth, and never in errors.
+	inURL, err := schematool.NewClient(strings.Replace(url, "http://", "http://ci:secret@", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inURL.Subjects(ctx); err != nil || strings.Contains(inURL.URL(), "secret") {
+		t.Errorf("credentials in the URL: %v (URL %s)", err, inURL.URL())
+	}
+	wrong, _ := schematool.NewClient(strings.Replace(url, "http://", "http://ci:pw-wrong@", 1))
+	if _, err := wrong.Subjects(ctx); err == nil || strings.Contains(err.Error(), "pw-wrong") {
+		t.Errorf("wrong password in the URL: %v", err)
+	}
+	if _, err := schematool.NewClient("ftp://ci:pw-wrong@host"); err == nil || strings.Contains(err.Error(), "pw-wrong") {
+		t.Errorf("bad URL: %v", err)
+	}
 }
 
 func TestReadSchemaFileErrors(t *testing.T) {

@@ -6,7 +6,9 @@ package avro
 // timed out, or answered 5xx, 408 or 429 — retrying later may succeed;
 // notFound when it answered "not found" (HTTP 404, Confluent error codes
 // 404xx); [ErrRegistryRejected] for any other answer (409 incompatible,
-// 401/403, a response that is not a registry's). Code outside this package
+// 401/403, a response that is not a registry's) and for TLS failures that
+// need a configuration change (an untrusted or wrong-host certificate, a
+// refused handshake, https to a plain-HTTP port). Code outside this package
 // that talks to the registry through the same client (the connector
 // converters) uses it to classify failures the same way.
 func RegistryErrorKind(err error, notFound error) error {

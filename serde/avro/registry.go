@@ -2,6 +2,8 @@ package avro
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,14 +23,33 @@ type ClientOption func(*clientConfig)
 
 type clientConfig struct {
 	username, password string
+	bearerToken        string
+	tlsConfig          *tls.Config
 	timeout            time.Duration
 	httpClient         *http.Client
 }
 
-// WithBasicAuth sets the HTTP basic-auth credentials sent to the registry.
-// Default: none.
+// WithBasicAuth sets the HTTP basic-auth credentials sent to the registry
+// (Confluent's basic.auth.user.info). Default: none.
 func WithBasicAuth(username, password string) ClientOption {
 	return func(c *clientConfig) { c.username, c.password = username, password }
+}
+
+// WithBearerToken sends "Authorization: Bearer <token>" with every
+// registry request (Confluent's bearer.auth.token with
+// bearer.auth.credentials.source=STATIC_TOKEN). It replaces [WithBasicAuth]
+// when both are given. Default: none.
+func WithBearerToken(token string) ClientOption {
+	return func(c *clientConfig) { c.bearerToken = token }
+}
+
+// WithTLSConfig sets the TLS configuration of https registry URLs: the
+// CA certificates to trust (RootCAs) and a client certificate for mutual
+// TLS. Default: Go's defaults (the system's roots, no client certificate).
+// Ignored when [WithHTTPClient] is given (configure TLS on that client's
+// transport).
+func WithTLSConfig(cfg *tls.Config) ClientOption {
+	return func(c *clientConfig) { c.tlsConfig = cfg }
 }
 
 // WithTimeout bounds each registry HTTP request. Default: 5 s. Ignored when
@@ -37,9 +58,11 @@ func WithTimeout(d time.Duration) ClientOption {
 	return func(c *clientConfig) { c.timeout = d }
 }
 
-// WithHTTPClient sets the HTTP client used for registry requests (for TLS,
-// proxies, custom transports). Default: a new client with the [WithTimeout]
-// timeout.
+// WithHTTPClient sets the HTTP client used for registry requests (for
+// proxies, custom transports). Credentials of [WithBasicAuth] and
+// [WithBearerToken] are added to its requests; the client itself is not
+// modified. Default: a new client over a copy of http.DefaultTransport with
+// the [WithTimeout] timeout and the [WithTLSConfig] configuration.
 func WithHTTPClient(client *http.Client) ClientOption {
 	return func(c *clientConfig) { c.httpClient = client }
 }
@@ -52,13 +75,54 @@ func NewClient(url string, opts ...ClientOption) *srclient.SchemaRegistryClient 
 	for _, opt := range opts {
 		opt(&cfg)
 	}
-	httpClient := cfg.httpClient
-	if httpClient == nil {
-		httpClient = &http.Client{Timeout: cfg.timeout}
+	var httpClient *http.Client
+	if cfg.httpClient != nil {
+		copied := *cfg.httpClient
+		httpClient = &copied
+	} else {
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		if cfg.tlsConfig != nil {
+			transport.TLSClientConfig = cfg.tlsConfig.Clone()
+		}
+		httpClient = &http.Client{Timeout: cfg.timeout, Transport: transport}
 	}
-	client := srclient.NewSchemaRegistryClient(strings.TrimRight(url, "/"), srclient.WithClient(httpClient))
-	client.SetCredentials(cfg.username, cfg.password)
-	return client
+	// Credentials go on in a RoundTripper rather than through srclient's
+	// SetCredentials and SetBearerToken: srclient sends basic auth only
+	// with a non-empty password, and sends a bearer token as "Basic" when a
+	// request path contains "confluent.cloud".
+	if cfg.bearerToken != "" || cfg.username != "" || cfg.password != "" {
+		next := httpClient.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		auth := &authTransport{next: next, bearer: cfg.bearerToken}
+		if cfg.bearerToken == "" {
+			auth.user, auth.password, auth.basic = cfg.username, cfg.password, true
+		}
+		httpClient.Transport = auth
+	}
+	return srclient.NewSchemaRegistryClient(strings.TrimRight(url, "/"), srclient.WithClient(httpClient))
+}
+
+// authTransport adds the registry credentials to every request. The
+// credentials never reach an error: net/http's errors name the URL (with
+// any password in it redacted), not headers.
+type authTransport struct {
+	next           http.RoundTripper
+	basic          bool
+	user, password string
+	bearer         string
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// A RoundTripper must not modify the caller's request.
+	r := req.Clone(req.Context())
+	if t.basic {
+		r.SetBasicAuth(t.user, t.password)
+	} else {
+		r.Header.Set("Authorization", "Bearer "+t.bearer)
+	}
+	return t.next.RoundTrip(r)
 }
 
 // registryErrorClass is what a registry failure means to the caller.
@@ -105,6 +169,9 @@ func classifyRegistryError(err error) registryErrorClass {
 	case "not implemented", "schema already registered":
 		return registryRejected
 	}
+	if tlsRejected(err) {
+		return registryRejected
+	}
 	if urlErr != nil {
 		return registryUnavailable
 	}
@@ -125,6 +192,30 @@ func classifyRegistryError(err error) registryErrorClass {
 	// Unknown shapes are most likely I/O trouble; retrying is the safer
 	// default than dead-lettering a good record.
 	return registryUnavailable
+}
+
+// tlsRejected reports whether err is a TLS failure that retrying cannot
+// fix: the registry's certificate is not trusted or not valid for its
+// host, the registry refused the handshake (a client certificate it
+// requires), or an https URL points at a plain-HTTP listener. Like a 401,
+// it needs a configuration change, not a retry.
+func tlsRejected(err error) bool {
+	var (
+		unknownAuthority x509.UnknownAuthorityError
+		hostname         x509.HostnameError
+		invalid          x509.CertificateInvalidError
+		verification     *tls.CertificateVerificationError
+		alert            tls.AlertError
+		header           tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &unknownAuthority), errors.As(err, &hostname), errors.As(err, &invalid),
+		errors.As(err, &verification), errors.As(err, &alert), errors.As(err, &header):
+		return true
+	}
+	// net/http reports a TLS client talking to a plain-HTTP server with
+	// this fixed message and no error type.
+	return strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 func classifyStatus(status int) registryErrorClass {
