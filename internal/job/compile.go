@@ -170,7 +170,17 @@ func (c *compiler) typeOf(d SerdeDecl, topic string, isKey bool) (vtype, bool) {
 }
 
 func (c *compiler) serde(t vtype, pos Pos) serde.Serde[any] {
-	s, err := serdeOf(t)
+	return c.serdeFor(t, pos, false)
+}
+
+// keySerde is serde for record keys: an Avro key's schema is registered
+// under <topic>-key (Confluent's TopicNameStrategy for keys).
+func (c *compiler) keySerde(t vtype, pos Pos) serde.Serde[any] {
+	return c.serdeFor(t, pos, true)
+}
+
+func (c *compiler) serdeFor(t vtype, pos Pos, isKey bool) serde.Serde[any] {
+	s, err := serdeOf(t, isKey)
 	if err != nil {
 		c.fail(pos, "%v", err)
 		return jsonAny{}
@@ -184,7 +194,7 @@ func (c *compiler) input(in *Input) {
 	if !ok1 || !ok2 {
 		return
 	}
-	consumed := dsl.Consumed[any, any]{Keys: c.serde(kt, in.Key.Pos), Values: c.serde(vt, in.Value.Pos), Name: in.Name}
+	consumed := dsl.Consumed[any, any]{Keys: c.keySerde(kt, in.Key.Pos), Values: c.serde(vt, in.Value.Pos), Name: in.Name}
 	c.topics[in.Topic] = topicSerdes{keys: consumed.Keys, values: consumed.Values, key: kt, value: vt}
 	if in.Timestamp != nil {
 		p, err := compile(in.Timestamp, []variable{{"key", kt.rt}, {"value", vt.rt}, {"timestamp", reflect.TypeOf(int64(0))}}, 0)
@@ -216,14 +226,18 @@ func timestampExtractor(p *program, keys, values serde.Serde[any]) core.Timestam
 		invalid := time.UnixMilli(-1)
 		var k, v any
 		var err error
+		// Bytes that do not deserialize keep the record's own timestamp:
+		// the source's deserialization then fails on them and its handler
+		// (log and continue, or fail) reports what is wrong, instead of an
+		// "invalid timestamp" that hides the cause.
 		if rec.Key != nil {
 			if k, err = keys.Deserialize(rec.Topic, rec.Key); err != nil {
-				return invalid
+				return rec.Timestamp
 			}
 		}
 		if rec.Value != nil {
 			if v, err = values.Deserialize(rec.Topic, rec.Value); err != nil {
-				return invalid
+				return rec.Timestamp
 			}
 		}
 		out, err := p.run(k, v, rec.Timestamp.UnixMilli())
@@ -387,7 +401,7 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 		out := &node{kind: n.kind, key: n.key, value: proj.typ}
 		mapper := func(k, v any) any { return proj.eval(k, v) }
 		if n.kind == kStream {
-			out.stream = dsl.MapValuesWithKey(n.stream, mapper, name).WithSerdes(c.serde(n.key, s.Pos), c.serde(proj.typ, s.Pos))
+			out.stream = dsl.MapValuesWithKey(n.stream, mapper, name).WithSerdes(c.keySerde(n.key, s.Pos), c.serde(proj.typ, s.Pos))
 		} else {
 			out.table = dsl.MapValuesTable(n.table, func(v any) any { return proj.eval(nil, v) }, name)
 		}
@@ -396,27 +410,17 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 		if !c.need(s, n, kStream) {
 			return nil
 		}
-		keyProg, err := compile(s.Arg.Get("key"), kvVars(n), 0)
-		if err != nil {
-			c.failErr(err)
-			return nil
-		}
-		kt, ok := c.exprType(keyProg, s.Arg.Get("key"))
-		if !ok {
-			return nil
-		}
+		// The key, like the value, is an expression or fields building a
+		// record (for an Avro record key).
+		keyProj := c.projection(p, s.Arg.Get("key"), kvVars(n), "Key")
 		proj := c.projection(p, s.Arg.Get("value"), kvVars(n), "Value")
-		if proj == nil {
+		if keyProj == nil || proj == nil {
 			return nil
 		}
 		st := dsl.Map(n.stream, func(k, v any) (any, any) {
-			nk, err := keyProg.run(k, v)
-			if err != nil {
-				panic(exprPanic{err})
-			}
-			return nk, proj.eval(k, v)
+			return keyProj.eval(k, v), proj.eval(k, v)
 		}, name)
-		return &node{kind: kStream, key: kt, value: proj.typ, stream: st.WithSerdes(c.serde(kt, s.Pos), c.serde(proj.typ, s.Pos))}
+		return &node{kind: kStream, key: keyProj.typ, value: proj.typ, stream: st.WithSerdes(c.keySerde(keyProj.typ, s.Pos), c.serde(proj.typ, s.Pos))}
 	case "selectKey", "groupBy":
 		if !c.need(s, n, kStream) {
 			return nil
@@ -438,10 +442,10 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 			return out
 		}
 		if s.Op == "groupBy" {
-			g := dsl.GroupBy(n.stream, sel, dsl.Grouped[any, any]{Keys: c.serde(kt, s.Pos), Values: c.serde(n.value, s.Pos), Name: string(name)})
+			g := dsl.GroupBy(n.stream, sel, dsl.Grouped[any, any]{Keys: c.keySerde(kt, s.Pos), Values: c.serde(n.value, s.Pos), Name: string(name)})
 			return &node{kind: kGrouped, grouped: g, key: kt, value: n.value}
 		}
-		st := dsl.SelectKey(n.stream, sel, name).WithSerdes(c.serde(kt, s.Pos), c.serde(n.value, s.Pos))
+		st := dsl.SelectKey(n.stream, sel, name).WithSerdes(c.keySerde(kt, s.Pos), c.serde(n.value, s.Pos))
 		return &node{kind: kStream, stream: st, key: kt, value: n.value}
 	case "merge":
 		if !c.need(s, n, kStream) {
@@ -469,7 +473,7 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 		if !c.need(s, n, kStream) {
 			return nil
 		}
-		opts := dsl.Repartitioned[any, any]{Keys: c.serde(n.key, s.Pos), Values: c.serde(n.value, s.Pos), Name: string(name)}
+		opts := dsl.Repartitioned[any, any]{Keys: c.keySerde(n.key, s.Pos), Values: c.serde(n.value, s.Pos), Name: string(name)}
 		if v := s.Arg.Get("partitions"); v != nil {
 			opts.Partitions = int32(v.Int)
 		}
@@ -489,7 +493,7 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 				vt = c.outType(n.value, c.b2(d), topic, false)
 			}
 		}
-		ks, vs := c.serde(kt, s.Pos), c.serde(vt, s.Pos)
+		ks, vs := c.keySerde(kt, s.Pos), c.serde(vt, s.Pos)
 		c.topics[topic] = topicSerdes{keys: ks, values: vs, key: kt, value: vt}
 		n.stream.To(topic, dsl.Produced[any, any]{Keys: ks, Values: vs, Name: string(name)})
 		return n
@@ -497,7 +501,7 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 		if !c.need(s, n, kStream) {
 			return nil
 		}
-		g := n.stream.GroupByKey(dsl.Grouped[any, any]{Keys: c.serde(n.key, s.Pos), Values: c.serde(n.value, s.Pos), Name: string(name)})
+		g := n.stream.GroupByKey(dsl.Grouped[any, any]{Keys: c.keySerde(n.key, s.Pos), Values: c.serde(n.value, s.Pos), Name: string(name)})
 		return &node{kind: kGrouped, grouped: g, key: n.key, value: n.value}
 	case "window":
 		if !c.need(s, n, kGrouped) {
@@ -539,7 +543,7 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 	case "toStream":
 		switch n.kind {
 		case kTable:
-			return &node{kind: kStream, stream: n.table.ToStream(name).WithSerdes(c.serde(n.key, s.Pos), c.serde(n.value, s.Pos)), key: n.key, value: n.value}
+			return &node{kind: kStream, stream: n.table.ToStream(name).WithSerdes(c.keySerde(n.key, s.Pos), c.serde(n.value, s.Pos)), key: n.key, value: n.value}
 		case kWindowedTable:
 			return c.windowedToStream(p, n, s, name)
 		}
@@ -584,7 +588,7 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 			}
 			return res
 		}, name)
-		return &node{kind: kStream, stream: st.WithSerdes(c.serde(n.key, s.Pos), c.serde(vt, s.Pos)), key: n.key, value: vt}
+		return &node{kind: kStream, stream: st.WithSerdes(c.keySerde(n.key, s.Pos), c.serde(vt, s.Pos)), key: n.key, value: vt}
 	}
 	c.fail(s.Pos, "step %q is not supported yet", s.Op)
 	return nil

@@ -189,7 +189,7 @@ func (c *compiler) recordName(p *Pipeline, suffix string) string {
 // aggregate compiles count, sum, min, max, avg, reduce and aggregate over
 // a grouped (and maybe windowed) stream.
 func (c *compiler) aggregate(p *Pipeline, n *node, s *Step, name dsl.Named) *node {
-	keys := c.serde(n.key, s.Pos)
+	keys := c.keySerde(n.key, s.Pos)
 	var (
 		rt      *recordType
 		init    func() any
@@ -512,7 +512,7 @@ func (c *compiler) windowedToStream(p *Pipeline, n *node, s *Step, name dsl.Name
 		rt.mustSet(r, nf+1, time.UnixMilli(wk.End).UTC())
 		return wk.Key, r
 	}, dsl.Named(string(name)+"-unwindow"))
-	return &node{kind: kStream, stream: st.WithSerdes(c.serde(n.key, s.Pos), c.serde(out, s.Pos)), key: n.key, value: out}
+	return &node{kind: kStream, stream: st.WithSerdes(c.keySerde(n.key, s.Pos), c.serde(out, s.Pos)), key: n.key, value: out}
 }
 
 // join compiles the join step.
@@ -555,7 +555,7 @@ func (c *compiler) join(p *Pipeline, n *node, s *Step, name dsl.Named) *node {
 	// variables: here left and right.
 	joined := func(l, r any) any { return proj.eval(l, r) }
 	values := c.serde(proj.typ, s.Pos)
-	keys := c.serde(n.key, s.Pos)
+	keys := c.keySerde(n.key, s.Pos)
 	switch targets[0] {
 	case "table":
 		if !c.need(s, n, kStream) {

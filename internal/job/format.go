@@ -85,7 +85,7 @@ var (
 			{Name: "filterNot", Shape: exprShape, Doc: "Drop records for which the expression is true."},
 			{Name: "mapValues", Shape: fieldsOrExpr, Doc: "Replace the value (key unchanged)."},
 			{Name: "map", Shape: &Shape{Kind: ShapeObject, Fields: []*Field{
-				{Name: "key", Shape: exprShape, Required: true, Doc: "The new key."},
+				{Name: "key", Shape: fieldsOrExpr, Required: true, Doc: "The new key: an expression, or fields building a record (an Avro record key with `key: avro`)."},
 				{Name: "value", Shape: fieldsOrExpr, Required: true, Doc: "The new value."},
 			}}, Doc: "Replace key and value (marks the stream for repartitioning before grouping or joining)."},
 			{Name: "selectKey", Shape: exprShape, Doc: "Replace the key (marks the stream for repartitioning)."},

@@ -287,10 +287,14 @@ func (r *recordType) clone(rec any) any {
 }
 
 // serde returns the record's serde in a format (avro or json).
-func (r *recordType) serde(format string) (serde.Serde[any], error) {
+func (r *recordType) serde(format string, isKey bool) (serde.Serde[any], error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s, ok := r.serdes[format]; ok {
+	cacheKey := format
+	if isKey {
+		cacheKey += "/key"
+	}
+	if s, ok := r.serdes[cacheKey]; ok {
 		return s, nil
 	}
 	var s serde.Serde[any]
@@ -302,7 +306,11 @@ func (r *recordType) serde(format string) (serde.Serde[any], error) {
 		if r.client == nil {
 			s = dynamic.JSONSerde(r.dyn) // linting: no registry, only types matter
 		} else {
-			s, err = dynamic.AvroSerde(r.client, r.dyn)
+			var opts []avroserde.Option
+			if isKey {
+				opts = append(opts, avroserde.Key())
+			}
+			s, err = dynamic.AvroSerde(r.client, r.dyn, opts...)
 		}
 	default:
 		err = fmt.Errorf("a record cannot be written as %s (want avro or json)", format)
@@ -310,8 +318,6 @@ func (r *recordType) serde(format string) (serde.Serde[any], error) {
 	if err != nil {
 		return nil, err
 	}
-	r.serdes[format] = s
+	r.serdes[cacheKey] = s
 	return s, nil
 }
-
-var _ = avroserde.NewClient

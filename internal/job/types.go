@@ -104,9 +104,9 @@ func jsonable(v any) any {
 }
 
 // serdeOf returns the serde of a type.
-func serdeOf(t vtype) (serde.Serde[any], error) {
+func serdeOf(t vtype, isKey bool) (serde.Serde[any], error) {
 	if t.record != nil {
-		return t.record.serde(t.format)
+		return t.record.serde(t.format, isKey)
 	}
 	switch t.format {
 	case "string":
