@@ -6,11 +6,34 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/connectors/worker"
 	"github.com/sluicehq/sluice/core"
 )
+
+// The registry's request metrics.
+const (
+	registryRequestsName = "sluice_registry_http_requests_total"
+	registryDurationName = "sluice_registry_http_request_duration_seconds"
+)
+
+// InstrumentRegistry wraps the Schema Registry's REST handler (see
+// serde/registry.WithHandlerWrapper) with request counts and latencies.
+// It may be used once per Metrics.
+func (m *Metrics) InstrumentRegistry(h http.Handler) (http.Handler, error) {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: registryRequestsName,
+		Help: "Schema Registry REST requests, by method and status code."}, []string{"method", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: registryDurationName,
+		Help: "Schema Registry REST request latency, by method.", Buckets: prometheus.DefBuckets}, []string{"method"})
+	for _, c := range []prometheus.Collector{requests, duration} {
+		if err := m.reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return promhttp.InstrumentHandlerCounter(requests, promhttp.InstrumentHandlerDuration(duration, h)), nil
+}
 
 // Probe reports a component's health: nil when healthy, else why not.
 type Probe func() error

@@ -320,6 +320,7 @@ func desc(name, help string, labels []string, constLabels prometheus.Labels) *pr
 // the Go runtime's, and names the engine reports that it does not map).
 func MetricNames() []string {
 	out := append([]string(nil), collectorNames...)
+	out = append(out, registryRequestsName, registryDurationName)
 	for _, n := range engineNames {
 		out = append(out, n.name)
 	}

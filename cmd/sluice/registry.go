@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/serde/registry"
 )
 
@@ -22,6 +25,7 @@ func newRegistryCmd() *cobra.Command {
 		basicAuth string
 		tlsCert   string
 		tlsKey    string
+		httpAddr  string
 	)
 	cmd := &cobra.Command{
 		Use:   "registry",
@@ -53,6 +57,18 @@ func newRegistryCmd() *cobra.Command {
 				registry.WithTopic(topic),
 				registry.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))),
 			}
+			var metrics *observe.Metrics
+			if httpAddr != "" {
+				metrics = observe.NewMetrics()
+				opts = append(opts, registry.WithHandlerWrapper(func(h http.Handler) http.Handler {
+					wrapped, err := metrics.InstrumentRegistry(h)
+					if err != nil { // a fresh Metrics cannot hold these names already
+						fmt.Fprintln(cmd.ErrOrStderr(), "registry: request metrics off:", err)
+						return h
+					}
+					return wrapped
+				}))
+			}
 			if basicAuth != "" {
 				user, pass, ok := strings.Cut(basicAuth, ":")
 				if !ok || user == "" {
@@ -77,6 +93,19 @@ func newRegistryCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "schema registry serving %s://%s (topic %s on %s)\n", scheme, ln.Addr(), topic, strings.Join(brokers, ","))
+			if metrics != nil {
+				// The registry is ready once New returned: it has read its
+				// topic to the end.
+				mln, err := net.Listen("tcp", httpAddr)
+				if err != nil {
+					_ = reg.Close()
+					return fmt.Errorf("registry: --http %s: %w", httpAddr, err)
+				}
+				msrv := &http.Server{Handler: observe.Handler(metrics, observe.Checks{}), ReadHeaderTimeout: 10 * time.Second}
+				go func() { _ = msrv.Serve(mln) }()
+				defer msrv.Close()
+				fmt.Fprintf(cmd.OutOrStdout(), "metrics and health on http://%s (/metrics, /healthz, /readyz)\n", mln.Addr())
+			}
 			served := make(chan error, 1)
 			go func() { served <- reg.Serve(ln) }()
 			select {
@@ -97,5 +126,6 @@ func newRegistryCmd() *cobra.Command {
 	cmd.Flags().StringVar(&basicAuth, "basic-auth", "", "require HTTP basic auth as user:password")
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with, with --tls-key")
 	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "serve /metrics (Prometheus: request counts and latencies), /healthz and /readyz on this host:port")
 	return cmd
 }

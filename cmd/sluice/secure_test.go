@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -73,7 +74,8 @@ acks=all
 
 	rport := freePort(t)
 	regURL := "http://127.0.0.1:" + rport
-	reg := startSluice(t, "registry", "--listen", "127.0.0.1:"+rport, "--kafka-config", props)
+	metricsAddr := "127.0.0.1:" + freePort(t)
+	reg := startSluice(t, "registry", "--listen", "127.0.0.1:"+rport, "--kafka-config", props, "--http", metricsAddr)
 	waitHTTP(t, "the registry", reg, http.DefaultClient, regURL+"/subjects", http.StatusOK)
 
 	// A job: lines from files -> upper-cased Avro records -> JSON files.
@@ -139,6 +141,19 @@ sinks:
 		"--from-beginning", "--max", "2", "--timeout", "30s")
 	if err != nil || !strings.Contains(out2, `"value":{"n":1}`) || !strings.Contains(out2, `"value":{"n":2}`) {
 		t.Fatalf("consume what produce wrote: %v\n%s", err, out2)
+	}
+
+	// The registry's own metrics count the requests above.
+	waitHTTP(t, "the registry's readiness", reg, http.DefaultClient, "http://"+metricsAddr+"/readyz", http.StatusOK)
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metricsText), `sluice_registry_http_requests_total{code="200",method="get"}`) ||
+		!strings.Contains(string(metricsText), `sluice_registry_http_requests_total{code="200",method="post"}`) {
+		t.Errorf("registry metrics lack the requests:\n%s", metricsText)
 	}
 
 	// Wrong settings fail at once, naming the cause, never the password.

@@ -54,10 +54,17 @@ type config struct {
 	auth      internal.BasicAuth
 	logger    *slog.Logger
 	kafkaOpts []kgo.Opt
+	wrap      func(http.Handler) http.Handler
 }
 
 // Option configures New.
 type Option func(*config)
+
+// WithHandlerWrapper wraps the REST API's handler (Handler and Serve), for
+// instrumentation such as request metrics. Default: none.
+func WithHandlerWrapper(wrap func(http.Handler) http.Handler) Option {
+	return func(c *config) { c.wrap = wrap }
+}
 
 // WithBrokers sets the Kafka seed brokers. Default: 127.0.0.1:9092.
 func WithBrokers(addrs ...string) Option {
@@ -108,9 +115,13 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		return nil, err
 	}
 	svc := internal.NewService(store)
+	handler := internal.NewHandler(svc, cfg.auth, cfg.logger)
+	if cfg.wrap != nil {
+		handler = cfg.wrap(handler)
+	}
 	return &Registry{
 		store:   store,
-		handler: internal.NewHandler(svc, cfg.auth, cfg.logger),
+		handler: handler,
 		log:     cfg.logger,
 	}, nil
 }
