@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,5 +120,39 @@ func TestAppState(t *testing.T) {
 	want := []string{"CREATED>REBALANCING", "REBALANCING>RUNNING", "RUNNING>PENDING_SHUTDOWN", "PENDING_SHUTDOWN>NOT_RUNNING"}
 	if fmt.Sprint(changes) != fmt.Sprint(want) {
 		t.Errorf("transitions %v, want %v", changes, want)
+	}
+}
+
+// The exported Config: every problem at once, defaults in String, and
+// the same application as the options.
+func TestConfigStruct(t *testing.T) {
+	err := core.Config{NumStreamThreads: -1, TransactionTimeout: time.Millisecond}.Validate()
+	for _, want := range []string{"WithApplicationID is required", "need at least 1", "below 1s", "BootstrapServers"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v, want it to say %q", err, want)
+		}
+	}
+	cfg := core.Config{ApplicationID: "cfg", BootstrapServers: []string{"b:9092"}, ProcessingGuarantee: core.ExactlyOnceV2}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.String()
+	for _, want := range []string{"application.id=cfg", "processing.guarantee=exactly_once_v2", "commit.interval=100ms", "num.stream.threads=1", "statestore.cache.max.bytes=10485760"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("String() = %s, want %s", s, want)
+		}
+	}
+	b := testbroker.New(t)
+	b.CreateTopic(t, "cs-in", 1, nil)
+	b.CreateTopic(t, "cs-out", 1, nil)
+	b.Produce(t, &kgo.Record{Topic: "cs-in", Value: []byte("x")})
+	app, err := core.NewFromConfig(upperTopology(t, "cs-in", "cs-out"), core.Config{ApplicationID: "cfg", BootstrapServers: []string{b.Addr()},
+		ProcessingGuarantee: core.ExactlyOnceV2, StateDir: t.TempDir()})
+	must(t, err)
+	stop := runApp(t, app)
+	waitFor(t, "the record", 30*time.Second, func() bool { return app.Stats().Consumed == 1 })
+	must(t, stop())
+	if recs := b.ReadAll(t, "cs-out"); len(recs) != 1 || string(recs[0].Value) != "X" {
+		t.Errorf("output %v", recs)
 	}
 }

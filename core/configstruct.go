@@ -1,0 +1,142 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config is an application's configuration as one documented value, with
+// Kafka Streams' config names in the field docs. Zero fields take the
+// defaults listed. [NewFromConfig] applies it; the With… options are
+// shorthand for its fields, and both can be combined (options given to
+// NewFromConfig apply after the struct).
+type Config struct {
+	// ApplicationID (application.id): the consumer group id, the
+	// transactional id prefix and the prefix of internal topics. Required.
+	ApplicationID string
+	// BootstrapServers (bootstrap.servers): the seed brokers. Required.
+	BootstrapServers []string
+	// ProcessingGuarantee (processing.guarantee): AtLeastOnce (default)
+	// or ExactlyOnceV2.
+	ProcessingGuarantee ProcessingGuarantee
+	// CommitInterval (commit.interval.ms): default 30s, 100ms under
+	// exactly-once.
+	CommitInterval time.Duration
+	// MaxTaskIdle (max.task.idle.ms): how long a task with several inputs
+	// waits for data on all of them before processing out of order.
+	// Default 0.
+	MaxTaskIdle time.Duration
+	// NumStreamThreads (num.stream.threads): default 1.
+	NumStreamThreads int
+	// StateDir (state.dir): default <os temp dir>/sluice.
+	StateDir string
+	// StateCleanupDelay (state.cleanup.delay.ms): how long the state of a
+	// task that moved away is kept. Default 10m.
+	StateCleanupDelay time.Duration
+	// CacheMaxBytes (statestore.cache.max.bytes): the record cache of the
+	// instance. Default 10 MiB; negative disables the cache.
+	CacheMaxBytes int
+	// ReplicationFactor (replication.factor) of internal topics; 0 or -1:
+	// the broker's default.
+	ReplicationFactor int16
+	// GroupInstanceID (group.instance.id): static membership. Default none.
+	GroupInstanceID string
+	// TransactionTimeout (transaction.timeout.ms) under exactly-once.
+	// Default 10s.
+	TransactionTimeout time.Duration
+	// SessionTimeout (session.timeout.ms). Default 45s.
+	SessionTimeout time.Duration
+	// KeepGroupOnClose: a graceful stop does not leave the group (a static
+	// member's tasks then wait for it to return). Default false: leave.
+	KeepGroupOnClose bool
+
+	// TimestampExtractor (default.timestamp.extractor): default the
+	// record's timestamp.
+	TimestampExtractor TimestampExtractor
+	// InvalidTimestampPolicy for negative timestamps: default
+	// FailOnInvalidTimestamp.
+	InvalidTimestampPolicy InvalidTimestampPolicy
+	// DeserializationHandler (default.deserialization.exception.handler),
+	// ProcessingHandler (processing.exception.handler) and
+	// ProductionHandler (default.production.exception.handler): default
+	// log and fail.
+	DeserializationHandler DeserializationHandler
+	ProcessingHandler      ProcessingHandler
+	ProductionHandler      ProductionHandler
+
+	// Logger: default slog.Default(). Metrics: default none.
+	Logger  *slog.Logger
+	Metrics Metrics
+	// RestoreListener and StateListener: default none.
+	RestoreListener RestoreListener
+	StateListener   StateListener
+	// KafkaOptions are added to every client (TLS, SASL: see package kafka).
+	KafkaOptions []kgo.Opt
+}
+
+// Options returns the options that apply c.
+func (c Config) Options() []Option {
+	var opts []Option
+	add := func(ok bool, o Option) {
+		if ok {
+			opts = append(opts, o)
+		}
+	}
+	add(c.ApplicationID != "", WithApplicationID(c.ApplicationID))
+	add(len(c.BootstrapServers) > 0, WithBrokers(c.BootstrapServers...))
+	add(c.ProcessingGuarantee != "", WithProcessingGuarantee(c.ProcessingGuarantee))
+	add(c.CommitInterval != 0, WithCommitInterval(c.CommitInterval))
+	add(c.MaxTaskIdle != 0, WithMaxTaskIdle(c.MaxTaskIdle))
+	add(c.NumStreamThreads != 0, WithThreads(c.NumStreamThreads))
+	add(c.StateDir != "", WithStateDir(c.StateDir))
+	add(c.StateCleanupDelay != 0, WithStateCleanupDelay(c.StateCleanupDelay))
+	add(c.CacheMaxBytes != 0, WithCacheMaxBytes(max(c.CacheMaxBytes, 0)))
+	add(c.ReplicationFactor > 0, WithReplicationFactor(c.ReplicationFactor))
+	add(c.GroupInstanceID != "", WithInstanceID(c.GroupInstanceID))
+	add(c.TransactionTimeout != 0, WithTransactionTimeout(c.TransactionTimeout))
+	add(c.SessionTimeout != 0, WithSessionTimeout(c.SessionTimeout))
+	add(c.KeepGroupOnClose, WithLeaveGroupOnClose(false))
+	add(c.TimestampExtractor != nil, WithTimestampExtractor(c.TimestampExtractor))
+	add(c.InvalidTimestampPolicy != FailOnInvalidTimestamp, WithInvalidTimestampPolicy(c.InvalidTimestampPolicy))
+	add(c.DeserializationHandler != nil, WithDeserializationHandler(c.DeserializationHandler))
+	add(c.ProcessingHandler != nil, WithProcessingHandler(c.ProcessingHandler))
+	add(c.ProductionHandler != nil, WithProductionHandler(c.ProductionHandler))
+	add(c.Logger != nil, WithLogger(c.Logger))
+	add(c.Metrics != nil, WithMetrics(c.Metrics))
+	add(c.RestoreListener != nil, WithRestoreListener(c.RestoreListener))
+	add(c.StateListener != nil, WithStateListener(c.StateListener))
+	add(len(c.KafkaOptions) > 0, WithKafkaOptions(c.KafkaOptions...))
+	return opts
+}
+
+// Validate reports every problem of c at once (joined), without
+// connecting.
+func (c Config) Validate() error {
+	_, err := newConfig(c.Options())
+	if len(c.BootstrapServers) == 0 {
+		err = errors.Join(err, errors.New("core: BootstrapServers (WithBrokers) is required"))
+	}
+	return err
+}
+
+// String prints the settings with their effective defaults (handlers and
+// listeners as set or default; Kafka options, which may hold credentials,
+// only counted).
+func (c Config) String() string {
+	cfg, _ := newConfig(c.Options())
+	var b strings.Builder
+	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v kafka.options=%d",
+		cfg.appID, strings.Join(cfg.brokers, ","), cfg.guarantee, cfg.commitInterval, cfg.maxTaskIdle, cfg.threads, cfg.stateDir,
+		cfg.stateCleanupDelay, cfg.cacheMaxBytes, cfg.replicationFactor, cfg.instanceID, cfg.txnTimeout, cfg.sessionTimeout, len(cfg.kgoOpts))
+	return b.String()
+}
+
+// NewFromConfig is New with the settings of cfg, then opts.
+func NewFromConfig(topo *Topology, cfg Config, opts ...Option) (*App, error) {
+	return New(topo, append(cfg.Options(), opts...)...)
+}
