@@ -473,8 +473,19 @@ func (r *sourceRun) runLoop(stop <-chan struct{}, killCtx context.Context) error
 			return err
 		}
 		if eof {
-			if err := r.commit(killCtx); err != nil {
-				return err
+			// FINISHED means drained and committed: a commit postponed (the
+			// producer's flush outlived offset.flush.timeout.ms, or the
+			// offsets write failed) is tried again until it succeeds.
+			for {
+				if err := r.commit(killCtx); err != nil {
+					return err
+				}
+				if len(r.pending) == 0 && !r.inTxn {
+					break
+				}
+				if killCtx.Err() != nil {
+					return killCtx.Err()
+				}
 			}
 			r.t.set(StateFinished, nil)
 			r.log.Info("worker: source task finished: its input is drained and committed")
