@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/listoffsets"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -127,11 +128,12 @@ func (g *globalState) bootstrap(ctx context.Context, topics []string) error {
 	adm := a.admin
 	var ends kadm.ListedOffsets
 	var err error
-	if a.cfg.guarantee == ExactlyOnceV2 {
-		ends, err = adm.ListCommittedOffsets(ctx, topics...)
-	} else {
-		ends, err = adm.ListEndOffsets(ctx, topics...)
-	}
+	ends, err = listoffsets.Retry(ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+		if a.cfg.guarantee == ExactlyOnceV2 {
+			return adm.ListCommittedOffsets(ctx, topics...)
+		}
+		return adm.ListEndOffsets(ctx, topics...)
+	})
 	if err != nil {
 		return fmt.Errorf("core: global topics' end offsets: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/listoffsets"
 )
 
 // RestoreListener is told about state restoration, like Kafka Streams'
@@ -58,15 +60,16 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 	}
 	var ends kadm.ListedOffsets
 	var err error
-	if t.eos {
-		ends, err = t.adm.ListCommittedOffsets(ctx, names...)
-	} else {
-		ends, err = t.adm.ListEndOffsets(ctx, names...)
-	}
+	ends, err = listoffsets.Retry(ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+		if t.eos {
+			return t.adm.ListCommittedOffsets(ctx, names...)
+		}
+		return t.adm.ListEndOffsets(ctx, names...)
+	})
 	if err != nil {
 		return fmt.Errorf("core: changelog end offsets: %w", err)
 	}
-	starts, err := t.adm.ListStartOffsets(ctx, names...)
+	starts, err := listoffsets.Retry(ctx, func(ctx context.Context) (kadm.ListedOffsets, error) { return t.adm.ListStartOffsets(ctx, names...) })
 	if err != nil {
 		return fmt.Errorf("core: changelog start offsets: %w", err)
 	}

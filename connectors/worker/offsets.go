@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/listoffsets"
 )
 
 // Source offsets live in a compacted topic in Kafka Connect's layout, so
@@ -163,11 +164,11 @@ func readOffsets(ctx context.Context, opts []kgo.Opt, topic, connector string, l
 	// waits until the transactions open now have ended (committed,
 	// aborted by their task's next incarnation, or by the transaction
 	// timeout).
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	ends, err := listoffsets.Retry(ctx, func(ctx context.Context) (kadm.ListedOffsets, error) { return adm.ListEndOffsets(ctx, topic) })
 	if err != nil {
 		return nil, fmt.Errorf("worker: end offsets of offsets topic %q: %w", topic, err)
 	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
+	starts, err := listoffsets.Retry(ctx, func(ctx context.Context) (kadm.ListedOffsets, error) { return adm.ListStartOffsets(ctx, topic) })
 	if err != nil {
 		return nil, fmt.Errorf("worker: start offsets of offsets topic %q: %w", topic, err)
 	}

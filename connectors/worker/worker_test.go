@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/connectors/worker"
@@ -566,4 +569,63 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %d, want %d", name, got, want)
 		}
 	}
+}
+
+// TestConnectorsThroughLeaderMoves: on three brokers whose partition
+// leaders move every 50 ms (and whose coordinators move once), an
+// exactly-once source writes every item once and in order, and a sink
+// reading that topic with its offsets kept in its output takes every item
+// once and in order.
+func TestConnectorsThroughLeaderMoves(t *testing.T) {
+	t.Parallel()
+	// Metadata v6: see core/multibroker_test.go (kfake's
+	// OffsetForLeaderEpoch answers after elections read as truncation).
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(int16(kmsg.Metadata), 6)
+	e := &env{b: testbroker.New(t, kfake.NumBrokers(3), kfake.MaxVersions(versions)), log: memconn.NewLog(), store: memconn.NewStore(), reg: connectors.NewRegistry()}
+	if err := memconn.Register(e.reg, e.log, e.store); err != nil {
+		t.Fatal(err)
+	}
+	e.b.CreateTopic(t, "moved", 1, nil)
+	w := e.worker(t, core.ExactlyOnceV2)
+	ctx := context.Background()
+	moving := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-moving:
+				return
+			case <-tick.C:
+			}
+			e.b.Cluster().ShufflePartitionLeaders()
+			if i == 10 {
+				e.b.Cluster().RehashCoordinators()
+			}
+		}
+	}()
+	src, err := w.StartSource(ctx, sourceConfig("moved-src", "moved", map[string]any{"batch.size": 20, "poll.delay.ms": 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snk, err := w.StartSink(ctx, map[string]any{"name": "moved-snk", "type": "memory", "topics": "moved", "exactly.once": true,
+		"key.converter": "string", "value.converter": "string"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	for i := 0; i < n; i += 100 {
+		e.log.Append("a", items("m", i, i+100)...)
+		time.Sleep(50 * time.Millisecond) // input arrives over ~1.5 s of elections
+	}
+	waitFor(t, "every item through the sink", 60*time.Second, func() bool { return len(e.store.All()) >= n })
+	close(moving)
+	<-done
+	stop(t, src)
+	stop(t, snk)
+	inOrder(t, values(e.b.ReadAll(t, "moved")), items("m", 0, n))
+	inOrder(t, e.store.All(), items("m", 0, n))
 }
