@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/testbroker"
@@ -26,14 +22,7 @@ func TestLeadershipMovesOnThreeBrokers(t *testing.T) {
 	for _, g := range []core.ProcessingGuarantee{core.AtLeastOnce, core.ExactlyOnceV2} {
 		t.Run(string(g), func(t *testing.T) {
 			t.Parallel()
-			// kfake answers OffsetForLeaderEpoch wrongly after elections (the
-			// end of epoch 0 as the log start), which clients read as log
-			// truncation and rewind to offset 0. Metadata v6 (before KIP-320's
-			// leader epochs) keeps clients from validating against it; the
-			// truncation check only matters after an unclean election.
-			versions := kversion.Stable()
-			versions.SetMaxKeyVersion(int16(kmsg.Metadata), 6)
-			b := testbroker.New(t, kfake.NumBrokers(3), kfake.MaxVersions(versions))
+			b := testbroker.NewElecting(t)
 			b.CreateTopic(t, "lm-in", 4, nil)
 			b.CreateTopic(t, "lm-out", 4, nil)
 			app, err := core.New(upperTopology(t, "lm-in", "lm-out"), core.WithBrokers(b.Addrs()...),
@@ -45,25 +34,7 @@ func TestLeadershipMovesOnThreeBrokers(t *testing.T) {
 			const perKey, keys = 2500, 4
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			var wg sync.WaitGroup
-			moving := make(chan struct{})
-			wg.Add(1)
-			go func() { // leader elections while records flow
-				defer wg.Done()
-				tick := time.NewTicker(50 * time.Millisecond)
-				defer tick.Stop()
-				for i := 0; ; i++ {
-					select {
-					case <-moving:
-						return
-					case <-tick.C:
-					}
-					b.Cluster().ShufflePartitionLeaders()
-					if i == 10 {
-						b.Cluster().RehashCoordinators()
-					}
-				}
-			}()
+			stopMoving := b.MoveLeaders(50 * time.Millisecond)
 			cl := b.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 			for i := range perKey {
 				if i%125 == 0 {
@@ -80,8 +51,7 @@ func TestLeadershipMovesOnThreeBrokers(t *testing.T) {
 			}
 			must(t, cl.Flush(ctx))
 			waitFor(t, "all records processed", 90*time.Second, func() bool { return app.Stats().Consumed >= perKey*keys && app.Stats().Lag == 0 })
-			close(moving)
-			wg.Wait()
+			stopMoving()
 			must(t, stop())
 
 			byKey := map[string][]string{}

@@ -3,8 +3,10 @@ package observe
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -127,5 +129,30 @@ func ConnectorsReady(statuses func() []worker.Status) Probe {
 			}
 		}
 		return errors.Join(errs...)
+	}
+}
+
+// Serve serves h on addr (host:port) in the background and returns the
+// address it listens on and a function that stops it: the one way the
+// CLI's --http flags serve metrics and probes.
+func Serve(addr string, h http.Handler) (net.Addr, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("observe: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr(), func() { _ = srv.Close() }, nil
+}
+
+// Statuses reads the statuses of conns, for WatchConnectors and the
+// connector probes.
+func Statuses(conns []*worker.Connector) func() []worker.Status {
+	return func() []worker.Status {
+		out := make([]worker.Status, len(conns))
+		for i, c := range conns {
+			out[i] = c.Status()
+		}
+		return out
 	}
 }

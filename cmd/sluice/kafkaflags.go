@@ -22,7 +22,6 @@ type kafkaFlags struct {
 	// embedded: no brokers anywhere means the caller's embedded broker,
 	// not 127.0.0.1:9092.
 	embedded bool
-	flags    *pflag.FlagSet
 }
 
 const defaultBrokers = "127.0.0.1:9092"
@@ -30,7 +29,7 @@ const defaultBrokers = "127.0.0.1:9092"
 // addKafkaFlags registers the flags on f. With embedded, an absent
 // bootstrap.servers means an embedded in-process broker.
 func addKafkaFlags(f *pflag.FlagSet, embedded bool) *kafkaFlags {
-	k := &kafkaFlags{embedded: embedded, flags: f}
+	k := &kafkaFlags{embedded: embedded}
 	def := "Kafka seed brokers, host:port comma-separated (default " + defaultBrokers + ")"
 	if embedded {
 		def = "Kafka seed brokers, host:port comma-separated (default: an embedded in-process broker)"

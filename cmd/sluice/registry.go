@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -96,15 +95,13 @@ func newRegistryCmd() *cobra.Command {
 			if metrics != nil {
 				// The registry is ready once New returned: it has read its
 				// topic to the end.
-				mln, err := net.Listen("tcp", httpAddr)
+				addr, stop, err := observe.Serve(httpAddr, observe.Handler(metrics, observe.Checks{}))
 				if err != nil {
 					_ = reg.Close()
-					return fmt.Errorf("registry: --http %s: %w", httpAddr, err)
+					return fmt.Errorf("registry: --http: %w", err)
 				}
-				msrv := &http.Server{Handler: observe.Handler(metrics, observe.Checks{}), ReadHeaderTimeout: 10 * time.Second}
-				go func() { _ = msrv.Serve(mln) }()
-				defer msrv.Close()
-				fmt.Fprintf(cmd.OutOrStdout(), "metrics and health on http://%s (/metrics, /healthz, /readyz)\n", mln.Addr())
+				defer stop()
+				fmt.Fprintf(cmd.OutOrStdout(), "metrics and health on http://%s (/metrics, /healthz, /readyz)\n", addr)
 			}
 			served := make(chan error, 1)
 			go func() { served <- reg.Serve(ln) }()

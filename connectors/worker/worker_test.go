@@ -14,10 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/connectors/worker"
@@ -578,35 +575,14 @@ func TestMetrics(t *testing.T) {
 // once and in order.
 func TestConnectorsThroughLeaderMoves(t *testing.T) {
 	t.Parallel()
-	// Metadata v6: see core/multibroker_test.go (kfake's
-	// OffsetForLeaderEpoch answers after elections read as truncation).
-	versions := kversion.Stable()
-	versions.SetMaxKeyVersion(int16(kmsg.Metadata), 6)
-	e := &env{b: testbroker.New(t, kfake.NumBrokers(3), kfake.MaxVersions(versions)), log: memconn.NewLog(), store: memconn.NewStore(), reg: connectors.NewRegistry()}
+	e := &env{b: testbroker.NewElecting(t), log: memconn.NewLog(), store: memconn.NewStore(), reg: connectors.NewRegistry()}
 	if err := memconn.Register(e.reg, e.log, e.store); err != nil {
 		t.Fatal(err)
 	}
 	e.b.CreateTopic(t, "moved", 1, nil)
 	w := e.worker(t, core.ExactlyOnceV2)
 	ctx := context.Background()
-	moving := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-moving:
-				return
-			case <-tick.C:
-			}
-			e.b.Cluster().ShufflePartitionLeaders()
-			if i == 10 {
-				e.b.Cluster().RehashCoordinators()
-			}
-		}
-	}()
+	stopMoving := e.b.MoveLeaders(50 * time.Millisecond)
 	src, err := w.StartSource(ctx, sourceConfig("moved-src", "moved", map[string]any{"batch.size": 20, "poll.delay.ms": 1}))
 	if err != nil {
 		t.Fatal(err)
@@ -622,8 +598,7 @@ func TestConnectorsThroughLeaderMoves(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // input arrives over ~1.5 s of elections
 	}
 	waitFor(t, "every item through the sink", 60*time.Second, func() bool { return len(e.store.All()) >= n })
-	close(moving)
-	<-done
+	stopMoving()
 	stop(t, src)
 	stop(t, snk)
 	inOrder(t, values(e.b.ReadAll(t, "moved")), items("m", 0, n))

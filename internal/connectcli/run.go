@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -371,23 +369,15 @@ func ResetOffsets(ctx context.Context, out io.Writer, o OffsetsOptions) error {
 
 // serveHTTP serves the connectors' metrics and probes on opts.HTTPAddr.
 func serveHTTP(opts RunOptions, m *observe.Metrics, conns []*worker.Connector) (func(), error) {
-	statuses := func() []worker.Status {
-		out := make([]worker.Status, len(conns))
-		for i, c := range conns {
-			out[i] = c.Status()
-		}
-		return out
-	}
+	statuses := observe.Statuses(conns)
 	if err := m.WatchConnectors(statuses); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", opts.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("connectcli: --http %s: %w", opts.HTTPAddr, err)
-	}
 	checks := observe.Checks{Live: []observe.Probe{observe.ConnectorsLive(statuses)}, Ready: []observe.Probe{observe.ConnectorsReady(statuses)}}
-	srv := &http.Server{Handler: observe.Handler(m, checks), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(opts.Out, "metrics and health on http://%s (/metrics, /healthz, /readyz)\n", ln.Addr())
-	return func() { _ = srv.Close() }, nil
+	addr, stop, err := observe.Serve(opts.HTTPAddr, observe.Handler(m, checks))
+	if err != nil {
+		return nil, fmt.Errorf("connectcli: --http: %w", err)
+	}
+	fmt.Fprintf(opts.Out, "metrics and health on http://%s (/metrics, /healthz, /readyz)\n", addr)
+	return stop, nil
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -729,13 +728,7 @@ func ifApp(app *core.App, ended chan struct{}) chan struct{} {
 // serveHTTP serves metrics and probes on RunOptions.HTTPAddr for the
 // application (nil: none) and the connectors.
 func (r *runtime) serveHTTP(m *observe.Metrics, app *core.App, conns []*worker.Connector) (func(), error) {
-	statuses := func() []worker.Status {
-		out := make([]worker.Status, len(conns))
-		for i, c := range conns {
-			out[i] = c.Status()
-		}
-		return out
-	}
+	statuses := observe.Statuses(conns)
 	checks := observe.Checks{Live: []observe.Probe{observe.ConnectorsLive(statuses)}, Ready: []observe.Probe{observe.ConnectorsReady(statuses)}}
 	if app != nil {
 		if err := m.WatchApp(r.job.Name, app); err != nil {
@@ -747,12 +740,10 @@ func (r *runtime) serveHTTP(m *observe.Metrics, app *core.App, conns []*worker.C
 	if err := m.WatchConnectors(statuses); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", r.opts.HTTPAddr)
+	addr, stop, err := observe.Serve(r.opts.HTTPAddr, observe.Handler(m, checks))
 	if err != nil {
-		return nil, fmt.Errorf("job %s: --http %s: %w", r.job.Name, r.opts.HTTPAddr, err)
+		return nil, fmt.Errorf("job %s: --http: %w", r.job.Name, err)
 	}
-	srv := &http.Server{Handler: observe.Handler(m, checks), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(r.opts.Out, "job %s: metrics and health on http://%s (/metrics, /healthz, /readyz)\n", r.job.Name, ln.Addr())
-	return func() { _ = srv.Close() }, nil
+	fmt.Fprintf(r.opts.Out, "job %s: metrics and health on http://%s (/metrics, /healthz, /readyz)\n", r.job.Name, addr)
+	return stop, nil
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicehq/sluice/internal/kfakecompact"
 )
@@ -188,4 +190,41 @@ func (b *Broker) ReadAll(t testing.TB, topic string) []*kgo.Record {
 		return out[i].Offset < out[j].Offset
 	})
 	return out
+}
+
+// NewElecting starts a three-broker cluster for tests of leader elections
+// (see MoveLeaders). kfake answers OffsetForLeaderEpoch wrongly after
+// elections (the end of an old epoch as the log start), which clients
+// read as log truncation and rewind to offset 0; the cluster serves
+// Metadata v6 (before KIP-320's leader epochs) so clients do not validate
+// against it. The check only matters after an unclean election.
+func NewElecting(t testing.TB) *Broker {
+	t.Helper()
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(int16(kmsg.Metadata), 6)
+	return New(t, kfake.NumBrokers(3), kfake.MaxVersions(versions))
+}
+
+// MoveLeaders elects a new leader for every partition every interval, and
+// moves the group and transaction coordinators once (at the tenth
+// election), until stop is called.
+func (b *Broker) MoveLeaders(every time.Duration) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+			b.cluster.ShufflePartitionLeaders()
+			if i == 10 {
+				b.cluster.RehashCoordinators()
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
