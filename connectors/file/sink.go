@@ -170,9 +170,40 @@ type sinkTask struct {
 	mu    sync.Mutex
 	parts map[connectors.TopicPartition]*partitionFile
 	last  *partitionFile // the partition of the previous record: Put's fast path
-	bgErr error          // a failure of the timer goroutine, reported by the next call
+	bgErr error          // a failure of the timer goroutine or the finisher, reported by the next call
 	stop  chan struct{}  // stops the timer goroutine
 	done  chan struct{}
+
+	// The finisher goroutine makes completed files durable (footer, fsync,
+	// rename, directory fsync) while the task goes on writing the next
+	// ones: a file's fsync no longer stalls consumption. It works through
+	// finishQ in order and never takes mu; it hands its results over in
+	// finished (guarded by fmu), which the task's calls apply under mu
+	// (collect). inflight counts files queued and not yet finished, so
+	// drain can wait for them.
+	finishQ      chan *completedFile
+	finisherDone chan struct{}
+	fmu          sync.Mutex
+	finished     []*completedFile
+	inflight     sync.WaitGroup
+}
+
+// maxQueuedFiles bounds the completed files waiting for the finisher: when
+// it falls behind (a slow disk), rolling blocks, so the data written but
+// not yet durable, and what a crash makes the task read again, stay
+// bounded by a few files.
+const maxQueuedFiles = 4
+
+// completedFile is a file whose last record is written, handed to the
+// finisher.
+type completedFile struct {
+	p     *partitionFile
+	f     *os.File
+	w     recordformat.Writer
+	tmp   string
+	final string
+	end   int64 // offset of its last record
+	err   error // the finisher's result
 }
 
 // partitionFile is the state of one assigned partition and its open file.
@@ -181,14 +212,21 @@ type partitionFile struct {
 	// next is the offset after the last record in a completed file or
 	// handled: records before it are skipped as already written.
 	next int64
-	// durable is the offset after the last completed file: what PreCommit
+	// durable is the offset after the last finished file: what PreCommit
 	// lets the worker commit (-1: nothing yet).
 	durable int64
+	// queued is the offset after the last file handed to the finisher (or
+	// the last record handled without a file): durable once pending files
+	// are finished (-1: nothing yet).
+	queued int64
+	// pending counts this partition's files handed to the finisher whose
+	// result collect has not applied yet.
+	pending int
 
 	// The open file, if f != nil.
 	f        *os.File
 	tmp      string
-	cw       countingWriter
+	cw       *countingWriter // the file's own: its writer goes to the finisher with it
 	w        recordformat.Writer
 	start    int64 // offset of the file's first record
 	end      int64 // offset of its last record (written or reported)
@@ -217,6 +255,8 @@ func (t *sinkTask) Open(ctx context.Context, tc connectors.SinkTaskContext) erro
 	if err := os.MkdirAll(t.cfg.dir, 0o755); err != nil {
 		return fmt.Errorf("file: create file.dir: %w", err)
 	}
+	t.finishQ, t.finisherDone = make(chan *completedFile, maxQueuedFiles), make(chan struct{})
+	go t.finisher()
 	if t.cfg.scheduleInterval > 0 {
 		t.stop, t.done = make(chan struct{}), make(chan struct{})
 		go t.scheduler(min(t.cfg.scheduleInterval/4, time.Second))
@@ -278,6 +318,9 @@ func (t *sinkTask) Assign(ctx context.Context, partitions []connectors.TopicPart
 	if t.parts == nil {
 		return errors.New("file: Assign called before Open (the SinkTask contract is Open first)")
 	}
+	// Files of partitions owned before must be in place before the
+	// directory is read.
+	t.drain()
 	entries, err := os.ReadDir(t.cfg.dir)
 	if err != nil {
 		return fmt.Errorf("file: list file.dir: %w", err)
@@ -286,7 +329,7 @@ func (t *sinkTask) Assign(ctx context.Context, partitions []connectors.TopicPart
 		if old := t.parts[tp]; old != nil {
 			t.abort(old)
 		}
-		p := &partitionFile{tp: tp, next: -1, durable: -1}
+		p := &partitionFile{tp: tp, next: -1, durable: -1, queued: -1}
 		tmp := tmpPrefix(tp)
 		for _, e := range entries {
 			name := e.Name()
@@ -298,7 +341,7 @@ func (t *sinkTask) Assign(ctx context.Context, partitions []connectors.TopicPart
 				continue
 			}
 			if _, end, ok := parseFileName(tp, name); ok && end+1 > p.next {
-				p.next, p.durable = end+1, end+1
+				p.next, p.durable, p.queued = end+1, end+1, end+1
 			}
 		}
 		if p.next >= 0 {
@@ -313,8 +356,8 @@ func (t *sinkTask) Assign(ctx context.Context, partitions []connectors.TopicPart
 func (t *sinkTask) Put(ctx context.Context, records []*connectors.Record) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.bgErr != nil {
-		return t.bgErr
+	if err := t.collect(); err != nil {
+		return err
 	}
 	for _, rec := range records {
 		p := t.last
@@ -369,9 +412,13 @@ func (t *sinkTask) put(p *partitionFile, rec *connectors.Record) error {
 		}
 		next := rec.Offset + 1
 		if p.count == 0 {
-			// Nothing written to the file yet: the record is handled now.
+			// Nothing written to the file yet: the record is handled now,
+			// durable as soon as the files before it are.
 			t.abort(p)
-			p.durable = next
+			p.queued = next
+			if p.pending == 0 {
+				p.durable = next
+			}
 		} else {
 			p.end = rec.Offset
 		}
@@ -410,8 +457,8 @@ func (t *sinkTask) create(p *partitionFile, rec *connectors.Record) error {
 		return fmt.Errorf("file: create %s: %w", path, err)
 	}
 	p.f, p.tmp = f, path
-	p.cw = countingWriter{w: f}
-	w, err := recordformat.NewWriter(t.cfg.format, &p.cw, t.cfg.writer)
+	p.cw = &countingWriter{w: f}
+	w, err := recordformat.NewWriter(t.cfg.format, p.cw, t.cfg.writer)
 	if err != nil {
 		t.abort(p)
 		return fmt.Errorf("file: %w", err)
@@ -424,8 +471,10 @@ func (t *sinkTask) create(p *partitionFile, rec *connectors.Record) error {
 	return nil
 }
 
-// roll completes p's file: the format's footer, fsync, rename to the final
-// name, fsync of the directory. Only then is its end durable.
+// roll completes p's file: it goes to the finisher, and p starts a new
+// file with its next record. The file's end is durable once the finisher
+// has written the format's footer, fsynced it, renamed it to its final
+// name and fsynced the directory (finish).
 func (t *sinkTask) roll(p *partitionFile) error {
 	if p.f == nil {
 		return nil
@@ -434,28 +483,98 @@ func (t *sinkTask) roll(p *partitionFile) error {
 		t.abort(p)
 		return nil
 	}
-	final := filepath.Join(t.cfg.dir, fileName(p.tp, p.start, p.end, recordformat.Extension(t.cfg.format)))
-	err := p.w.Close()
-	if err == nil {
-		err = p.f.Sync()
+	c := &completedFile{p: p, f: p.f, w: p.w, tmp: p.tmp, end: p.end,
+		final: filepath.Join(t.cfg.dir, fileName(p.tp, p.start, p.end, recordformat.Extension(t.cfg.format)))}
+	p.f, p.w, p.count = nil, nil, 0
+	p.queued = p.end + 1
+	p.pending++
+	t.inflight.Add(1)
+	t.finishQ <- c // blocks while maxQueuedFiles wait
+	return nil
+}
+
+// finisher finishes completed files in the order they were completed,
+// one at a time, each with its own directory fsync: a later file of a
+// partition is never in place (after a crash) without the earlier ones,
+// since Assign resumes after a partition's last file. After a failure it
+// discards every file still queued, for the same reason.
+func (t *sinkTask) finisher() {
+	defer close(t.finisherDone)
+	var failed error
+	for c := range t.finishQ {
+		if failed != nil {
+			c.f.Close()
+			_ = os.Remove(c.tmp)
+			c.err = fmt.Errorf("not completed after an earlier file failed: %w", failed)
+		} else if c.err = finish(c, t.cfg.dir); c.err != nil {
+			failed = c.err
+		}
+		t.fmu.Lock()
+		t.finished = append(t.finished, c)
+		t.fmu.Unlock()
+		if c.err == nil {
+			t.tc.RequestCommit()
+		}
+		t.inflight.Done()
 	}
-	if cerr := p.f.Close(); err == nil {
+}
+
+// finish makes c durable under its final name.
+func finish(c *completedFile, dir string) error {
+	err := c.w.Close()
+	if err == nil {
+		err = c.f.Sync()
+	}
+	if cerr := c.f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(p.tmp, final)
+		err = os.Rename(c.tmp, c.final)
 	}
 	if err == nil {
-		err = syncDir(t.cfg.dir)
+		err = syncDir(dir)
 	}
-	p.f, p.w = nil, nil
 	if err != nil {
-		_ = os.Remove(p.tmp)
-		return fmt.Errorf("file: complete %s: %w", final, err)
+		_ = os.Remove(c.tmp)
 	}
-	p.durable = p.end + 1
-	t.tc.RequestCommit()
-	return nil
+	return err
+}
+
+// collect applies the finisher's results to the partitions: a finished
+// file's end becomes durable; a failure is the task's error from then on.
+// The caller holds mu.
+func (t *sinkTask) collect() error {
+	t.fmu.Lock()
+	done := t.finished
+	t.finished = nil
+	t.fmu.Unlock()
+	for _, c := range done {
+		p := c.p
+		p.pending--
+		if c.err != nil {
+			if t.bgErr == nil {
+				t.bgErr = fmt.Errorf("file: complete %s: %w", c.final, c.err)
+			}
+			continue
+		}
+		if p.pending == 0 {
+			p.durable = p.queued
+		} else {
+			p.durable = c.end + 1
+		}
+	}
+	return t.bgErr
+}
+
+// drain waits until the finisher has finished every queued file and
+// applies the results. The caller holds mu, so no file is queued
+// meanwhile.
+func (t *sinkTask) drain() error {
+	if t.finishQ == nil {
+		return t.bgErr
+	}
+	t.inflight.Wait()
+	return t.collect()
 }
 
 func syncDir(dir string) error {
@@ -479,12 +598,9 @@ func (t *sinkTask) abort(p *partitionFile) {
 	_ = os.Remove(p.tmp)
 	p.f, p.w = nil, nil
 	p.count = 0
-	// Records of the discarded file are read again.
-	if p.durable >= 0 {
-		p.next = p.durable
-	} else {
-		p.next = -1
-	}
+	// Records of the discarded file are read again (those of files
+	// handed to the finisher are not).
+	p.next = p.queued
 }
 
 // rollDue completes files whose rotate.schedule.interval.ms deadline passed.
@@ -505,8 +621,8 @@ func (t *sinkTask) rollDue() error {
 func (t *sinkTask) PreCommit(ctx context.Context, current map[connectors.TopicPartition]int64) (map[connectors.TopicPartition]int64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.bgErr != nil {
-		return nil, t.bgErr
+	if err := t.collect(); err != nil {
+		return nil, err
 	}
 	if t.cfg.scheduleInterval > 0 {
 		if err := t.rollDue(); err != nil {
@@ -527,15 +643,15 @@ func (t *sinkTask) PreCommit(ctx context.Context, current map[connectors.TopicPa
 func (t *sinkTask) FlushAll(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.bgErr != nil {
-		return t.bgErr
+	if err := t.collect(); err != nil {
+		return err
 	}
 	for _, p := range t.parts {
 		if err := t.roll(p); err != nil {
 			return err
 		}
 	}
-	return nil
+	return t.drain()
 }
 
 // Revoke discards the revoked partitions' temporary files: their records
@@ -543,6 +659,9 @@ func (t *sinkTask) FlushAll(ctx context.Context) error {
 func (t *sinkTask) Revoke(ctx context.Context, partitions []connectors.TopicPartition) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// Their completed files must be in place before the next owner lists
+	// the directory. A failure stays the task's error (bgErr).
+	_ = t.drain()
 	for _, tp := range partitions {
 		if p := t.parts[tp]; p != nil {
 			t.abort(p)
@@ -561,10 +680,16 @@ func (t *sinkTask) Close() error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	_ = t.drain()
 	for _, p := range t.parts {
 		t.abort(p)
 	}
 	t.parts = map[connectors.TopicPartition]*partitionFile{}
 	t.last = nil
+	if t.finishQ != nil {
+		close(t.finishQ)
+		<-t.finisherDone
+		t.finishQ = nil
+	}
 	return nil
 }

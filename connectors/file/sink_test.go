@@ -43,6 +43,17 @@ func openSink(t *testing.T, raw map[string]any, tps ...connectors.TopicPartition
 	return task, ctx
 }
 
+// finishQueued waits until the finisher has made every completed file
+// durable (rolls are asynchronous) and applies the results.
+func finishQueued(t *testing.T, task *sinkTask) {
+	t.Helper()
+	task.mu.Lock()
+	defer task.mu.Unlock()
+	if err := task.drain(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 var tp0 = connectors.TopicPartition{Topic: "orders", Partition: 0}
 
 func jsonRecs(tp connectors.TopicPartition, from, to int) []*connectors.Record {
@@ -135,6 +146,7 @@ func TestSinkFlushSizeAndNames(t *testing.T) {
 	if err := task.Put(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
+	finishQueued(t, task)
 	want := []string{
 		"orders+0+00000000000000000000+00000000000000000009.json",
 		"orders+0+00000000000000000010+00000000000000000019.json",
@@ -194,6 +206,7 @@ func TestSinkRotation(t *testing.T) {
 			if err := task.Put(context.Background(), tc.recs); err != nil {
 				t.Fatal(err)
 			}
+			finishQueued(t, task)
 			var got []string
 			for _, name := range finals(t, dir) {
 				s, e, ok := parseFileName(tp0, name)
@@ -228,6 +241,12 @@ func TestSinkScheduledRotation(t *testing.T) {
 	mu.Lock()
 	now = now.Add(time.Minute) // 11:00 crossed
 	mu.Unlock()
+	// The first PreCommit after the hour completes the file; it is
+	// durable, and committed, once the finisher is done with it.
+	if _, err := task.PreCommit(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	finishQueued(t, task)
 	c, _ := task.PreCommit(context.Background(), nil)
 	if c[tp0] != 3 || len(finals(t, dir)) != 1 {
 		t.Fatalf("not rolled at the hour: %v %v", c, finals(t, dir))
@@ -289,6 +308,7 @@ func TestSinkSchemaChangeRolls(t *testing.T) {
 	if err := task.roll(task.parts[tp0]); err != nil {
 		t.Fatal(err)
 	}
+	finishQueued(t, task)
 	got := finals(t, dir)
 	want := []string{"orders+0+00000000000000000000+00000000000000000002.csv", "orders+0+00000000000000000003+00000000000000000006.csv"}
 	if !reflect.DeepEqual(got, want) {
@@ -325,6 +345,7 @@ func TestSinkExactlyOnceAfterCrash(t *testing.T) {
 			if err := first.Put(context.Background(), mk(0, 25)); err != nil {
 				t.Fatal(err)
 			}
+			finishQueued(t, first)
 			// Crash: the consumer committed only offset 10 (PreCommit said 20,
 			// the commit did not happen), the temporary file of 20..24 stays.
 			for _, p := range first.parts {
@@ -347,6 +368,7 @@ func TestSinkExactlyOnceAfterCrash(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			finishQueued(t, second)
 			c, err := second.PreCommit(context.Background(), map[connectors.TopicPartition]int64{tp0: 40})
 			if err != nil || c[tp0] != 40 {
 				t.Fatalf("precommit %v %v", c, err)
@@ -385,6 +407,7 @@ func TestSinkFilesReadable(t *testing.T) {
 			if err := task.Put(context.Background(), recs); err != nil {
 				t.Fatal(err)
 			}
+			finishQueued(t, task)
 			files := finals(t, dir)
 			if len(files) != 2 || !strings.HasSuffix(files[0], recordformat.Extension(format)) {
 				t.Fatalf("files %q", files)
@@ -454,5 +477,67 @@ func TestParseFileName(t *testing.T) {
 		if _, _, ok := parseFileName(tp0, bad); ok {
 			t.Errorf("%q parsed as a file of %s", bad, tp0)
 		}
+	}
+}
+
+// TestSinkFinishFailureLeavesNoGap: when a completed file cannot be put in
+// place, the files queued after it are discarded too (a later file without
+// the earlier one would make the next owner resume after a gap), nothing
+// of the partition becomes committable, and the task reports the failure.
+func TestSinkFinishFailureLeavesNoGap(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	task, _ := openSink(t, map[string]any{"file.dir": dir, "flush.size": 10}, tp0)
+	defer task.Close()
+	// A non-empty directory where the first file is to be renamed to.
+	blocker := filepath.Join(dir, fileName(tp0, 0, 9, ".json"))
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Put(context.Background(), jsonRecs(tp0, 0, 35)); err != nil {
+		t.Fatal(err) // the rolls are queued; the failure comes later
+	}
+	task.mu.Lock()
+	err := task.drain()
+	task.mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), blocker) {
+		t.Fatalf("drain: %v, want the failure naming %s", err, blocker)
+	}
+	if got := finals(t, dir); !reflect.DeepEqual(got, []string{filepath.Base(blocker)}) {
+		t.Fatalf("final files %q: a later file was put in place after a failed one", got)
+	}
+	if _, err := task.PreCommit(context.Background(), map[connectors.TopicPartition]int64{tp0: 35}); err == nil {
+		t.Fatal("PreCommit after a failed file: no error")
+	}
+	if err := task.Put(context.Background(), jsonRecs(tp0, 35, 36)); err == nil {
+		t.Fatal("Put after a failed file: no error")
+	}
+	// Only the open file's temporary file remains; discarded ones are gone.
+	if n := len(temps(t, dir)); n != 1 {
+		t.Fatalf("%d temporary files, want the open one only", n)
+	}
+}
+
+// TestSinkRevokeWaitsForQueuedFiles: files completed before a revocation
+// are in place when Revoke returns, so the partition's next owner, listing
+// the directory, resumes after them.
+func TestSinkRevokeWaitsForQueuedFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	task, _ := openSink(t, map[string]any{"file.dir": dir, "flush.size": 10}, tp0)
+	defer task.Close()
+	if err := task.Put(context.Background(), jsonRecs(tp0, 0, 45)); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Revoke(context.Background(), []connectors.TopicPartition{tp0}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(finals(t, dir)); n != 4 {
+		t.Fatalf("%d files in place after Revoke, want 4", n)
+	}
+	next, ctx := openSink(t, map[string]any{"file.dir": dir, "flush.size": 10}, tp0)
+	defer next.Close()
+	if ctx.seeks[tp0] != 40 {
+		t.Fatalf("next owner seeks to %v, want 40", ctx.seeks)
 	}
 }
