@@ -63,6 +63,9 @@ type config struct {
 	restoreListener        RestoreListener
 	stateListener          StateListener
 	cacheMaxBytes          int
+	fetchMaxBytes          int32
+	partitionFetchBytes    int32
+	maxBufferedRecords     int
 	stateDir               string
 	stateCleanupDelay      time.Duration
 	stateCleanupSet        bool
@@ -154,6 +157,32 @@ func WithStateCleanupDelay(d time.Duration) Option {
 // is written and forwarded at once.
 func WithCacheMaxBytes(n int) Option { return func(c *config) { c.cacheMaxBytes = n } }
 
+// WithFetchMaxBytes bounds the bytes one fetch from a broker returns
+// (fetch.max.bytes). Default: 16 MiB (Kafka's consumer default is 50 MiB;
+// see WithMaxPartitionFetchBytes for why Sluice's is lower).
+func WithFetchMaxBytes(n int32) Option { return func(c *config) { c.fetchMaxBytes = n } }
+
+// WithMaxPartitionFetchBytes bounds the bytes one fetch returns per
+// partition (max.partition.fetch.bytes). Default: 256 KiB, a quarter of
+// Kafka's 1 MiB: the Java consumer decodes a fetched batch lazily, as it
+// is polled, while franz-go decodes a whole fetch into records at once,
+// and a small record costs several times its compressed size once decoded
+// (measured on examples/wordcount: 1 MiB held 66 MiB of decoded records
+// over 8 partitions; 256 KiB roughly halves the process's peak memory at
+// the same throughput, see BENCHMARKS.md "Memory budget"). A batch larger
+// than this is still returned whole.
+func WithMaxPartitionFetchBytes(n int32) Option {
+	return func(c *config) { c.partitionFetchBytes = n }
+}
+
+// WithMaxBufferedRecords bounds the records each stream thread's producer
+// holds before they are acknowledged (sinks, repartition topics,
+// changelogs); a full buffer makes the thread wait. Default: 10,000
+// (franz-go's default is 50,000). Kafka's producer bounds bytes instead
+// (buffer.memory), which does not bound small records; librdkafka's
+// equivalent is queue.buffering.max.messages.
+func WithMaxBufferedRecords(n int) Option { return func(c *config) { c.maxBufferedRecords = n } }
+
 // WithLeaveGroupOnClose sets whether a graceful shutdown removes a static
 // member (WithInstanceID) from the group, so that its tasks move to the
 // other instances at once. Default: true. Set false for rolling restarts
@@ -193,16 +222,19 @@ func WithReplicationFactor(rf int16) Option { return func(c *config) { c.replica
 
 func newConfig(opts []Option) (*config, error) {
 	c := &config{
-		guarantee:         AtLeastOnce,
-		extractor:         RecordTime(),
-		txnTimeout:        10 * time.Second,
-		sessionTimeout:    45 * time.Second,
-		threads:           1,
-		replicationFactor: -1,
-		pollTimeout:       100 * time.Millisecond,
-		leaveOnClose:      true,
-		cacheMaxBytes:     10 << 20,
-		fatalCh:           make(chan struct{}),
+		guarantee:           AtLeastOnce,
+		extractor:           RecordTime(),
+		txnTimeout:          10 * time.Second,
+		sessionTimeout:      45 * time.Second,
+		threads:             1,
+		replicationFactor:   -1,
+		pollTimeout:         100 * time.Millisecond,
+		leaveOnClose:        true,
+		cacheMaxBytes:       10 << 20,
+		fetchMaxBytes:       16 << 20,
+		partitionFetchBytes: 256 << 10,
+		maxBufferedRecords:  10_000,
+		fatalCh:             make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(c)
@@ -250,6 +282,12 @@ func (c *config) validate() error {
 	}
 	if c.txnTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("core: transaction timeout %v is below 1s", c.txnTimeout))
+	}
+	if c.fetchMaxBytes < 1 || c.partitionFetchBytes < 1 {
+		errs = append(errs, fmt.Errorf("core: fetch.max.bytes %d and max.partition.fetch.bytes %d must be positive", c.fetchMaxBytes, c.partitionFetchBytes))
+	}
+	if c.maxBufferedRecords < 1 {
+		errs = append(errs, fmt.Errorf("core: WithMaxBufferedRecords(%d): need at least 1", c.maxBufferedRecords))
 	}
 	return errors.Join(errs...)
 }

@@ -41,6 +41,13 @@ type Config struct {
 	// CacheMaxBytes (statestore.cache.max.bytes): the record cache of the
 	// instance. Default 10 MiB; negative disables the cache.
 	CacheMaxBytes int
+	// FetchMaxBytes (fetch.max.bytes): default 16 MiB.
+	// MaxPartitionFetchBytes (max.partition.fetch.bytes): default 256 KiB
+	// (see WithMaxPartitionFetchBytes). MaxBufferedRecords: each thread's
+	// unacknowledged output records, default 10,000.
+	FetchMaxBytes          int32
+	MaxPartitionFetchBytes int32
+	MaxBufferedRecords     int
 	// ReplicationFactor (replication.factor) of internal topics; 0 or -1:
 	// the broker's default.
 	ReplicationFactor int16
@@ -96,6 +103,9 @@ func (c Config) Options() []Option {
 	add(c.StateDir != "", WithStateDir(c.StateDir))
 	add(c.StateCleanupDelay != 0, WithStateCleanupDelay(c.StateCleanupDelay))
 	add(c.CacheMaxBytes != 0, WithCacheMaxBytes(max(c.CacheMaxBytes, 0)))
+	add(c.FetchMaxBytes != 0, WithFetchMaxBytes(c.FetchMaxBytes))
+	add(c.MaxPartitionFetchBytes != 0, WithMaxPartitionFetchBytes(c.MaxPartitionFetchBytes))
+	add(c.MaxBufferedRecords != 0, WithMaxBufferedRecords(c.MaxBufferedRecords))
 	add(c.ReplicationFactor > 0, WithReplicationFactor(c.ReplicationFactor))
 	add(c.GroupInstanceID != "", WithInstanceID(c.GroupInstanceID))
 	add(c.TransactionTimeout != 0, WithTransactionTimeout(c.TransactionTimeout))
@@ -130,9 +140,9 @@ func (c Config) Validate() error {
 func (c Config) String() string {
 	cfg, _ := newConfig(c.Options())
 	var b strings.Builder
-	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v kafka.options=%d",
+	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d fetch.max.bytes=%d max.partition.fetch.bytes=%d max.buffered.records=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v kafka.options=%d",
 		cfg.appID, strings.Join(cfg.brokers, ","), cfg.guarantee, cfg.commitInterval, cfg.maxTaskIdle, cfg.threads, cfg.stateDir,
-		cfg.stateCleanupDelay, cfg.cacheMaxBytes, cfg.replicationFactor, cfg.instanceID, cfg.txnTimeout, cfg.sessionTimeout, len(cfg.kgoOpts))
+		cfg.stateCleanupDelay, cfg.cacheMaxBytes, cfg.fetchMaxBytes, cfg.partitionFetchBytes, cfg.maxBufferedRecords, cfg.replicationFactor, cfg.instanceID, cfg.txnTimeout, cfg.sessionTimeout, len(cfg.kgoOpts))
 	return b.String()
 }
 

@@ -73,7 +73,11 @@ func newThread(app *App, idx int) (*thread, error) {
 		openEngine: app.openEngine, cache: &cacheBudget{max: cfg.cacheMaxBytes / cfg.threads}, globals: app.globals,
 		records: &recordPool{}}
 
-	opts := append([]kgo.Opt{}, cfg.kgoOpts...)
+	// The memory settings come first so that WithKafkaOptions can
+	// override them with franz-go's own options.
+	opts := []kgo.Opt{kgo.FetchMaxBytes(cfg.fetchMaxBytes), kgo.FetchMaxPartitionBytes(cfg.partitionFetchBytes),
+		kgo.MaxBufferedRecords(cfg.maxBufferedRecords)}
+	opts = append(opts, cfg.kgoOpts...)
 	opts = append(opts,
 		kgo.SeedBrokers(cfg.brokers...),
 		kgo.ClientID(t.name),
