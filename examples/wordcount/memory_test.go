@@ -35,7 +35,7 @@ func TestMeasureMemory(t *testing.T) {
 	b.CreateTopic(t, "streams-plaintext-input", 4, nil)
 	b.CreateTopic(t, "streams-wordcount-output", 4, nil)
 	bin := filepath.Join(t.TempDir(), "wordcount")
-	if out, err := exec.Command("go", "build", "-o", bin, buildDir()).CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	const nLines, nWords = 200_000, 5_000
@@ -106,11 +106,4 @@ func procStatus(t *testing.T, pid int) map[string]string {
 		}
 	}
 	return out
-}
-
-func buildDir() string {
-	if d := os.Getenv("SLUICE_MEASURE_DIR"); d != "" {
-		return d
-	}
-	return "."
 }
