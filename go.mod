@@ -15,7 +15,6 @@ require (
 	github.com/modern-go/reflect2 v1.0.2
 	github.com/parquet-go/parquet-go v0.32.1
 	github.com/pingcap/tidb/pkg/parser v0.0.0-20260504140133-511dba1dbe17
-	github.com/riferrei/srclient v0.7.4
 	github.com/spf13/cobra v1.10.2
 	github.com/twmb/franz-go v1.22.2
 	github.com/twmb/franz-go/pkg/kadm v1.19.0
@@ -93,7 +92,6 @@ require (
 	github.com/klauspost/compress v1.20.4
 	github.com/kr/pretty v0.3.1 // indirect
 	github.com/kr/text v0.2.0 // indirect
-	github.com/linkedin/goavro/v2 v2.14.1 // indirect
 	github.com/minio/minlz v1.0.1-0.20250507153514-87eb42fe8882 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
@@ -103,7 +101,6 @@ require (
 	github.com/prometheus/common v0.72.0
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rogpeppe/go-internal v1.16.0 // indirect
-	github.com/santhosh-tekuri/jsonschema/v5 v5.0.0 // indirect
 	github.com/spf13/pflag v1.0.10
 	github.com/tidwall/btree v1.8.1
 	golang.org/x/exp v0.0.0-20230626212559-97b1e661b5df // indirect

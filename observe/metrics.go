@@ -12,6 +12,7 @@
 package observe
 
 import (
+	"fmt"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -38,6 +39,12 @@ type Metrics struct {
 	// per batch stays within the engine's noise.
 	childMu  sync.RWMutex
 	children map[callKey]*child
+
+	// apps are the applications of WatchApp, read by one collector at
+	// scrape time (Prometheus refuses a second collector with the same
+	// descriptors, and a process may run several applications).
+	appsMu sync.Mutex
+	apps   []appCollector
 }
 
 // callKey is a reported name with up to four labels, as passed.
@@ -268,9 +275,39 @@ func (c appCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // WatchApp adds the application's state and counters, read at scrape time,
-// under its application id.
+// under its application id. Several applications (or instances, under ids
+// of their own) may be watched; an id may be watched once.
 func (m *Metrics) WatchApp(applicationID string, app *core.App) error {
-	return m.reg.Register(appCollector{id: applicationID, app: app})
+	m.appsMu.Lock()
+	defer m.appsMu.Unlock()
+	for _, a := range m.apps {
+		if a.id == applicationID {
+			return fmt.Errorf("observe: application %q is watched already", applicationID)
+		}
+	}
+	m.apps = append(m.apps, appCollector{id: applicationID, app: app})
+	if len(m.apps) > 1 {
+		return nil
+	}
+	if err := m.reg.Register(appsCollector{m}); err != nil {
+		m.apps = nil
+		return err
+	}
+	return nil
+}
+
+// appsCollector collects every watched application.
+type appsCollector struct{ m *Metrics }
+
+func (c appsCollector) Describe(ch chan<- *prometheus.Desc) { appCollector{}.Describe(ch) }
+
+func (c appsCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.appsMu.Lock()
+	apps := append([]appCollector(nil), c.m.apps...)
+	c.m.appsMu.Unlock()
+	for _, a := range apps {
+		a.Collect(ch)
+	}
 }
 
 var (

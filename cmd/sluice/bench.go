@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,25 +14,28 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	var cfg bench.Config
-	var brokers, cpuProfile, only string
+	var cpuProfile, only string
+	var kf *kafkaFlags
 	var pipelines []string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the stateless pipeline against a plain franz-go consume→produce loop on the same broker",
 		Long: `bench fills an input topic, then runs, in this one process and on the same broker,
 a plain franz-go consume→produce loop and the equivalent Sluice pipeline, at-least-once
-and exactly-once, and prints records/s for each and the ratio. Without --brokers it
-starts an embedded broker in-process.`,
+and exactly-once, and prints records/s for each and the ratio. Without --brokers (or
+bootstrap.servers in --kafka-config) it starts an embedded broker in-process.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if brokers == "" {
+			var err error
+			if cfg.Brokers, cfg.KafkaOptions, err = kf.external(cmd.Context()); err != nil {
+				return err
+			}
+			if len(cfg.Brokers) == 0 {
 				b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0"})
 				if err != nil {
 					return err
 				}
 				defer b.Close()
 				cfg.Brokers = b.Addrs()
-			} else {
-				cfg.Brokers = strings.Split(brokers, ",")
 			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -61,13 +63,13 @@ starts an embedded broker in-process.`,
 				return err
 			}
 			fmt.Fprintf(out, "sluice bench: %d records of %d bytes, %d partitions, brokers %v\n\n", cfg.Records, cfg.ValueBytes, cfg.Partitions, cfg.Brokers)
-			_, err := bench.RunStateless(cmd.Context(), cfg, out)
+			_, err = bench.RunStateless(cmd.Context(), cfg, out)
 			return err
 		},
 	}
 	cmd.AddCommand(newBenchConnectorsCmd(), newBenchJobsCmd())
 	f := cmd.Flags()
-	f.StringVar(&brokers, "brokers", "", "Kafka brokers (default: an embedded in-process broker)")
+	kf = addKafkaFlags(f, true)
 	f.IntVar(&cfg.Records, "records", 1_000_000, "records per run")
 	f.IntVar(&cfg.ValueBytes, "value-bytes", 100, "value size in bytes")
 	f.Int32Var(&cfg.Partitions, "partitions", 4, "input/output partitions")

@@ -3,7 +3,6 @@ package main
 import (
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,19 +12,22 @@ import (
 
 func newDemoCmd() *cobra.Command {
 	var cfg demo.Config
-	var brokers, guarantee string
+	var guarantee string
 	var verbose bool
+	var kf *kafkaFlags
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the main demo on an embedded broker: exactly-once processing, scale-out, dead letters",
+		Example: `  sluice demo --http 127.0.0.1:9464
+  sluice demo --kafka-config client.properties`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			g, err := core.ParseProcessingGuarantee(guarantee)
 			if err != nil {
 				return err
 			}
 			cfg.Guarantee = g
-			if brokers != "" {
-				cfg.Brokers = strings.Split(brokers, ",")
+			if cfg.Brokers, cfg.KafkaOptions, err = kf.external(cmd.Context()); err != nil {
+				return err
 			}
 			if verbose {
 				cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -34,7 +36,8 @@ func newDemoCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&brokers, "brokers", "", "Kafka brokers (default: an embedded in-process broker)")
+	kf = addKafkaFlags(f, true)
+	f.StringVar(&cfg.HTTPAddr, "http", "", "serve /metrics (Prometheus), /healthz and /readyz on this host:port")
 	f.IntVar(&cfg.Records, "records", 200_000, "orders to generate")
 	f.IntVar(&cfg.Rate, "rate", 50_000, "orders per second")
 	f.IntVar(&cfg.Corrupt, "corrupt", 25, "corrupt records to mix in (they go to the dead-letter topic)")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 
@@ -82,4 +83,23 @@ func (k *kafkaFlags) connect(ctx context.Context) ([]string, []kgo.Opt, error) {
 		return nil, nil, err
 	}
 	return brokers, opts, nil
+}
+
+// external returns the seed brokers and client options of the cluster the
+// flags, file and environment name, checked (a wrong password fails now),
+// or none when no bootstrap.servers is given anywhere: the caller then
+// starts its embedded broker. That broker is PLAINTEXT, so a security
+// protocol without brokers is an error rather than silently ignored.
+func (k *kafkaFlags) external(ctx context.Context) ([]string, []kgo.Opt, error) {
+	cfg, err := k.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(cfg.BootstrapServers) == 0 {
+		if p := cfg.SecurityProtocol; p != "" && p != kafka.Plaintext {
+			return nil, nil, fmt.Errorf("security.protocol=%s but no bootstrap.servers (--brokers or --kafka-config): the embedded broker is PLAINTEXT", p)
+		}
+		return nil, nil, nil
+	}
+	return k.connect(ctx)
 }

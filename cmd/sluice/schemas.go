@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -11,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/internal/properties"
 	"github.com/sluicehq/sluice/internal/registryconf"
 	"github.com/sluicehq/sluice/internal/schematool"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // registryFlags are the flags every registry-using command shares.
@@ -72,12 +74,14 @@ func (f *registryFlags) config() (registryconf.Config, error) {
 	return cfg, nil
 }
 
-func (f *registryFlags) client() (*schematool.Client, error) {
+// client is the registry client of the settings. A person waits for the
+// answer: 30 s per request, not the serdes' 5 s.
+func (f *registryFlags) client() (*schemaregistry.Client, error) {
 	cfg, err := f.config()
 	if err != nil {
 		return nil, err
 	}
-	return schematool.NewClientFromConfig(cfg)
+	return cfg.NewClient(schemaregistry.WithTimeout(30 * time.Second))
 }
 
 var errIncompatible = errors.New("schema is not compatible (see the problems above)")

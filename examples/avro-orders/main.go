@@ -42,6 +42,7 @@ import (
 	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // Topics read and written.
@@ -108,7 +109,10 @@ func main() {
 // buildTopology wires orders → GroupBy(customer) → Aggregate (Avro store)
 // → TotalsTopic.
 func buildTopology(registryURL string) (*core.Topology, error) {
-	client := avro.NewClient(registryURL) // one client: it caches schemas by id
+	client, err := schemaregistry.NewClient(registryURL) // one client: it caches schemas by id
+	if err != nil {
+		return nil, err
+	}
 	orders, err := avro.New[Order](client, schemas.OrderV2)
 	if err != nil {
 		return nil, err

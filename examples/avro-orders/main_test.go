@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/schemas"
 	"github.com/sluicehq/sluice/serde/avro"
 	"github.com/sluicehq/sluice/serde/registry"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // orderV1 is an order as written by an older producer with
@@ -44,7 +45,10 @@ func TestTotalsEndToEnd(t *testing.T) {
 	// An older producer first: it registers order-v1 as version 1 of
 	// avro-orders-value; then a current one registers order-v2 (BACKWARD
 	// compatible: currency has a default).
-	client := avro.NewClient(srv.URL)
+	client, err := schemaregistry.NewClient(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	v1, err := avro.New[orderV1](client, schemas.OrderV1)
 	if err != nil {
 		t.Fatal(err)

@@ -31,15 +31,25 @@ import (
 
 // Config sets the workload.
 type Config struct {
-	Brokers    []string
-	Records    int           // default 1,000,000
-	ValueBytes int           // default 100
-	Partitions int32         // default 4
-	Commit     time.Duration // exactly-once commit interval, default 100ms
-	Rounds     int           // alternating rounds of each measurement, default 1; the median is reported
-	Only       string        // "at_least_once" or "exactly_once_v2": run only that pair
-	Pipelines  []Pipeline    // the Sluice pipelines to run (default: all); the baseline always runs
-	StateDir   string        // state directory for stateful pipelines (default: a new temp dir per run, removed after)
+	Brokers []string
+	// KafkaOptions are franz-go options for every client of the run (TLS,
+	// SASL: `sluice bench --kafka-config`); default none.
+	KafkaOptions []kgo.Opt
+	Records      int           // default 1,000,000
+	ValueBytes   int           // default 100
+	Partitions   int32         // default 4
+	Commit       time.Duration // exactly-once commit interval, default 100ms
+	Rounds       int           // alternating rounds of each measurement, default 1; the median is reported
+	Only         string        // "at_least_once" or "exactly_once_v2": run only that pair
+	Pipelines    []Pipeline    // the Sluice pipelines to run (default: all); the baseline always runs
+	StateDir     string        // state directory for stateful pipelines (default: a new temp dir per run, removed after)
+}
+
+// clientOpts are the options of a client of the run: the seed brokers,
+// KafkaOptions, then more.
+func (c *Config) clientOpts(more ...kgo.Opt) []kgo.Opt {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, c.KafkaOptions...)
+	return append(opts, more...)
 }
 
 func (c *Config) defaults() {
@@ -102,7 +112,7 @@ const (
 // (keys "key-N" over 1,000 keys, values of cfg.ValueBytes).
 func Prepare(ctx context.Context, cfg Config) error {
 	cfg.defaults()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(inputTopic), kgo.ProducerLinger(0))
+	cl, err := kgo.NewClient(cfg.clientOpts(kgo.DefaultProduceTopic(inputTopic), kgo.ProducerLinger(0))...)
 	if err != nil {
 		return err
 	}
@@ -148,10 +158,8 @@ func PlainPipe(ctx context.Context, cfg Config, group, out string, txn bool) (Re
 	if err := ensure(ctx, cfg, out); err != nil {
 		return Result{}, err
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(inputTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic(out),
-	}
+	opts := cfg.clientOpts(kgo.ConsumerGroup(group), kgo.ConsumeTopics(inputTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic(out))
 	var sess *kgo.GroupTransactSession
 	var cl *kgo.Client
 	var err error
@@ -309,7 +317,7 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 	if err != nil {
 		return Result{}, err
 	}
-	opts := []core.Option{core.WithBrokers(cfg.Brokers...), core.WithApplicationID(appID), core.WithProcessingGuarantee(g),
+	opts := []core.Option{core.WithBrokers(cfg.Brokers...), core.WithKafkaOptions(cfg.KafkaOptions...), core.WithApplicationID(appID), core.WithProcessingGuarantee(g),
 		core.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}
 	stateDir := cfg.StateDir
 	if stateDir == "" {
@@ -395,7 +403,7 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 }
 
 func ensure(ctx context.Context, cfg Config, out string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	cl, err := kgo.NewClient(cfg.clientOpts()...)
 	if err != nil {
 		return err
 	}
@@ -520,7 +528,7 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 // its application id (repartition and changelog topics), then collects
 // the garbage.
 func dropRunTopics(ctx context.Context, cfg Config, out, appID string) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	cl, err := kgo.NewClient(cfg.clientOpts()...)
 	if err != nil {
 		return
 	}

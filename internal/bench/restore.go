@@ -56,7 +56,7 @@ func (l *restoreListener) OnRestoreEnd(string, string, int32, int64) {
 func RunRestore(ctx context.Context, cfg Config, w io.Writer) ([2]Result, error) {
 	cfg.defaults()
 	changelog := restoreApp + "-" + restoreStore + "-changelog"
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ProducerLinger(0))
+	cl, err := kgo.NewClient(cfg.clientOpts(kgo.ProducerLinger(0))...)
 	if err != nil {
 		return [2]Result{}, err
 	}
@@ -87,7 +87,7 @@ func RunRestore(ctx context.Context, cfg Config, w io.Writer) ([2]Result, error)
 
 	// Baseline: a plain consumer reading the whole changelog.
 	start := time.Now()
-	rd, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumeTopics(changelog), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	rd, err := kgo.NewClient(cfg.clientOpts(kgo.ConsumeTopics(changelog), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		return [2]Result{}, err
 	}
@@ -122,7 +122,7 @@ func RunRestore(ctx context.Context, cfg Config, w io.Writer) ([2]Result, error)
 	}
 	defer os.RemoveAll(dir)
 	l := &restoreListener{done: make(chan struct{}), want: int(cfg.Partitions)}
-	app, err := core.New(topo, core.WithBrokers(cfg.Brokers...), core.WithApplicationID(restoreApp), core.WithStateDir(dir),
+	app, err := core.New(topo, core.WithBrokers(cfg.Brokers...), core.WithKafkaOptions(cfg.KafkaOptions...), core.WithApplicationID(restoreApp), core.WithStateDir(dir),
 		core.WithRestoreListener(l), core.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		return [2]Result{}, err

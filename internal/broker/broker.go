@@ -146,6 +146,26 @@ type Config struct {
 	// transaction timeouts, and per-request debug lines at slog.LevelDebug).
 	// Nil discards them.
 	Logger *slog.Logger
+
+	// The fields below tune the broker for tests (internal/testbroker sets
+	// them); `sluice broker` leaves them zero.
+
+	// Brokers is the number of brokers in the cluster, default 1. More
+	// than one (for leader-election tests) needs port 0 in Listen: each
+	// broker listens on a free port of the Listen host.
+	Brokers int
+	// CleanerInterval is how often compaction and retention run, default
+	// 30 s (Kafka's is an hour; 30 s lets compaction show in demos).
+	CleanerInterval time.Duration
+	// BrokerConfigs are Kafka broker configs applied over the embedded
+	// broker's own (group.consumer.heartbeat.interval.ms 500, kfake's
+	// cleaner off); for example log.retention.ms=-1. Default none.
+	BrokerConfigs map[string]string
+	// KfakeOptions are appended to the broker's kfake options (later ones
+	// win), for fault injection and protocol version caps in tests. Not
+	// kfake.NumBrokers or kfake.ListenFn: use Brokers and Listen. Default
+	// none.
+	KfakeOptions []kfake.Opt
 }
 
 // withDefaults returns cfg with zero fields replaced by their defaults.
@@ -155,6 +175,12 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = DefaultPartitions
+	}
+	if cfg.Brokers == 0 {
+		cfg.Brokers = 1
+	}
+	if cfg.CleanerInterval == 0 {
+		cfg.CleanerInterval = cleanerInterval
 	}
 	if len(cfg.Users) > 0 && cfg.SASLMechanism == "" {
 		cfg.SASLMechanism = "SCRAM-SHA-512"
@@ -177,6 +203,12 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.Partitions < 0 {
 		return fmt.Errorf("broker: partitions %d must be at least 1 (or 0 for the default %d)", cfg.Partitions, DefaultPartitions)
+	}
+	if cfg.Brokers < 0 || (cfg.Brokers > 1 && port != "0") {
+		return fmt.Errorf("broker: %d brokers: want 1, or more with port 0 in the listen address (each broker takes a free port)", cfg.Brokers)
+	}
+	if cfg.CleanerInterval < 0 {
+		return fmt.Errorf("broker: cleaner interval %v is negative", cfg.CleanerInterval)
 	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return errors.New("broker: a TLS certificate and its key go together (--tls-cert and --tls-key)")
@@ -283,17 +315,21 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	brokerConfigs := map[string]string{
+		"log.cleaner.backoff.ms":               kfakecompact.DisabledBackoff,
+		"group.consumer.heartbeat.interval.ms": consumerHeartbeatMs,
+	}
+	for k, v := range cfg.BrokerConfigs {
+		brokerConfigs[k] = v
+	}
 	opts := []kfake.Opt{
-		kfake.NumBrokers(1),
+		kfake.NumBrokers(cfg.Brokers),
 		// kfake listens on 127.0.0.1:<port> by itself; hand it our own
 		// listener, bound to the configured host, instead.
-		kfake.ListenFn(singleListener(ln)),
+		kfake.ListenFn(listeners(ln, cfg.Listen)),
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(int(cfg.Partitions)),
-		kfake.BrokerConfigs(map[string]string{
-			"log.cleaner.backoff.ms":               kfakecompact.DisabledBackoff,
-			"group.consumer.heartbeat.interval.ms": consumerHeartbeatMs,
-		}),
+		kfake.BrokerConfigs(brokerConfigs),
 	}
 	opts = append(opts, secure...)
 	if cfg.Logger != nil {
@@ -302,6 +338,7 @@ func Start(cfg Config) (*Broker, error) {
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
+	opts = append(opts, cfg.KfakeOptions...)
 	cluster, err := kfake.NewCluster(opts...)
 	if err != nil {
 		ln.Close() // kfake closes it only once it has taken it
@@ -315,7 +352,7 @@ func Start(cfg Config) (*Broker, error) {
 	cleaned := make(chan struct{})
 	go func() {
 		defer close(cleaned)
-		kfakecompact.Run(ctx, cluster, cleanerInterval, cleanerOpts...)
+		kfakecompact.Run(ctx, cluster, cfg.CleanerInterval, cleanerOpts...)
 	}()
 	return &Broker{cluster: cluster, addrs: cluster.ListenAddrs(), unlock: unlock,
 		stopCleaner: func() { stopCleaner(); <-cleaned }}, nil
@@ -362,16 +399,17 @@ func listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// singleListener returns a kfake.ListenFn that hands out ln once, ignoring
-// the address kfake asks for.
-func singleListener(ln net.Listener) func(network, address string) (net.Listener, error) {
+// listeners returns a kfake.ListenFn that hands out ln first, ignoring the
+// address kfake asks for, then (for more brokers, with port 0 in addr) a
+// new listener on a free port of addr's host for each further broker.
+func listeners(ln net.Listener, addr string) func(network, address string) (net.Listener, error) {
 	var used bool
 	return func(string, string) (net.Listener, error) {
-		if used {
-			return nil, errors.New("broker: internal error: kfake asked for a second listener")
+		if !used {
+			used = true
+			return ln, nil
 		}
-		used = true
-		return ln, nil
+		return listen(addr)
 	}
 }
 

@@ -168,6 +168,9 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Listen: "127.0.0.1:kafka"}, "not a number"},
 		{Config{Listen: "127.0.0.1:70000"}, "not a number"},
 		{Config{Partitions: -1}, "at least 1"},
+		{Config{Listen: "127.0.0.1:0", Brokers: 3}, ""},
+		{Config{Listen: "127.0.0.1:9092", Brokers: 3}, "port 0"},
+		{Config{CleanerInterval: -time.Second}, "negative"},
 	} {
 		err := tc.cfg.Validate()
 		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {

@@ -18,11 +18,12 @@ import (
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/serde/avro"
 	"github.com/sluicehq/sluice/serde/registry"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 type env struct {
 	broker   *testbroker.Broker
-	registry *schematool.Client
+	registry *schemaregistry.Client
 	url      string
 }
 
@@ -38,7 +39,7 @@ func start(t *testing.T) *env {
 		srv.Close()
 		reg.Close()
 	})
-	c, err := schematool.NewClient(srv.URL)
+	c, err := schemaregistry.NewClient(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 	}
 
 	// The records are real Confluent wire format: the avro serde reads them.
-	generic, err := avro.NewGeneric(avro.NewClient(e.url), eventSchema)
+	generic, err := avro.NewGeneric(e.registry, eventSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ type order struct {
 func TestConsumeSerdeRecord(t *testing.T) {
 	e := start(t)
 	e.broker.CreateTopic(t, "orders", 2, nil)
-	orders, err := avro.New[order](avro.NewClient(e.url), readSchema(t, "order-v2.avsc"))
+	orders, err := avro.New[order](e.registry, readSchema(t, "order-v2.avsc"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestConsumeSerdeRecord(t *testing.T) {
 	if got.ValueSchemaID == nil {
 		t.Fatal("no value schema id")
 	}
-	latest, err := e.registry.Version(context.Background(), "orders-value", "latest")
+	latest, err := e.registry.SchemaByVersion(context.Background(), "orders-value", -1)
 	if err != nil || latest.ID != *got.ValueSchemaID {
 		t.Errorf("value schema id %d, registry %+v, %v", *got.ValueSchemaID, latest, err)
 	}

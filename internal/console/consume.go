@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicehq/sluice/internal/schematool"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // Key formats for ConsumeOptions.KeyFormat.
@@ -25,7 +24,7 @@ const (
 type ConsumeOptions struct {
 	Topic    string
 	Brokers  []string
-	Registry *schematool.Client
+	Registry *schemaregistry.Client
 
 	// FromBeginning starts at the earliest offset; default: the end (only
 	// records produced from now on). With Group, it applies only to
@@ -184,7 +183,7 @@ func decodeRecord(ctx context.Context, schemas *schemaCache, keyFormat string, r
 	switch {
 	case r.Key == nil:
 		p.Key = json.RawMessage("null")
-	case keyFormat == KeyString || (keyFormat == KeyAuto && (len(r.Key) < headerSize || r.Key[0] != 0)):
+	case keyFormat == KeyString || (keyFormat == KeyAuto && (len(r.Key) < schemaregistry.HeaderSize || r.Key[0] != 0)):
 		p.Key = appendString(nil, keyText(r.Key))
 	default:
 		id, key, err := decodeAvro(ctx, schemas, r.Key)
@@ -211,18 +210,16 @@ func keyText(b []byte) string {
 }
 
 func decodeAvro(ctx context.Context, schemas *schemaCache, data []byte) (int, json.RawMessage, error) {
-	if len(data) < headerSize {
-		return 0, nil, fmt.Errorf("%d bytes, shorter than the 5-byte Confluent wire-format header (not written by an Avro serializer?)", len(data))
+	wireID, body, err := schemaregistry.ParseHeader(data)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w; for text keys try --key-format string", err)
 	}
-	if data[0] != 0 {
-		return 0, nil, fmt.Errorf("magic byte is 0x%02x, want 0x00 (not written by an Avro serializer? try --key-format string for text keys)", data[0])
-	}
-	id := int(binary.BigEndian.Uint32(data[1:headerSize]))
+	id := int(wireID)
 	schema, err := schemas.get(ctx, id)
 	if err != nil {
 		return id, nil, fmt.Errorf("writer schema id %d: %w", id, err)
 	}
-	out, err := decodeJSON(nil, schema, data[headerSize:])
+	out, err := decodeJSON(nil, schema, body)
 	if err != nil {
 		return id, nil, fmt.Errorf("body does not decode with writer schema id %d: %w", id, err)
 	}

@@ -18,13 +18,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/schematool"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // ProduceOptions configures Produce.
 type ProduceOptions struct {
 	Topic    string
 	Brokers  []string
-	Registry *schematool.Client
+	Registry *schemaregistry.Client
 
 	// Exactly one of ValueSchema (Avro schema JSON, registered under
 	// "<topic>-value") and ValueSubject (whose latest version is used,
@@ -71,7 +72,7 @@ type writer struct {
 
 // resolveWriter registers schemaText under subject, or fetches the latest
 // version of fromSubject.
-func resolveWriter(ctx context.Context, c *schematool.Client, subject, schemaText, fromSubject, what string) (*writer, error) {
+func resolveWriter(ctx context.Context, c *schemaregistry.Client, subject, schemaText, fromSubject, what string) (*writer, error) {
 	switch {
 	case schemaText != "" && fromSubject != "":
 		return nil, fmt.Errorf("console: give either a %s schema file or a %s subject, not both", what, what)
@@ -90,9 +91,9 @@ func resolveWriter(ctx context.Context, c *schematool.Client, subject, schemaTex
 		}
 		return &writer{id: reg.ID, subject: subject, schema: parsed}, nil
 	case fromSubject != "":
-		latest, err := c.Version(ctx, fromSubject, "latest")
+		latest, err := c.SchemaByVersion(ctx, fromSubject, -1)
 		if err != nil {
-			return nil, fmt.Errorf("console: latest %s schema of subject %q: %w", what, fromSubject, err)
+			return nil, fmt.Errorf("console: latest %s schema of subject %q: %w", what, fromSubject, schematool.Hint(err))
 		}
 		parsed, err := parseRegistered(ctx, c, latest)
 		if err != nil {
@@ -243,7 +244,7 @@ func encodeLine(w *writer, text string) ([]byte, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("more than one JSON value (text after column %d)", dec.InputOffset())
 	}
-	out, err := encodeJSON(appendHeader(make([]byte, 0, 64), w.id), w.schema, v)
+	out, err := encodeJSON(schemaregistry.AppendHeader(make([]byte, 0, 64), uint32(w.id)), w.schema, v)
 	if err != nil {
 		return nil, fmt.Errorf("does not match schema id %d (subject %q): %w", w.id, w.subject, err)
 	}

@@ -2,73 +2,36 @@ package console
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"strconv"
 
 	havro "github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/sluicehq/sluice/internal/schematool"
+	"github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
-// The Confluent wire format: magic byte 0, the writer schema id as a 4-byte
-// big-endian integer, then the Avro binary body.
-const headerSize = 5
-
-func appendHeader(dst []byte, id int) []byte {
-	dst = append(dst, 0)
-	return binary.BigEndian.AppendUint32(dst, uint32(id))
-}
-
-// maxReferenceDepth bounds schema-reference chains.
-const maxReferenceDepth = 32
-
 // parseRegistered parses a registry schema, with its references, into a
-// cache of its own: hamba/avro's global cache keeps one schema per full
-// name, so two versions of one record would collide in it.
-func parseRegistered(ctx context.Context, c *schematool.Client, s *schematool.Schema) (havro.Schema, error) {
-	if s.SchemaType != "" && s.SchemaType != "AVRO" {
-		return nil, fmt.Errorf("schema id %d is %s, not AVRO", s.ID, s.SchemaType)
+// cache of its own (serde/avro's resolver): hamba/avro's global cache keeps
+// one schema per full name, so two versions of one record would collide
+// in it.
+func parseRegistered(ctx context.Context, c *schemaregistry.Client, s sr.SubjectSchema) (havro.Schema, error) {
+	if s.Type != sr.TypeAvro {
+		return nil, fmt.Errorf("schema id %d is %s, not AVRO", s.ID, s.Type)
 	}
-	cache := &havro.SchemaCache{}
-	if err := parseReferences(ctx, c, cache, s.References, map[string]bool{}, 0); err != nil {
-		return nil, err
-	}
-	parsed, err := havro.ParseWithCache(s.Schema, "", cache)
+	parsed, err := avro.ParseWithReferences(ctx, c, s.Schema)
 	if err != nil {
-		return nil, fmt.Errorf("schema id %d does not parse: %w", s.ID, err)
+		return nil, fmt.Errorf("schema id %d does not parse: %w", s.ID, schematool.Hint(err))
 	}
 	return parsed, nil
 }
 
-func parseReferences(ctx context.Context, c *schematool.Client, cache *havro.SchemaCache, refs []schematool.Reference, seen map[string]bool, depth int) error {
-	if len(refs) > 0 && depth >= maxReferenceDepth {
-		return fmt.Errorf("schema references nested deeper than %d", maxReferenceDepth)
-	}
-	for _, ref := range refs {
-		key := ref.Subject + "\x00" + strconv.Itoa(ref.Version)
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		s, err := c.Version(ctx, ref.Subject, strconv.Itoa(ref.Version))
-		if err != nil {
-			return fmt.Errorf("reference %q: %w", ref.Name, err)
-		}
-		if err := parseReferences(ctx, c, cache, s.References, seen, depth+1); err != nil {
-			return err
-		}
-		if _, err := havro.ParseWithCache(s.Schema, "", cache); err != nil {
-			return fmt.Errorf("reference %q (subject %q version %d): %w", ref.Name, ref.Subject, ref.Version, err)
-		}
-	}
-	return nil
-}
-
-// schemaCache fetches writer schemas by id once each. Not safe for
+// schemaCache keeps writer schemas parsed by id (the client caches the
+// registry's answers; this keeps the parsed form). Not safe for
 // concurrent use.
 type schemaCache struct {
-	client *schematool.Client
+	client *schemaregistry.Client
 	byID   map[int]havro.Schema
 }
 
@@ -78,7 +41,7 @@ func (c *schemaCache) get(ctx context.Context, id int) (havro.Schema, error) {
 	}
 	got, err := c.client.SchemaByID(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, schematool.Hint(err)
 	}
 	parsed, err := parseRegistered(ctx, c.client, got)
 	if err != nil {

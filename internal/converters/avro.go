@@ -1,20 +1,20 @@
 package converters
 
 import (
-	"encoding/binary"
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
-	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/internal/connectavro"
 	"github.com/sluicehq/sluice/internal/registryconf"
 	avroserde "github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // Subject name strategies, by their Confluent names and class names.
@@ -144,7 +144,7 @@ func fieldErrors(cfg *connectors.Config, err error) error {
 
 type avroConverter struct {
 	key          bool
-	client       srclient.ISchemaRegistryClient
+	client       *schemaregistry.Client
 	url          string // without credentials, for errors
 	autoRegister bool
 	useLatest    bool
@@ -172,7 +172,8 @@ type readerKey struct {
 }
 
 type writerEntry struct {
-	header [5]byte
+	id     uint32
+	header [schemaregistry.HeaderSize]byte
 	codec  *connectavro.Codec
 	latest *connectavro.Codec // use.latest.version with another schema: the writer schema
 }
@@ -184,11 +185,11 @@ type latestEntry struct {
 
 func newAvroConverter(cfg *connectors.Config, isKey bool) (connectors.Converter, error) {
 	rc := registryConfig(cfg)
-	opts, err := rc.AvroOptions() // reads the TLS files now: a missing one fails the connector's start
+	client, err := rc.NewClient() // reads the TLS files now: a missing one fails the connector's start
 	if err != nil {
 		return nil, fieldErrors(cfg, err)
 	}
-	base := rc.BaseURL() // without credentials: in errors and logs
+	base := client.URL() // without credentials: in errors and logs
 	strategyKey := "value.subject.name.strategy"
 	if isKey {
 		strategyKey = "key.subject.name.strategy"
@@ -196,7 +197,7 @@ func newAvroConverter(cfg *connectors.Config, isKey bool) (connectors.Converter,
 	size := cfg.Int("schemas.cache.size")
 	c := &avroConverter{
 		key:          isKey,
-		client:       avroserde.NewClient(base, opts...),
+		client:       client,
 		url:          base,
 		autoRegister: cfg.Bool("auto.register.schemas"),
 		useLatest:    cfg.Bool("use.latest.version"),
@@ -258,7 +259,7 @@ func (c *avroConverter) FromConnect(topic string, schema *connectors.Schema, val
 		}
 	}
 	if err != nil {
-		return nil, c.fail(topic, avroserde.ErrEncode, err, "value does not fit schema id %d", binary.BigEndian.Uint32(w.header[1:]))
+		return nil, c.fail(topic, avroserde.ErrEncode, err, "value does not fit schema id %d", w.id)
 	}
 	if n := int64(len(out) - 5); n > hint || n < hint/4 {
 		c.sizeHint.Store(n + n/8)
@@ -337,11 +338,11 @@ func (c *avroConverter) writerFor(topic string, schema *connectors.Schema) (*wri
 		// equal schemas anew): no registry call.
 		id = cached
 	case c.autoRegister:
-		got, err := c.client.CreateSchema(subject, codec.AvroSchema(), srclient.Avro)
+		got, err := c.client.Register(context.Background(), subject, sr.Schema{Schema: codec.AvroSchema()})
 		if err != nil {
 			return nil, c.registryErr(topic, avroserde.ErrSchemaNotRegistered, err, fmt.Sprintf("register schema under subject %q", subject))
 		}
-		id = got.ID()
+		id = got
 		c.ids.put(idKey, id)
 	case c.useLatest:
 		l, err := c.latestFor(topic, subject)
@@ -353,17 +354,18 @@ func (c *avroConverter) writerFor(topic string, schema *connectors.Schema) (*wri
 			w.latest = l.codec
 		}
 	default:
-		got, err := c.client.LookupSchema(subject, codec.AvroSchema(), srclient.Avro)
+		got, err := c.client.Lookup(context.Background(), subject, sr.Schema{Schema: codec.AvroSchema()})
 		if err != nil {
 			return nil, c.registryErr(topic, avroserde.ErrSchemaNotRegistered, err,
 				fmt.Sprintf("look up schema under subject %q (auto.register.schemas=false: register it first)", subject))
 		}
-		id = got.ID()
+		id = got.ID
 	}
-	if id < 0 || int64(id) > 0xFFFFFFFF {
+	if !schemaregistry.FitsHeader(id) {
 		return nil, c.fail(topic, avroserde.ErrRegistryRejected, nil, "registry %s returned schema id %d, which does not fit the wire format", c.url, id)
 	}
-	binary.BigEndian.PutUint32(w.header[1:], uint32(id))
+	w.id = uint32(id)
+	schemaregistry.AppendHeader(w.header[:0], w.id)
 	c.writers.put(key, w)
 	return w, nil
 }
@@ -374,7 +376,7 @@ func (c *avroConverter) latestFor(topic, subject string) (*latestEntry, error) {
 	if l, ok := c.latest[subject]; ok {
 		return l, nil
 	}
-	got, err := c.client.GetLatestSchema(subject)
+	got, err := c.client.SchemaByVersion(context.Background(), subject, -1)
 	if err != nil {
 		return nil, c.registryErr(topic, avroserde.ErrSchemaNotRegistered, err, fmt.Sprintf("fetch the latest schema of subject %q (use.latest.version)", subject))
 	}
@@ -382,76 +384,49 @@ func (c *avroConverter) latestFor(topic, subject string) (*latestEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &latestEntry{id: got.ID(), codec: codec}
+	l := &latestEntry{id: got.ID, codec: codec}
 	c.latest[subject] = l
 	return l, nil
 }
 
 // codecFromRegistry compiles a registry schema, fetching its references.
-func (c *avroConverter) codecFromRegistry(topic string, got *srclient.Schema, version int) (*connectavro.Codec, error) {
-	if t := got.SchemaType(); t != nil && *t != srclient.Avro {
-		return nil, c.fail(topic, avroserde.ErrInvalidSchema, nil, "schema id %d is a %s schema, not Avro", got.ID(), *t)
+func (c *avroConverter) codecFromRegistry(topic string, got sr.SubjectSchema, version int) (*connectavro.Codec, error) {
+	if got.Type != sr.TypeAvro {
+		return nil, c.fail(topic, avroserde.ErrInvalidSchema, nil, "schema id %d is a %s schema, not Avro", got.ID, got.Type)
 	}
 	var refs []string
-	if len(got.References()) > 0 {
-		var err error
-		if refs, err = c.references(topic, got.References(), map[string]bool{}, 0); err != nil {
-			return nil, err
+	if len(got.References) > 0 {
+		deps, err := c.client.References(context.Background(), got.Schema)
+		if err != nil {
+			var refErr *schemaregistry.ReferenceError
+			if errors.As(err, &refErr) {
+				return nil, c.registryErr(topic, avroserde.ErrInvalidSchema, err, fmt.Sprintf("fetch reference %q (subject %q version %d)", refErr.Ref.Name, refErr.Ref.Subject, refErr.Ref.Version))
+			}
+			return nil, c.fail(topic, avroserde.ErrInvalidSchema, err, "schema id %d from registry %s", got.ID, c.url)
+		}
+		for _, dep := range deps {
+			refs = append(refs, dep.Schema.Schema)
 		}
 	}
-	codec, err := connectavro.NewCodecFromAvroOptions(got.Schema(), connectavro.AvroOptions{Version: version, References: refs})
+	codec, err := connectavro.NewCodecFromAvroOptions(got.Schema.Schema, connectavro.AvroOptions{Version: version, References: refs})
 	if err != nil {
-		return nil, c.fail(topic, avroserde.ErrInvalidSchema, err, "schema id %d from registry %s", got.ID(), c.url)
+		return nil, c.fail(topic, avroserde.ErrInvalidSchema, err, "schema id %d from registry %s", got.ID, c.url)
 	}
 	return codec, nil
 }
 
-// maxReferenceDepth bounds schema reference chains, which a misbehaving
-// registry could make cyclic.
-const maxReferenceDepth = 32
-
-// references returns the texts of referenced schemas, dependencies first.
-func (c *avroConverter) references(topic string, refs []srclient.Reference, seen map[string]bool, depth int) ([]string, error) {
-	if depth >= maxReferenceDepth {
-		return nil, c.fail(topic, avroserde.ErrInvalidSchema, nil, "schema references nested deeper than %d", maxReferenceDepth)
-	}
-	var out []string
-	for _, ref := range refs {
-		k := ref.Subject + "\x00" + strconv.Itoa(ref.Version)
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		got, err := c.client.GetSchemaByVersion(ref.Subject, ref.Version)
-		if err != nil {
-			return nil, c.registryErr(topic, avroserde.ErrInvalidSchema, err, fmt.Sprintf("fetch reference %q (subject %q version %d)", ref.Name, ref.Subject, ref.Version))
-		}
-		deps, err := c.references(topic, got.References(), seen, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		out = append(append(out, deps...), got.Schema())
-	}
-	return out, nil
-}
-
 func (c *avroConverter) ToConnect(topic string, data []byte) (*connectors.Schema, any, error) {
-	if len(data) < 5 || data[0] != 0 {
-		what := fmt.Sprintf("%d bytes, shorter than the 5-byte header (magic byte 0 and a 4-byte schema id)", len(data))
-		if len(data) >= 5 {
-			what = fmt.Sprintf("magic byte 0x%02x, not 0", data[0])
-		}
-		return nil, nil, c.fail(topic, avroserde.ErrWireFormat, nil, "not in the Confluent wire format (%s): not written by an Avro schema-registry serializer?", what)
+	id, body, err := schemaregistry.ParseHeader(data)
+	if err != nil {
+		return nil, nil, c.fail(topic, avroserde.ErrWireFormat, nil, "not in the Confluent wire format: %v", err)
 	}
-	id := binary.BigEndian.Uint32(data[1:5])
 	codec, ok := c.readers.get(readerKey{topic, id})
 	if !ok {
-		var err error
 		if codec, err = c.readerFor(topic, id); err != nil {
 			return nil, nil, err
 		}
 	}
-	v, err := codec.Decode(data[5:])
+	v, err := codec.Decode(body)
 	if err != nil {
 		return nil, nil, c.fail(topic, avroserde.ErrCorrupt, err, "record of schema id %d", id)
 	}
@@ -465,7 +440,7 @@ func (c *avroConverter) readerFor(topic string, id uint32) (*connectavro.Codec, 
 	if codec, ok := c.readers.get(key); ok {
 		return codec, nil
 	}
-	got, err := c.client.GetSchema(int(id))
+	got, err := c.client.SchemaByID(context.Background(), int(id))
 	if err != nil {
 		return nil, c.registryErr(topic, avroserde.ErrUnknownSchemaID, err, fmt.Sprintf("fetch schema id %d", id))
 	}
@@ -477,13 +452,13 @@ func (c *avroConverter) readerFor(topic string, id uint32) (*connectavro.Codec, 
 	// schema's version (unless it has connect.version), as Confluent's
 	// converter does. A schema registered under another subject has none.
 	subject := c.subject(topic, codec)
-	if found, err := c.client.LookupSchema(subject, got.Schema(), srclient.Avro, got.References()...); err == nil {
-		if found.Version() > 0 && codec.Schema().Version == 0 {
-			if codec, err = c.codecFromRegistry(topic, got, found.Version()); err != nil {
+	if found, err := c.client.Lookup(context.Background(), subject, got.Schema); err == nil {
+		if found.Version > 0 && codec.Schema().Version == 0 {
+			if codec, err = c.codecFromRegistry(topic, got, found.Version); err != nil {
 				return nil, err
 			}
 		}
-	} else if errors.Is(avroserde.RegistryErrorKind(err, nil), avroserde.ErrRegistryUnavailable) {
+	} else if errors.Is(err, schemaregistry.ErrUnavailable) {
 		return nil, c.registryErr(topic, nil, err, fmt.Sprintf("look up the version of schema id %d under subject %q", id, subject))
 	}
 	c.readers.put(key, codec)

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/internal/connectavro"
@@ -26,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/serde"
 	avroserde "github.com/sluicehq/sluice/serde/avro"
 	"github.com/sluicehq/sluice/serde/registry"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // startRegistry runs Sluice's schema registry on an in-process broker
@@ -105,7 +106,7 @@ func rich() (*connectors.Schema, *connectors.Struct) {
 
 func TestAvroConverterWithRegistry(t *testing.T) {
 	url := startRegistry(t)
-	client := avroserde.NewClient(url)
+	client := newRegistryClient(t, url)
 
 	t.Run("round trip every type", func(t *testing.T) {
 		c := avroConv(t, url, false, nil)
@@ -118,13 +119,13 @@ func TestAvroConverterWithRegistry(t *testing.T) {
 			t.Fatalf("magic byte %d", data[0])
 		}
 		id := int(binary.BigEndian.Uint32(data[1:5]))
-		got, err := client.GetSchema(id)
+		got, err := client.SchemaByID(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want, _ := connectavro.FromConnect(s)
-		if got.Schema() != want {
-			t.Fatalf("registered schema\n%s\nwant\n%s", got.Schema(), want)
+		if got.Schema.Schema != want {
+			t.Fatalf("registered schema\n%s\nwant\n%s", got.Schema.Schema, want)
 		}
 		// A fresh converter (no caches) reads it back.
 		rs, rv, err := avroConv(t, url, false, nil).ToConnect("orders", data)
@@ -173,7 +174,7 @@ func TestAvroConverterWithRegistry(t *testing.T) {
 			if _, err := c.FromConnect(tc.topic, s, v); err != nil {
 				t.Fatal(err)
 			}
-			subjects, err := client.GetSubjects()
+			subjects, err := client.Subjects(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +192,7 @@ func TestAvroConverterWithRegistry(t *testing.T) {
 		if _, err := avroConv(t, url, false, map[string]any{"value.subject.name.strategy": "RecordNameStrategy"}).FromConnect("s6", connectors.StringSchema(), "x"); err != nil {
 			t.Fatal(err)
 		}
-		if subjects, _ := client.GetSubjects(); !slices.Contains(subjects, "string") {
+		if subjects, _ := client.Subjects(context.Background()); !slices.Contains(subjects, "string") {
 			t.Fatalf("record name of a string schema: subjects %v", subjects)
 		}
 	})
@@ -287,7 +288,7 @@ func TestAvroConverterWithRegistry(t *testing.T) {
 		if bytes.Equal(old[1:5], neu[1:5]) {
 			t.Fatal("the evolved schema got the old id")
 		}
-		versions, err := client.GetSchemaVersions("customers-value")
+		versions, err := client.Versions(context.Background(), "customers-value")
 		if err != nil || !reflect.DeepEqual(versions, []int{1, 2}) {
 			t.Fatalf("versions %v, %v", versions, err)
 		}
@@ -324,7 +325,7 @@ func TestAvroConverterWithRegistry(t *testing.T) {
 			t.Fatalf("unregistered: %v", err)
 		}
 		text, _ := connectavro.FromConnect(s)
-		if _, err := client.CreateSchema("events-value", text, srclient.Avro); err != nil {
+		if _, err := client.Register(context.Background(), "events-value", sr.Schema{Schema: text}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := avroConv(t, url, false, map[string]any{"auto.register.schemas": false}).FromConnect("events", s, v); err != nil {
@@ -333,7 +334,7 @@ func TestAvroConverterWithRegistry(t *testing.T) {
 		// A newer schema with a defaulted field: use.latest.version writes
 		// with it, filling the default.
 		latest := `{"type":"record","name":"Event","namespace":"com.acme","fields":[{"name":"id","type":"long"},{"name":"source","type":"string","default":"legacy"}],"connect.name":"com.acme.Event"}`
-		reg, err := client.CreateSchema("events-value", latest, srclient.Avro)
+		regID, err := client.Register(context.Background(), "events-value", sr.Schema{Schema: latest})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,8 +342,8 @@ func TestAvroConverterWithRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if int(binary.BigEndian.Uint32(data[1:5])) != reg.ID() {
-			t.Fatalf("written with id %d, want the latest %d", binary.BigEndian.Uint32(data[1:5]), reg.ID())
+		if int(binary.BigEndian.Uint32(data[1:5])) != regID {
+			t.Fatalf("written with id %d, want the latest %d", binary.BigEndian.Uint32(data[1:5]), regID)
 		}
 		_, rv, err := avroConv(t, url, false, nil).ToConnect("events", data)
 		if err != nil {
@@ -360,7 +361,7 @@ func TestAvroConverterWithRegistry(t *testing.T) {
 			t.Fatalf("unknown id: %v", err)
 		}
 		_, _, err = c.ToConnect("orders", []byte("{\"json\":1}"))
-		if !errors.Is(err, avroserde.ErrWireFormat) || !strings.Contains(err.Error(), "magic byte 0x7b") {
+		if !errors.Is(err, avroserde.ErrWireFormat) || !strings.Contains(err.Error(), "magic byte is 0x7b") {
 			t.Fatalf("not wire format: %v", err)
 		}
 		s, v := rich()
@@ -485,11 +486,20 @@ func TestConvertersConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	client := avroserde.NewClient(url)
+	client := newRegistryClient(t, url)
 	for _, topic := range topics {
-		versions, err := client.GetSchemaVersions(topic + "-value")
+		versions, err := client.Versions(context.Background(), topic+"-value")
 		if err != nil || len(versions) != 1 {
 			t.Fatalf("%s: versions %v, %v", topic, versions, err)
 		}
 	}
+}
+
+func newRegistryClient(t *testing.T, url string) *schemaregistry.Client {
+	t.Helper()
+	c, err := schemaregistry.NewClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -24,15 +24,26 @@ import (
 	"github.com/sluicehq/sluice/dsl"
 	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/kafka"
+	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/serde"
 )
 
 // Config configures a demo run.
 type Config struct {
-	Brokers   []string // empty: start an embedded broker
-	Records   int      // orders to generate, default 200,000
-	Rate      int      // orders per second, default 50,000
-	Corrupt   int      // corrupt records mixed in, default 25
+	Brokers []string // empty: start an embedded broker
+	// KafkaOptions are franz-go options for every client of the demo (TLS,
+	// SASL: `sluice demo --kafka-config`); default none. Ignored with the
+	// embedded broker, which is PLAINTEXT.
+	KafkaOptions []kgo.Opt
+	// HTTPAddr, if set, serves /metrics (Prometheus: both instances'
+	// engine metrics, and their state and counters under application ids
+	// "sluice-demo/instance-a" and "-b"), /healthz (fails when an instance
+	// stopped with an error) and /readyz (passes while an instance is
+	// RUNNING), as `sluice run --http` does. Default: none.
+	HTTPAddr  string
+	Records   int // orders to generate, default 200,000
+	Rate      int // orders per second, default 50,000
+	Corrupt   int // corrupt records mixed in, default 25
 	Guarantee core.ProcessingGuarantee
 	Log       *slog.Logger // runtime log; default: discard
 }
@@ -125,9 +136,10 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 		}
 		defer b.Close()
 		cfg.Brokers = b.Addrs()
+		cfg.KafkaOptions = nil
 		fmt.Fprintf(w, "embedded broker on %s (kfake, in this process)\n", cfg.Brokers[0])
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(inTopic))
+	cl, err := kgo.NewClient(cfg.clientOpts(kgo.DefaultProduceTopic(inTopic))...)
 	if err != nil {
 		return err
 	}
@@ -153,13 +165,24 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 	}
 	defer os.RemoveAll(stateDir)
 	start := time.Now()
-	a, err := newInstance(cfg, "instance-a", filepath.Join(stateDir, "a"))
+	var metrics *observe.Metrics
+	if cfg.HTTPAddr != "" {
+		metrics = observe.NewMetrics()
+	}
+	a, err := newInstance(cfg, "instance-a", filepath.Join(stateDir, "a"), metrics)
 	if err != nil {
 		return err
 	}
-	b, err := newInstance(cfg, "instance-b", filepath.Join(stateDir, "b"))
+	b, err := newInstance(cfg, "instance-b", filepath.Join(stateDir, "b"), metrics)
 	if err != nil {
 		return err
+	}
+	if metrics != nil {
+		stop, err := serveHTTP(cfg.HTTPAddr, metrics, w, a, b)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	runA, stopA := a.start(ctx)
 	var runB <-chan error
@@ -257,13 +280,18 @@ type instance struct {
 	name string
 }
 
-func newInstance(cfg Config, name, stateDir string) (*instance, error) {
+func newInstance(cfg Config, name, stateDir string, metrics *observe.Metrics) (*instance, error) {
 	topo, err := Topology()
 	if err != nil {
 		return nil, err
 	}
-	app, err := core.New(topo,
+	opts := []core.Option{}
+	if metrics != nil {
+		opts = append(opts, core.WithMetrics(metrics.Engine()))
+	}
+	app, err := core.New(topo, append(opts,
 		core.WithBrokers(cfg.Brokers...),
+		core.WithKafkaOptions(cfg.KafkaOptions...),
 		core.WithApplicationID(appID),
 		core.WithProcessingGuarantee(cfg.Guarantee),
 		core.WithInstanceID(name),
@@ -271,11 +299,53 @@ func newInstance(cfg Config, name, stateDir string) (*instance, error) {
 		core.WithSessionTimeout(10*time.Second),
 		core.WithDeserializationHandler(core.DeadLetterTo(dlqTopic, cfg.Log)),
 		core.WithLogger(cfg.Log.With("instance", name)),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}
+	if metrics != nil {
+		if err := metrics.WatchApp(appID+"/"+name, app); err != nil {
+			return nil, err
+		}
+	}
 	return &instance{app: app, name: name}, nil
+}
+
+// serveHTTP serves metrics and probes on addr. The demo stops instance-a
+// on purpose midway, so liveness fails only on an instance that stopped
+// with an error, and readiness needs one instance RUNNING, not both.
+func serveHTTP(addr string, m *observe.Metrics, w io.Writer, instances ...*instance) (func(), error) {
+	live := func() error {
+		for _, in := range instances {
+			if in.app.State() == core.StateError {
+				return fmt.Errorf("%s stopped with an error", in.name)
+			}
+		}
+		return nil
+	}
+	ready := func() error {
+		var states []string
+		for _, in := range instances {
+			if in.app.State() == core.StateRunning {
+				return nil
+			}
+			states = append(states, fmt.Sprintf("%s %s", in.name, in.app.State()))
+		}
+		return fmt.Errorf("no instance is RUNNING (%s)", strings.Join(states, ", "))
+	}
+	bound, stop, err := observe.Serve(addr, observe.Handler(m, observe.Checks{Live: []observe.Probe{live}, Ready: []observe.Probe{ready}}))
+	if err != nil {
+		return nil, fmt.Errorf("demo: --http: %w", err)
+	}
+	fmt.Fprintf(w, "metrics and health on http://%s (/metrics, /healthz, /readyz)\n", bound)
+	return stop, nil
+}
+
+// clientOpts are the options of a demo client: the seed brokers,
+// KafkaOptions, then more.
+func (c Config) clientOpts(more ...kgo.Opt) []kgo.Opt {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, c.KafkaOptions...)
+	return append(opts, more...)
 }
 
 func (in *instance) start(ctx context.Context) (<-chan error, func()) {
@@ -355,7 +425,7 @@ func summarize(ctx context.Context, w io.Writer, cfg Config, cl *kgo.Client, exp
 	seen := map[int64]int{}
 	var wrong []string
 	for _, topic := range []string{largeTopic, smallTopic, dlqTopic} {
-		recs, err := readAll(ctx, cfg.Brokers, topic)
+		recs, err := readAll(ctx, cfg, topic)
 		if err != nil {
 			return err
 		}
@@ -403,7 +473,7 @@ func summarize(ctx context.Context, w io.Writer, cfg Config, cl *kgo.Client, exp
 	// Windowed final results: every emitted window exactly once, with the
 	// exact total. The newest window of each partition stays open (no later
 	// record moves stream time past its end), as in Kafka Streams.
-	revRecs, err := readAll(ctx, cfg.Brokers, revenueTopic)
+	revRecs, err := readAll(ctx, cfg, revenueTopic)
 	if err != nil {
 		return err
 	}
@@ -453,9 +523,9 @@ func summarize(ctx context.Context, w io.Writer, cfg Config, cl *kgo.Client, exp
 // ending in a marker is known to be read to its end; they are not
 // returned. A partition that makes no progress for 30 s is an error naming
 // it, never a silently short result.
-func readAll(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.KeepControlRecords(),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+func readAll(ctx context.Context, cfg Config, topic string) ([]*kgo.Record, error) {
+	cl, err := kgo.NewClient(cfg.clientOpts(kgo.ConsumeTopics(topic), kgo.KeepControlRecords(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		return nil, err
 	}

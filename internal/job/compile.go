@@ -14,7 +14,7 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
 	"github.com/sluicehq/sluice/serde"
-	avroserde "github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
@@ -106,7 +106,11 @@ func (j *Job) Compile(opts CompileOptions) (*core.Topology, error) {
 		if url == j.RegistryURL {
 			url = j.Registry.BaseURL() // credentials in the URL are in clientOpts, not in errors
 		}
-		c.client = avroserde.NewClient(url, clientOpts...)
+		client, err := schemaregistry.NewClient(url, clientOpts...)
+		if err != nil {
+			return nil, Problems{{j.Topology.Pos, err.Error()}}
+		}
+		c.client = client
 	}
 	c.sources = j.declaredSchemas(opts.Plugins)
 	for _, in := range j.Topology.Inputs {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/internal/registryconf"
-	avroserde "github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // lintRegistryURL stands in for the embedded registry's URL while linting:
@@ -54,11 +54,11 @@ func (j *Job) converterDefaults(registryURL string) map[string]any {
 // registryOptions are the client options of the job's registry (for
 // registryURL, when it is the job's registry): credentials, and TLS from
 // the files, read now. Problems are placed at the registry section's keys.
-func (j *Job) registryOptions(registryURL string) ([]avroserde.ClientOption, Problems) {
+func (j *Job) registryOptions(registryURL string) ([]schemaregistry.Option, Problems) {
 	if j.RegistryURL == "" || registryURL != j.RegistryURL {
 		return nil, nil
 	}
-	opts, err := j.Registry.AvroOptions()
+	opts, err := j.Registry.ClientOptions()
 	if err != nil {
 		return nil, j.registryProblems(err)
 	}

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,14 +9,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/riferrei/srclient"
-
 	"github.com/sluicehq/sluice/serde"
 	avroserde "github.com/sluicehq/sluice/serde/avro"
 	"github.com/sluicehq/sluice/serde/dynamic"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
-type avroClient = srclient.ISchemaRegistryClient
+type avroClient = *schemaregistry.Client
 
 // recordType is a record type of a job: a serde/dynamic Type (a Go struct
 // type generated from an Avro schema) with field setters and getters
@@ -101,11 +101,11 @@ func (c *compiler) recordFor(d SerdeDecl, topic string, isKey bool) (*recordType
 	if c.client == nil {
 		return nil, fmt.Errorf("the type of %s is the registry's latest schema of subject %q, unknown while linting: give `schema: FILE.avsc`, or let a source of this job declare it", describeRole(topic, isKey), subject)
 	}
-	s, err := c.client.GetLatestSchema(subject)
+	s, err := c.client.SchemaByVersion(context.Background(), subject, -1)
 	if err != nil {
 		return nil, fmt.Errorf("the registry has no schema for subject %q (%v): give `schema: FILE.avsc`, or start the producer of topic %q first", subject, err, topic)
 	}
-	return c.newRecordType(s.Schema())
+	return c.newRecordType(s.Schema.Schema)
 }
 
 func describeRole(topic string, isKey bool) string {

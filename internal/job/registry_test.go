@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluicehq/sluice/connectors/bundled"
 	"github.com/sluicehq/sluice/internal/registryconf"
-	"github.com/sluicehq/sluice/internal/schematool"
 	"github.com/sluicehq/sluice/internal/testregistry"
 )
 
@@ -111,7 +110,7 @@ sinks:
 		t.Fatalf("the sink wrote %d records, want 20 upper-cased lines:\n%s\n%s", len(written), strings.Join(written, "\n"), progress.String())
 	}
 	// The topology registered its schema in the secured registry.
-	client, err := schematool.NewClientFromConfig(registryconf.Config{URL: reg.URL, BasicAuthUserInfo: "app:pw-secret", SSLCALocation: reg.Certs.CA})
+	client, err := registryconf.Config{URL: reg.URL, BasicAuthUserInfo: "app:pw-secret", SSLCALocation: reg.Certs.CA}.NewClient()
 	if err != nil {
 		t.Fatal(err)
 	}

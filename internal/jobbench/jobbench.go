@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riferrei/srclient"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
 	"github.com/sluicehq/sluice/serde/registry"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // Config sets the workload.
@@ -108,7 +108,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	go func() { _ = reg.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
-	client := avro.NewClient(url)
+	client, err := schemaregistry.NewClient(url)
+	if err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "sluice-jobbench-")
 	if err != nil {
 		return err
@@ -208,7 +211,7 @@ func fill(ctx context.Context, cfg Config, client avroRegistry) error {
 	return cl.Flush(ctx)
 }
 
-type avroRegistry = srclient.ISchemaRegistryClient
+type avroRegistry = *schemaregistry.Client
 
 func goStateless(client avroRegistry, app string) (*core.Topology, string, error) {
 	in, err := avro.New[Order](client, orderSchema)

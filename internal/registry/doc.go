@@ -1,8 +1,9 @@
 // Package registry is the machinery behind serde/registry: an embedded,
 // Confluent-compatible Schema Registry whose state lives in a Kafka topic.
 //
-// Layers: [ParseSchema] and [CheckCompatibility] (Avro parsing with
-// references, Confluent's seven compatibility levels and verbose messages);
+// Layers: [ParseSchema] (Avro parsing with references) and
+// [CheckCompatibility] (over package compat: Confluent's seven
+// compatibility levels and verbose messages);
 // [Store] (the _schemas topic: consumption, materialized state, the write
 // protocol); [Service] (the REST operations, returning Confluent error
 // codes); [NewHandler] (HTTP routing, content types, basic auth).

@@ -9,8 +9,7 @@
 // Start with a Config:
 //
 //	cfg, err := registryconf.Parse(props) // or fill the fields
-//	opts, err := cfg.AvroOptions()        // validates and reads the files
-//	client := avro.NewClient(cfg.BaseURL(), opts...)
+//	client, err := cfg.NewClient()        // validates and reads the files
 package registryconf
 
 import (
@@ -20,13 +19,10 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/riferrei/srclient"
-
 	"github.com/sluicehq/sluice/internal/pemtls"
-	avroserde "github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // Property names, as Confluent's Java serializers and converters spell
@@ -313,9 +309,10 @@ func (c Config) TLSConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-// AvroOptions validates the settings, reads the TLS files and returns the
-// options of serde/avro's client; connect it to BaseURL.
-func (c Config) AvroOptions() ([]avroserde.ClientOption, error) {
+// ClientOptions validates the settings, reads the TLS files and returns
+// the options of the registry client (serde/schemaregistry); connect it
+// to BaseURL, or use NewClient.
+func (c Config) ClientOptions() ([]schemaregistry.Option, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -323,17 +320,27 @@ func (c Config) AvroOptions() ([]avroserde.ClientOption, error) {
 	if err != nil {
 		return nil, err
 	}
-	var opts []avroserde.ClientOption
+	var opts []schemaregistry.Option
 	if tc != nil {
-		opts = append(opts, avroserde.WithTLSConfig(tc))
+		opts = append(opts, schemaregistry.WithTLSConfig(tc))
 	}
 	if user, password, ok := c.BasicAuth(); ok {
-		opts = append(opts, avroserde.WithBasicAuth(user, password))
+		opts = append(opts, schemaregistry.WithBasicAuth(user, password))
 	}
 	if token := c.BearerToken(); token != "" {
-		opts = append(opts, avroserde.WithBearerToken(token))
+		opts = append(opts, schemaregistry.WithBearerToken(token))
 	}
 	return opts, nil
+}
+
+// NewClient validates the settings, reads the TLS files and returns a
+// registry client for BaseURL; opts come after the settings' own.
+func (c Config) NewClient(opts ...schemaregistry.Option) (*schemaregistry.Client, error) {
+	own, err := c.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	return schemaregistry.NewClient(c.BaseURL(), append(own, opts...)...)
 }
 
 // String describes the settings with the password and token hidden.
@@ -369,14 +376,9 @@ func (c Config) GoString() string { return c.String() }
 func Explain(err error) string {
 	if err != nil {
 		status := 0
-		var regErr srclient.Error
+		var regErr *schemaregistry.Error
 		if errors.As(err, &regErr) {
-			status = regErr.Code
-		} else if msg := err.Error(); strings.HasPrefix(msg, "401 ") || strings.HasPrefix(msg, "403 ") {
-			status, _ = strconv.Atoi(msg[:3]) // srclient's "401 Unauthorized" for bodies that are not JSON
-		}
-		if status >= 10000 { // Confluent error codes are the status and two more digits.
-			status /= 100
+			status = regErr.Status
 		}
 		switch status {
 		case 401:

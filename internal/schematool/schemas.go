@@ -13,8 +13,10 @@ import (
 	"strings"
 
 	havro "github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/sluicehq/sluice/serde/registry"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // ReadSchemaFile reads and validates an .avsc file and returns it compacted
@@ -60,10 +62,10 @@ type Registered struct {
 }
 
 // Register registers schema under subject and returns its id and version.
-func Register(ctx context.Context, c *Client, subject, schema string) (Registered, error) {
-	id, err := c.Register(ctx, subject, schema)
+func Register(ctx context.Context, c *schemaregistry.Client, subject, schema string) (Registered, error) {
+	id, err := c.Register(ctx, subject, sr.Schema{Schema: schema})
 	if err != nil {
-		var re *RegistryError
+		var re *schemaregistry.Error
 		if errors.As(err, &re) && re.Status == 409 {
 			// The registry's message is one long line of verbose details;
 			// a check gives them readably.
@@ -72,13 +74,10 @@ func Register(ctx context.Context, c *Client, subject, schema string) (Registere
 			}
 			return Registered{}, fmt.Errorf("schematool: schema is incompatible with subject %q: %s (run `sluice schemas check` for details)", subject, re.Message)
 		}
-		return Registered{}, err
+		return Registered{}, Hint(err)
 	}
 	out := Registered{Subject: subject, ID: id}
-	var looked struct {
-		Version int `json:"version"`
-	}
-	if err := c.do(ctx, "POST", subjectPath(subject), schemaRequest{Schema: schema}, &looked); err == nil {
+	if looked, err := c.Lookup(ctx, subject, sr.Schema{Schema: schema}); err == nil {
 		out.Version = looked.Version
 	}
 	return out, nil
@@ -114,15 +113,14 @@ type CheckResult struct {
 // Check tests whether req.Schema may be registered under req.Subject.
 // Incompatibility is a result, not an error: errors are for failures to
 // check (registry unreachable, bad level, ...).
-func Check(ctx context.Context, c *Client, req CheckRequest) (*CheckResult, error) {
+func Check(ctx context.Context, c *schemaregistry.Client, req CheckRequest) (*CheckResult, error) {
 	res := &CheckResult{Subject: req.Subject}
 	versions, err := c.Versions(ctx, req.Subject)
-	var re *RegistryError
 	switch {
-	case errors.As(err, &re) && re.NotFound():
+	case errors.Is(err, schemaregistry.ErrNotFound):
 		versions = nil
 	case err != nil:
-		return nil, err
+		return nil, Hint(err)
 	}
 	res.Versions = len(versions)
 	if req.Level != "" {
@@ -134,14 +132,14 @@ func Check(ctx context.Context, c *Client, req CheckRequest) (*CheckResult, erro
 		var previous []string
 		slices.Sort(versions)
 		for _, v := range versions {
-			s, err := c.Version(ctx, req.Subject, strconv.Itoa(v))
+			s, err := c.SchemaByVersion(ctx, req.Subject, v)
 			if err != nil {
-				return nil, err
+				return nil, Hint(err)
 			}
 			if len(s.References) > 0 {
 				return nil, fmt.Errorf("schematool: version %d of subject %q has references, which a check at a given --level does not support; check at the subject's own level instead", v, req.Subject)
 			}
-			previous = append(previous, s.Schema)
+			previous = append(previous, s.Schema.Schema)
 		}
 		msgs, err := registry.CheckCompatibility(level, req.Schema, previous...)
 		if err != nil {
@@ -152,22 +150,23 @@ func Check(ctx context.Context, c *Client, req CheckRequest) (*CheckResult, erro
 		return res, nil
 	}
 	if res.Level, err = c.Level(ctx, req.Subject); err != nil {
-		return nil, err
+		return nil, Hint(err)
 	}
 	if len(versions) == 0 {
 		res.Compatible = true
 		return res, nil
 	}
-	version := "latest"
+	version := -1 // the latest
 	if strings.HasSuffix(res.Level, "_TRANSITIVE") {
-		version = "" // every version the level says
+		version = -2 // every version the level says
 	}
-	ok, msgs, err := c.TestCompatibility(ctx, req.Subject, version, req.Schema)
+	ok, msgs, err := c.CheckCompatibility(ctx, req.Subject, version, sr.Schema{Schema: req.Schema})
 	if err != nil {
+		var re *schemaregistry.Error
 		if errors.As(err, &re) && re.Code == 42201 {
 			return nil, fmt.Errorf("schematool: the registry rejects the schema as invalid: %s", re.Message)
 		}
-		return nil, err
+		return nil, Hint(err)
 	}
 	res.Compatible, res.Messages = ok, msgs
 	if !ok {
@@ -198,25 +197,31 @@ func WriteCheck(w io.Writer, file string, res *CheckResult) {
 
 // Get returns a schema by subject and version ("latest" or a number), or by
 // id when id >= 0.
-func Get(ctx context.Context, c *Client, subject, version string, id int) (*Schema, error) {
+func Get(ctx context.Context, c *schemaregistry.Client, subject, version string, id int) (sr.SubjectSchema, error) {
 	if id >= 0 {
-		return c.SchemaByID(ctx, id)
+		s, err := c.SchemaByID(ctx, id)
+		return s, Hint(err)
 	}
 	if subject == "" {
-		return nil, errors.New("schematool: give a subject (and a version, default latest) or an id")
+		return sr.SubjectSchema{}, errors.New("schematool: give a subject (and a version, default latest) or an id")
 	}
-	if version == "" {
-		version = "latest"
+	n := -1
+	if version != "" && version != "latest" {
+		var err error
+		if n, err = strconv.Atoi(version); err != nil || n < 1 {
+			return sr.SubjectSchema{}, fmt.Errorf("schematool: version %q: want a number from 1, or latest", version)
+		}
 	}
-	return c.Version(ctx, subject, version)
+	s, err := c.SchemaByVersion(ctx, subject, n)
+	return s, Hint(err)
 }
 
 // WriteSchema prints a schema's JSON indented, newline-terminated.
-func WriteSchema(w io.Writer, s *Schema) error {
+func WriteSchema(w io.Writer, s sr.SubjectSchema) error {
 	var out bytes.Buffer
-	if err := json.Indent(&out, []byte(s.Schema), "", "  "); err != nil {
+	if err := json.Indent(&out, []byte(s.Schema.Schema), "", "  "); err != nil {
 		out.Reset()
-		out.WriteString(s.Schema)
+		out.WriteString(s.Schema.Schema)
 	}
 	out.WriteByte('\n')
 	_, err := w.Write(out.Bytes())
@@ -225,10 +230,10 @@ func WriteSchema(w io.Writer, s *Schema) error {
 
 // List prints the registry's subjects, one per line; with versions, each
 // followed by a tab and its versions ("orders-value\t1,2").
-func List(ctx context.Context, c *Client, w io.Writer, versions bool) error {
+func List(ctx context.Context, c *schemaregistry.Client, w io.Writer, versions bool) error {
 	subjects, err := c.Subjects(ctx)
 	if err != nil {
-		return err
+		return Hint(err)
 	}
 	slices.Sort(subjects)
 	for _, s := range subjects {
@@ -238,7 +243,7 @@ func List(ctx context.Context, c *Client, w io.Writer, versions bool) error {
 		}
 		vs, err := c.Versions(ctx, s)
 		if err != nil {
-			return err
+			return Hint(err)
 		}
 		strs := make([]string, len(vs))
 		for i, v := range vs {

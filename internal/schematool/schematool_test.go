@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,11 +15,12 @@ import (
 	"github.com/sluicehq/sluice/internal/schematool"
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/serde/registry"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // startRegistry runs the embedded registry on a fresh in-process broker
 // behind an httptest server and returns a client for it.
-func startRegistry(t *testing.T, opts ...registry.Option) (*schematool.Client, string) {
+func startRegistry(t *testing.T, opts ...registry.Option) (*schemaregistry.Client, string) {
 	t.Helper()
 	b := testbroker.New(t)
 	reg, err := registry.New(context.Background(), append([]registry.Option{registry.WithBrokers(b.Addr())}, opts...)...)
@@ -30,7 +32,7 @@ func startRegistry(t *testing.T, opts ...registry.Option) (*schematool.Client, s
 		srv.Close()
 		reg.Close()
 	})
-	c, err := schematool.NewClient(srv.URL)
+	c, err := schemaregistry.NewClient(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func TestRegisterCheckGetList(t *testing.T) {
 	}
 
 	s, err := schematool.Get(ctx, c, "orders-value", "latest", -1)
-	if err != nil || s.Version != 2 || s.ID != r2.ID || !strings.Contains(s.Schema, `"currency"`) {
+	if err != nil || s.Version != 2 || s.ID != r2.ID || !strings.Contains(s.Schema.Schema, `"currency"`) {
 		t.Fatalf("get latest: %+v, %v", s, err)
 	}
 	s, err = schematool.Get(ctx, c, "orders-value", "1", -1)
@@ -103,7 +105,7 @@ func TestRegisterCheckGetList(t *testing.T) {
 		t.Fatalf("get version 1: %+v, %v", s, err)
 	}
 	s, err = schematool.Get(ctx, c, "", "", r1.ID)
-	if err != nil || strings.Contains(s.Schema, `"currency"`) {
+	if err != nil || strings.Contains(s.Schema.Schema, `"currency"`) {
 		t.Fatalf("get by id: %+v, %v", s, err)
 	}
 	out.Reset()
@@ -114,7 +116,7 @@ func TestRegisterCheckGetList(t *testing.T) {
 		t.Errorf("schema not indented:\n%s", out.String())
 	}
 	_, err = schematool.Get(ctx, c, "nope", "latest", -1)
-	var re *schematool.RegistryError
+	var re *schemaregistry.Error
 	if !errors.As(err, &re) || !re.NotFound() || re.Code != 40401 {
 		t.Errorf("get unknown subject: %v", err)
 	}
@@ -223,15 +225,15 @@ func setLevel(t *testing.T, url, subject, level string) {
 func TestBasicAuth(t *testing.T) {
 	ctx := context.Background()
 	_, url := startRegistry(t, registry.WithBasicAuth("ci", "secret"))
-	anon, _ := schematool.NewClient(url)
-	if _, err := anon.Subjects(ctx); err == nil || !strings.Contains(err.Error(), "--basic-auth") {
+	anon, _ := schemaregistry.NewClient(url)
+	if err := schematool.List(ctx, anon, io.Discard, false); err == nil || !strings.Contains(err.Error(), "--basic-auth") {
 		t.Errorf("without credentials: %v", err)
 	}
 	user, pass, err := schematool.ParseBasicAuth("ci:secret")
 	if err != nil {
 		t.Fatal(err)
 	}
-	authed, _ := schematool.NewClient(url, schematool.WithBasicAuth(user, pass))
+	authed, _ := schemaregistry.NewClient(url, schemaregistry.WithBasicAuth(user, pass))
 	if _, err := authed.Subjects(ctx); err != nil {
 		t.Errorf("with credentials: %v", err)
 	}
@@ -239,18 +241,18 @@ func TestBasicAuth(t *testing.T) {
 		t.Error("ParseBasicAuth accepted a value without a colon")
 	}
 	// Credentials in the URL are basic auth, and never in errors.
-	inURL, err := schematool.NewClient(strings.Replace(url, "http://", "http://ci:secret@", 1))
+	inURL, err := schemaregistry.NewClient(strings.Replace(url, "http://", "http://ci:secret@", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := inURL.Subjects(ctx); err != nil || strings.Contains(inURL.URL(), "secret") {
 		t.Errorf("credentials in the URL: %v (URL %s)", err, inURL.URL())
 	}
-	wrong, _ := schematool.NewClient(strings.Replace(url, "http://", "http://ci:pw-wrong@", 1))
+	wrong, _ := schemaregistry.NewClient(strings.Replace(url, "http://", "http://ci:pw-wrong@", 1))
 	if _, err := wrong.Subjects(ctx); err == nil || strings.Contains(err.Error(), "pw-wrong") {
 		t.Errorf("wrong password in the URL: %v", err)
 	}
-	if _, err := schematool.NewClient("ftp://ci:pw-wrong@host"); err == nil || strings.Contains(err.Error(), "pw-wrong") {
+	if _, err := schemaregistry.NewClient("ftp://ci:pw-wrong@host"); err == nil || strings.Contains(err.Error(), "pw-wrong") {
 		t.Errorf("bad URL: %v", err)
 	}
 }

@@ -1,6 +1,21 @@
-// Package testbroker starts an in-process Kafka-protocol broker (franz-go's
-// kfake) per test, on a random loopback port, so any package can run real
-// integration tests with plain `go test`.
+// Package testbroker starts an in-process Kafka-protocol broker per test:
+// the embedded broker of internal/broker (franz-go's kfake) on a random
+// loopback port, closed when the test ends, so any package can run real
+// integration tests with plain `go test`. Helpers create topics, produce,
+// read topics back, and (NewElecting, MoveLeaders) test leader elections.
+//
+// Its defaults differ from `sluice broker`'s (internal/broker) for tests:
+//
+//   - compaction and retention run every 200 ms (not 30 s);
+//   - KIP-848 groups heartbeat every 100 ms (not 500 ms), and the group
+//     minimum session timeout is 100 ms, so groups converge fast;
+//   - time-based retention is off (log.retention.ms=-1): tests use fixed,
+//     often old, timestamps, which retention would delete as soon as the
+//     cleaner runs;
+//   - state is kept in memory only.
+//
+// Topics are auto-created with 4 partitions unless created explicitly, as
+// with `sluice broker`.
 package testbroker
 
 import (
@@ -15,7 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
-	"github.com/sluicehq/sluice/internal/kfakecompact"
+	"github.com/sluicehq/sluice/internal/broker"
 )
 
 // Broker is one in-process cluster, closed when the test ends.
@@ -24,42 +39,31 @@ type Broker struct {
 	addrs   []string
 }
 
-// New starts a single-node cluster for t. Topics are auto-created with
-// 4 partitions unless created explicitly. extra options are appended to the
-// defaults (later options win).
+// New starts a single-node cluster for t with the package's test
+// defaults. extra options are appended to the kfake options (later ones
+// win); see broker.Config.KfakeOptions for what they may not be.
 func New(t testing.TB, extra ...kfake.Opt) *Broker {
 	t.Helper()
-	opts := []kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(4),
-		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
-		kfake.BrokerConfigs(map[string]string{
-			// kfake's own cleaner compacts open transactions' records
-			// (see internal/kfakecompact): a safe cleaner runs instead.
-			"log.cleaner.backoff.ms":               kfakecompact.DisabledBackoff,
+	return start(t, 1, extra)
+}
+
+func start(t testing.TB, brokers int, extra []kfake.Opt) *Broker {
+	t.Helper()
+	b, err := broker.Start(broker.Config{
+		Listen:          "127.0.0.1:0",
+		Brokers:         brokers,
+		CleanerInterval: 200 * time.Millisecond,
+		BrokerConfigs: map[string]string{
 			"group.consumer.heartbeat.interval.ms": "100",
-			// Tests use fixed, often old, timestamps: time-based retention
-			// would delete their data as soon as the cleaner runs.
-			"log.retention.ms": "-1",
-		}),
-	}
-	c, err := kfake.NewCluster(append(opts, extra...)...)
-	if err != nil {
-		t.Fatalf("testbroker: start kfake: %v", err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	cleaned := make(chan struct{})
-	go func() {
-		defer close(cleaned)
-		kfakecompact.Run(ctx, c, 200*time.Millisecond)
-	}()
-	t.Cleanup(func() {
-		stop()
-		<-cleaned
-		c.Close()
+			"log.retention.ms":                     "-1",
+		},
+		KfakeOptions: append([]kfake.Opt{kfake.GroupMinSessionTimeout(100 * time.Millisecond)}, extra...),
 	})
-	return &Broker{cluster: c, addrs: c.ListenAddrs()}
+	if err != nil {
+		t.Fatalf("testbroker: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return &Broker{cluster: b.Cluster(), addrs: b.Addrs()}
 }
 
 // Addr is the first broker's host:port.
@@ -202,7 +206,7 @@ func NewElecting(t testing.TB) *Broker {
 	t.Helper()
 	versions := kversion.Stable()
 	versions.SetMaxKeyVersion(int16(kmsg.Metadata), 6)
-	return New(t, kfake.NumBrokers(3), kfake.MaxVersions(versions))
+	return start(t, 3, []kfake.Opt{kfake.MaxVersions(versions)})
 }
 
 // MoveLeaders elects a new leader for every partition every interval, and

@@ -4,9 +4,9 @@
 // Records are byte-for-byte compatible with Confluent's KafkaAvroSerializer
 // and KafkaAvroDeserializer.
 //
-// Start with a registry client and a schema:
+// Start with a registry client (serde/schemaregistry) and a schema:
 //
-//	client := avro.NewClient("http://localhost:8081")
+//	client, err := schemaregistry.NewClient("http://localhost:8081")
 //	orders, err := avro.New[Order](client, orderSchema)          // Go struct with `avro` tags
 //	keys, err := avro.NewGeneric(client, keySchema, avro.Key())  // map[string]any
 //
@@ -23,12 +23,14 @@
 // errors ([ErrWireFormat], [ErrUnknownSchemaID], [ErrCorrupt], ...).
 //
 // The serdes are built on github.com/hamba/avro/v2 and talk to the registry
-// through github.com/riferrei/srclient; any srclient.ISchemaRegistryClient
-// works, including srclient's mock for tests.
+// through serde/schemaregistry's client. For tests, franz-go's in-memory
+// registry (github.com/twmb/franz-go/pkg/sr/srfake) or Sluice's embedded
+// one (serde/registry) serve the same API.
 package avro
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -41,9 +43,10 @@ import (
 
 	havro "github.com/hamba/avro/v2"
 	"github.com/modern-go/reflect2"
-	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/sluicehq/sluice/serde"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // SubjectNameStrategy says under which registry subject a serde registers
@@ -127,7 +130,7 @@ func UseSchemaID(id int) Option {
 //
 // New parses the schema but makes no registry call: the first Serialize for
 // a topic and the first Deserialize of a writer schema id do.
-func New[T any](client srclient.ISchemaRegistryClient, schema string, opts ...Option) (serde.Serde[T], error) {
+func New[T any](client *schemaregistry.Client, schema string, opts ...Option) (serde.Serde[T], error) {
 	return newSerde[T](client, schema, opts)
 }
 
@@ -137,7 +140,7 @@ func New[T any](client srclient.ISchemaRegistryClient, schema string, opts ...Op
 // float32, double as float64, bytes as []byte, enum as string, array as
 // []any, map as map[string]any, a union with null as the value or nil, other
 // unions as map[string]any{"branch name": value}). Otherwise as [New].
-func NewGeneric(client srclient.ISchemaRegistryClient, schema string, opts ...Option) (serde.Serde[map[string]any], error) {
+func NewGeneric(client *schemaregistry.Client, schema string, opts ...Option) (serde.Serde[map[string]any], error) {
 	return newSerde[map[string]any](client, schema, opts)
 }
 
@@ -155,7 +158,7 @@ const (
 // record should not pin its buffer for the process lifetime.
 const maxPooledBuffer = 1 << 20
 
-func newSerde[T any](client srclient.ISchemaRegistryClient, schema string, opts []Option) (*avroSerde[T], error) {
+func newSerde[T any](client *schemaregistry.Client, schema string, opts []Option) (*avroSerde[T], error) {
 	cfg := config{autoRegister: true}
 	for _, opt := range opts {
 		opt(&cfg)
@@ -194,7 +197,7 @@ func newSerde[T any](client srclient.ISchemaRegistryClient, schema string, opts 
 	s := &avroSerde[T]{
 		cfg:          cfg,
 		client:       client,
-		registryURL:  client.GetSchemaRegistryURL(),
+		registryURL:  client.URL(),
 		schemaText:   compact.String(),
 		readerSchema: parsed,
 		fullName:     fullName,
@@ -230,7 +233,7 @@ func newSerde[T any](client srclient.ISchemaRegistryClient, schema string, opts 
 // for a new topic or schema id makes one registry request, not one per task.
 type avroSerde[T any] struct {
 	cfg          config
-	client       srclient.ISchemaRegistryClient
+	client       *schemaregistry.Client
 	registryURL  string
 	schemaText   string
 	readerSchema havro.Schema
@@ -252,7 +255,7 @@ type avroSerde[T any] struct {
 }
 
 type writerEntry struct {
-	header  [headerSize]byte
+	header  [schemaregistry.HeaderSize]byte
 	id      int
 	subject string
 	enc     havro.ValEncoder // T with the writer schema
@@ -341,7 +344,7 @@ func (s *avroSerde[T]) encode(w *writerEntry, value *T) (out []byte, err error) 
 // not retain data.
 func (s *avroSerde[T]) Deserialize(topic string, data []byte) (T, error) {
 	var value T
-	id, body, err := parseHeader(data)
+	id, body, err := schemaregistry.ParseHeader(data)
 	if err != nil {
 		return value, &Error{Kind: ErrWireFormat, Op: "deserialize", Topic: topic, SchemaID: -1, detail: err.Error()}
 	}
@@ -455,60 +458,58 @@ func (s *avroSerde[T]) resolveWriter(topic, subject string) (*writerEntry, error
 		return &Error{Kind: kind, Op: "serialize", Topic: topic, Subject: subject, SchemaID: id, Err: err, detail: fmt.Sprintf(format, args...)}
 	}
 	registryFail := func(notFound error, err error, what string) error {
-		switch classifyRegistryError(err) {
-		case registryNotFound:
+		switch schemaregistry.Classify(err) {
+		case schemaregistry.ErrNotFound:
 			return fail(notFound, -1, err, "%s: not found in registry %s", what, s.registryURL)
-		case registryUnavailable:
+		case schemaregistry.ErrUnavailable:
 			return fail(ErrRegistryUnavailable, -1, err, "%s: registry %s unavailable (will retry on the next record)", what, s.registryURL)
 		default:
 			return fail(ErrRegistryRejected, -1, err, "%s: rejected by registry %s", what, s.registryURL)
 		}
 	}
+	ctx := context.Background() // the client's timeout bounds each request
 	var (
-		got    *srclient.Schema
+		got    sr.SubjectSchema
 		err    error
 		schema = s.readerSchema
 	)
 	switch {
 	case s.cfg.hasSchemaID:
-		got, err = s.client.GetSchema(s.cfg.schemaID)
+		got, err = s.client.SchemaByID(ctx, s.cfg.schemaID)
 		if err != nil {
 			return nil, registryFail(ErrUnknownSchemaID, err, fmt.Sprintf("fetch schema id %d", s.cfg.schemaID))
 		}
 	case s.cfg.useLatest:
-		got, err = s.client.GetLatestSchema(subject)
+		got, err = s.client.SchemaByVersion(ctx, subject, -1)
 		if err != nil {
 			return nil, registryFail(ErrSchemaNotRegistered, err, fmt.Sprintf("fetch latest schema of subject %q", subject))
 		}
 	case s.cfg.autoRegister:
-		got, err = s.client.CreateSchema(subject, s.schemaText, srclient.Avro)
+		got.ID, err = s.client.Register(ctx, subject, sr.Schema{Schema: s.schemaText})
 		if err != nil {
 			return nil, registryFail(ErrSchemaNotRegistered, err, fmt.Sprintf("register schema under subject %q", subject))
 		}
 	default:
-		got, err = s.client.LookupSchema(subject, s.schemaText, srclient.Avro)
+		got, err = s.client.Lookup(ctx, subject, sr.Schema{Schema: s.schemaText})
 		if err != nil {
 			return nil, registryFail(ErrSchemaNotRegistered, err, fmt.Sprintf("look up schema under subject %q (auto-register is off: register it first)", subject))
 		}
 	}
-	if got == nil {
-		return nil, fail(ErrRegistryRejected, -1, nil, "registry %s returned no schema for subject %q", s.registryURL, subject)
-	}
-	id := got.ID()
-	if id < 0 || int64(id) > 0xFFFFFFFF {
+	id := got.ID
+	if !schemaregistry.FitsHeader(id) {
 		return nil, fail(ErrRegistryRejected, id, nil, "registry %s returned schema id %d, which does not fit the wire format", s.registryURL, id)
 	}
 	if s.cfg.hasSchemaID || s.cfg.useLatest {
-		schema, err = parseRegistrySchema(s.client, got)
+		schema, err = parseRegistrySchema(ctx, s.client, got.Schema)
 		if err != nil {
-			if errors.As(err, new(*referenceError)) {
+			if isReferenceError(err) {
 				return nil, registryFail(ErrInvalidSchema, err, fmt.Sprintf("resolve references of schema id %d", id))
 			}
 			return nil, fail(ErrInvalidSchema, id, err, "schema id %d from registry %s", id, s.registryURL)
 		}
 	}
 	w := &writerEntry{id: id, subject: subject, enc: s.api.EncoderOf(schema, s.typ)}
-	putHeader(w.header[:], uint32(id))
+	schemaregistry.AppendHeader(w.header[:0], uint32(id))
 	return w, nil
 }
 
@@ -523,20 +524,21 @@ func (s *avroSerde[T]) readerFor(topic string, id uint32) (*readerEntry, error) 
 	fail := func(kind error, err error, format string, args ...any) error {
 		return &Error{Kind: kind, Op: "deserialize", Topic: topic, SchemaID: int(id), Err: err, detail: fmt.Sprintf(format, args...)}
 	}
-	got, err := s.client.GetSchema(int(id))
+	ctx := context.Background() // the client's timeout bounds each request
+	got, err := s.client.SchemaByID(ctx, int(id))
 	if err != nil {
-		switch classifyRegistryError(err) {
-		case registryNotFound:
+		switch schemaregistry.Classify(err) {
+		case schemaregistry.ErrNotFound:
 			return nil, fail(ErrUnknownSchemaID, err, "schema id %d not found in registry %s (record not written with this registry?)", id, s.registryURL)
-		case registryUnavailable:
+		case schemaregistry.ErrUnavailable:
 			return nil, fail(ErrRegistryUnavailable, err, "fetch schema id %d: registry %s unavailable (will retry on the next record)", id, s.registryURL)
 		default:
 			return nil, fail(ErrRegistryRejected, err, "fetch schema id %d: rejected by registry %s", id, s.registryURL)
 		}
 	}
-	writer, err := parseRegistrySchema(s.client, got)
+	writer, err := parseRegistrySchema(ctx, s.client, got.Schema)
 	if err != nil {
-		if errors.As(err, new(*referenceError)) && classifyRegistryError(err) == registryUnavailable {
+		if isReferenceError(err) && schemaregistry.Classify(err) == schemaregistry.ErrUnavailable {
 			return nil, fail(ErrRegistryUnavailable, err, "schema id %d: registry %s unavailable while resolving references", id, s.registryURL)
 		}
 		return nil, fail(ErrInvalidSchema, err, "schema id %d from registry %s", id, s.registryURL)

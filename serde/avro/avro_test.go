@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
@@ -88,13 +88,10 @@ type Event struct {
 // TestWireFormatVectorAllTypes pins a multi-byte schema id, zigzag longs,
 // union branch indexes, little-endian doubles, enum indexes, and arrays and
 // maps written as Java's BinaryEncoder writes them (one block with a
-// positive count, no byte size, then a 0 end marker). It uses srclient's
-// mock, which can register a schema under a chosen id.
+// positive count, no byte size, then a 0 end marker). It uses the
+// in-memory registry, which can register a schema under a chosen id.
 func TestWireFormatVectorAllTypes(t *testing.T) {
-	mock := srclient.CreateMockSchemaRegistryClient("mock://registry")
-	if _, err := mock.SetSchema(258, "events-value", eventSchema, srclient.Avro, 1); err != nil {
-		t.Fatal(err)
-	}
+	mock := memRegistry(t, seed{258, "events-value", eventSchema})
 	s := must[serde.Serde[Event]](t)(avro.New[Event](mock, eventSchema, avro.UseSchemaID(258)))
 	note := "hi"
 	ev := Event{ID: -2, Note: &note, Flag: true, Score: 1.5, Kind: "C", Tags: []string{"x"}, Attrs: map[string]int{"k": -1}}
@@ -393,9 +390,10 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
-// TestMockClient shows that srclient's mock works for simple tests.
+// TestMockClient shows that franz-go's in-memory registry works for simple
+// tests.
 func TestMockClient(t *testing.T) {
-	mock := srclient.CreateMockSchemaRegistryClient("mock://registry")
+	mock := memRegistry(t)
 	s := must[serde.Serde[User]](t)(avro.New[User](mock, userSchema))
 	b, err := s.Serialize("users", User{Name: "ab", Age: 3})
 	if err != nil {
@@ -416,7 +414,7 @@ func TestSchemaReferences(t *testing.T) {
 	reg.add("address", `{"type":"record","name":"Address","namespace":"com.x","fields":[{"name":"city","type":"string"}]}`)
 	withRef := reg.add("customers-value",
 		`{"type":"record","name":"Customer","namespace":"com.x","fields":[{"name":"name","type":"string"},{"name":"address","type":"com.x.Address"}]}`,
-		srclient.Reference{Name: "com.x.Address", Subject: "address", Version: 1})
+		sr.SchemaReference{Name: "com.x.Address", Subject: "address", Version: 1})
 	type Address struct {
 		City string `avro:"city"`
 	}

@@ -3,8 +3,6 @@ package avro_test
 import (
 	"testing"
 
-	"github.com/riferrei/srclient"
-
 	"github.com/sluicehq/sluice/serde/avro"
 )
 
@@ -41,7 +39,7 @@ type benchOrder struct {
 // 10-field record through a warmed serde, on one goroutine: records/s is
 // per core.
 func BenchmarkEncodeDecode(b *testing.B) {
-	mock := srclient.CreateMockSchemaRegistryClient("mock://bench")
+	mock := memRegistry(b)
 	s, err := avro.New[benchOrder](mock, benchSchema)
 	if err != nil {
 		b.Fatal(err)
@@ -69,7 +67,7 @@ func BenchmarkEncodeDecode(b *testing.B) {
 
 // BenchmarkEncodeDecodeGeneric is BenchmarkEncodeDecode with map[string]any.
 func BenchmarkEncodeDecodeGeneric(b *testing.B) {
-	mock := srclient.CreateMockSchemaRegistryClient("mock://bench")
+	mock := memRegistry(b)
 	s, err := avro.NewGeneric(mock, benchSchema)
 	if err != nil {
 		b.Fatal(err)

@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riferrei/srclient"
-
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 func TestDeserializeErrors(t *testing.T) {
@@ -120,7 +119,7 @@ func TestRegistryUnavailable(t *testing.T) {
 	// Nothing listening at all.
 	down := newFakeRegistry(t)
 	down.server.Close()
-	s := must[serde.Serde[User]](t)(avro.New[User](avro.NewClient(down.server.URL, avro.WithTimeout(2*time.Second)), userSchema))
+	s := must[serde.Serde[User]](t)(avro.New[User](newClient(t, down.server.URL, schemaregistry.WithTimeout(2*time.Second)), userSchema))
 	_, err := s.Deserialize("users", record)
 	if !errors.Is(err, avro.ErrRegistryUnavailable) {
 		t.Fatalf("closed registry: err = %v, want ErrRegistryUnavailable", err)
@@ -137,13 +136,10 @@ func TestRegistryUnavailable(t *testing.T) {
 // which loop over a removed array or map field's item count without
 // stopping at the end of the data. A hang here shows as a test timeout.
 func TestSkippedCollectionHugeCount(t *testing.T) {
-	mock := srclient.CreateMockSchemaRegistryClient("mock://x")
 	writer := `{"type":"record","name":"R","fields":[{"name":"a","type":"long"},
 	  {"name":"gone","type":{"type":"array","items":"long"}},
 	  {"name":"gone2","type":{"type":"map","values":{"type":"array","items":"null"}}}]}`
-	if _, err := mock.SetSchema(1, "s", writer, srclient.Avro, 1); err != nil {
-		t.Fatal(err)
-	}
+	mock := memRegistry(t, seed{1, "s", writer})
 	s := must[serde.Serde[map[string]any]](t)(avro.NewGeneric(mock, `{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}`))
 	for name, body := range map[string][]byte{
 		"2^31 items":             {0x02, 0xfe, 0xff, 0xff, 0xff, 0x0f},

@@ -4,14 +4,21 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 func Example() {
-	// In production: client := avro.NewClient("http://schema-registry:8081")
-	client := srclient.CreateMockSchemaRegistryClient("mock://registry")
+	// In production: schemaregistry.NewClient("http://schema-registry:8081").
+	// Here: franz-go's in-memory registry.
+	reg := srfake.New()
+	defer reg.Close()
+	client, err := schemaregistry.NewClient(reg.URL())
+	if err != nil {
+		panic(err)
+	}
 
 	type User struct {
 		Name string `avro:"name"`

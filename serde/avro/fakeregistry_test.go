@@ -10,18 +10,16 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // fakeRegistry is an httptest server speaking the subset of the Confluent
-// Schema Registry REST API that the serdes use, so that tests run srclient's
-// real HTTP client. srclient's own mock (srclient.CreateMockSchemaRegistryClient)
-// is not enough on its own: its CreateSchema fails for a schema already
-// registered under the subject (the real registry returns the existing id),
-// it gives the same schema a new id under each subject, it does not
-// implement LookupSchema, and it is not safe for concurrent use.
+// Schema Registry REST API that the serdes use, with failure injection and
+// a request count, which franz-go's in-memory registry (srfake, see
+// memRegistry) does not offer.
 type fakeRegistry struct {
 	t      testing.TB
 	server *httptest.Server
@@ -32,7 +30,7 @@ type fakeRegistry struct {
 	mu       sync.Mutex
 	schemas  []fakeSchema                 // index id-1
 	subjects map[string][]int             // subject → ids by version-1
-	refs     map[int][]srclient.Reference // id → references
+	refs     map[int][]sr.SchemaReference // id → references
 }
 
 type fakeSchema struct {
@@ -42,7 +40,7 @@ type fakeSchema struct {
 
 func newFakeRegistry(t testing.TB) *fakeRegistry {
 	t.Helper()
-	r := &fakeRegistry{t: t, subjects: map[string][]int{}, refs: map[int][]srclient.Reference{}}
+	r := &fakeRegistry{t: t, subjects: map[string][]int{}, refs: map[int][]sr.SchemaReference{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /subjects/{subject}/versions", r.register)
 	mux.HandleFunc("POST /subjects/{subject}", r.lookup)
@@ -60,15 +58,44 @@ func newFakeRegistry(t testing.TB) *fakeRegistry {
 	return r
 }
 
-// client returns a fresh srclient client for the registry, with its own
-// caches.
-func (r *fakeRegistry) client() *srclient.SchemaRegistryClient {
-	return avro.NewClient(r.server.URL)
+// client returns a fresh client for the registry, with its own caches.
+func (r *fakeRegistry) client() *schemaregistry.Client {
+	return newClient(r.t, r.server.URL)
+}
+
+func newClient(t testing.TB, url string, opts ...schemaregistry.Option) *schemaregistry.Client {
+	t.Helper()
+	c, err := schemaregistry.NewClient(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// memRegistry returns franz-go's in-memory registry, seeded with avroSchemas
+// (each an id, a subject and a schema: version 1, 2, ... of the subject in
+// order), and a client of it.
+func memRegistry(t testing.TB, seeds ...seed) *schemaregistry.Client {
+	t.Helper()
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	versions := map[string]int{}
+	for _, s := range seeds {
+		versions[s.subject]++
+		reg.SeedSchema(s.subject, versions[s.subject], s.id, sr.Schema{Schema: s.schema})
+	}
+	return newClient(t, reg.URL())
+}
+
+type seed struct {
+	id      int
+	subject string
+	schema  string
 }
 
 // add registers schema under subject as the test setup would with a
 // schema-registry CLI, and returns its id.
-func (r *fakeRegistry) add(subject, schema string, refs ...srclient.Reference) int {
+func (r *fakeRegistry) add(subject, schema string, refs ...sr.SchemaReference) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.addLocked(subject, schema, "", refs)
@@ -80,7 +107,7 @@ func (r *fakeRegistry) addTyped(subject, schema, schemaType string) int {
 	return r.addLocked(subject, schema, schemaType, nil)
 }
 
-func (r *fakeRegistry) addLocked(subject, schema, schemaType string, refs []srclient.Reference) int {
+func (r *fakeRegistry) addLocked(subject, schema, schemaType string, refs []sr.SchemaReference) int {
 	norm := normalize(schema)
 	id := 0
 	for i, s := range r.schemas {
@@ -123,7 +150,7 @@ func normalize(schema string) string {
 type schemaRequest struct {
 	Schema     string               `json:"schema"`
 	SchemaType string               `json:"schemaType"`
-	References []srclient.Reference `json:"references"`
+	References []sr.SchemaReference `json:"references"`
 }
 
 func (r *fakeRegistry) register(w http.ResponseWriter, req *http.Request) {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/riferrei/srclient"
-
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
 )
@@ -55,15 +53,10 @@ type fuzzSerdes struct {
 }
 
 // newFuzzSerdes registers eventSchema as id 1 and eventV0Schema as id 2 in
-// srclient's in-process mock (no HTTP, so fuzzing is fast).
+// the in-memory registry (the serdes fetch each id once, so fuzzing makes
+// few HTTP requests).
 func newFuzzSerdes(f testing.TB) fuzzSerdes {
-	mock := srclient.CreateMockSchemaRegistryClient("mock://fuzz")
-	if _, err := mock.SetSchema(1, "events-value", eventSchema, srclient.Avro, 1); err != nil {
-		f.Fatal(err)
-	}
-	if _, err := mock.SetSchema(2, "events-value", eventV0Schema, srclient.Avro, 2); err != nil {
-		f.Fatal(err)
-	}
+	mock := memRegistry(f, seed{1, "events-value", eventSchema}, seed{2, "events-value", eventV0Schema})
 	typed, err := avro.New[Event](mock, eventReaderSchema, avro.UseSchemaID(1))
 	if err != nil {
 		f.Fatal(err)
@@ -76,9 +69,7 @@ func newFuzzSerdes(f testing.TB) fuzzSerdes {
 }
 
 func seedRecords(f testing.TB) [][]byte {
-	mock := srclient.CreateMockSchemaRegistryClient("mock://seed")
-	_, _ = mock.SetSchema(1, "events-value", eventSchema, srclient.Avro, 1)
-	_, _ = mock.SetSchema(2, "events-value", eventV0Schema, srclient.Avro, 2)
+	mock := memRegistry(f, seed{1, "events-value", eventSchema}, seed{2, "events-value", eventV0Schema})
 	v1 := must[serde.Serde[map[string]any]](f)(avro.NewGeneric(mock, eventSchema, avro.UseSchemaID(1)))
 	v0 := must[serde.Serde[map[string]any]](f)(avro.NewGeneric(mock, eventV0Schema, avro.UseSchemaID(2)))
 	return [][]byte{

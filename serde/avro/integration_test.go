@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
 	"github.com/sluicehq/sluice/serde/registry"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // TestWithSluiceRegistry runs the serdes against Sluice's own schema
@@ -27,9 +28,9 @@ func TestWithSluiceRegistry(t *testing.T) {
 		srv.Close()
 		_ = reg.Close()
 	})
-	client := avro.NewClient(srv.URL, avro.WithBasicAuth("app", "secret"))
+	client := newClient(t, srv.URL, schemaregistry.WithBasicAuth("app", "secret"))
 
-	wrongPassword := must[serde.Serde[User]](t)(avro.New[User](avro.NewClient(srv.URL, avro.WithBasicAuth("app", "nope")), userSchema))
+	wrongPassword := must[serde.Serde[User]](t)(avro.New[User](newClient(t, srv.URL, schemaregistry.WithBasicAuth("app", "nope")), userSchema))
 	if _, err := wrongPassword.Serialize("users", User{}); !errors.Is(err, avro.ErrRegistryRejected) || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong password: err = %v, want ErrRegistryRejected with 401", err)
 	}
@@ -55,7 +56,7 @@ func TestWithSluiceRegistry(t *testing.T) {
 	}
 
 	// A fresh serde with auto-registration off finds v1's id by look-up.
-	lookup := must[serde.Serde[User]](t)(avro.New[User](avro.NewClient(srv.URL, avro.WithBasicAuth("app", "secret")), userSchema, avro.AutoRegister(false)))
+	lookup := must[serde.Serde[User]](t)(avro.New[User](newClient(t, srv.URL, schemaregistry.WithBasicAuth("app", "secret")), userSchema, avro.AutoRegister(false)))
 	if got := must[[]byte](t)(lookup.Serialize("users", User{Name: "one", Age: 1})); string(got) != string(r1) {
 		t.Fatalf("look-up wrote % x, want % x", got, r1)
 	}

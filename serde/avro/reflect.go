@@ -9,9 +9,9 @@ import (
 
 	havro "github.com/hamba/avro/v2"
 	"github.com/modern-go/reflect2"
-	"github.com/riferrei/srclient"
 
 	"github.com/sluicehq/sluice/serde"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // NewReflect returns a serde for values of a Go type known only at run time:
@@ -22,7 +22,7 @@ import (
 // returns a newly allocated *typ. Encoding and decoding run at the speed of
 // [New] with a static type; otherwise it behaves as [New] (same options,
 // wire format, registry use and errors).
-func NewReflect(client srclient.ISchemaRegistryClient, schema string, typ reflect.Type, opts ...Option) (serde.Serde[any], error) {
+func NewReflect(client *schemaregistry.Client, schema string, typ reflect.Type, opts ...Option) (serde.Serde[any], error) {
 	if typ == nil {
 		return nil, errors.New("avro: NewReflect: nil type")
 	}
@@ -107,7 +107,7 @@ func (s *reflectSerde) encode(w *writerEntry, ptr unsafe.Pointer) (out []byte, e
 // Deserialize decodes a wire-format record into a new *typ. It does not
 // retain data.
 func (s *reflectSerde) Deserialize(topic string, data []byte) (any, error) {
-	id, body, err := parseHeader(data)
+	id, body, err := schemaregistry.ParseHeader(data)
 	if err != nil {
 		return nil, &Error{Kind: ErrWireFormat, Op: "deserialize", Topic: topic, SchemaID: -1, detail: err.Error()}
 	}

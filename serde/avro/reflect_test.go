@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/riferrei/srclient"
-
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
 )
@@ -15,10 +13,9 @@ import (
 // the same bytes as New with the static type and reads them back, and
 // rejects values of other types.
 func TestNewReflect(t *testing.T) {
-	// srclient's mock refuses to register one schema twice, so each serde
-	// gets its own (both hand out id 1).
-	static := must[serde.Serde[User]](t)(avro.New[User](srclient.CreateMockSchemaRegistryClient("mock://a"), userSchema))
-	mock := srclient.CreateMockSchemaRegistryClient("mock://reflect")
+	// Each serde gets a registry of its own (both hand out id 1).
+	static := must[serde.Serde[User]](t)(avro.New[User](memRegistry(t), userSchema))
+	mock := memRegistry(t)
 	dyn := must[serde.Serde[any]](t)(avro.NewReflect(mock, userSchema, reflect.TypeFor[User]()))
 	in := User{Name: "ann", Age: 7}
 	want := must[[]byte](t)(static.Serialize("users", in))

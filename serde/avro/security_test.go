@@ -12,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testregistry"
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 func caConfig(t *testing.T, caFile string) *tls.Config {
@@ -35,9 +36,9 @@ func TestClientSecurity(t *testing.T) {
 	basic := testregistry.Start(t, testregistry.Options{User: "app", Password: "s3cret"})
 	bearer := testregistry.Start(t, testregistry.Options{BearerToken: "tok-right"})
 
-	roundTrip := func(t *testing.T, client avro.ClientOption, url string, more ...avro.ClientOption) {
+	roundTrip := func(t *testing.T, client schemaregistry.Option, url string, more ...schemaregistry.Option) {
 		t.Helper()
-		s := must[serde.Serde[User]](t)(avro.New[User](avro.NewClient(url, append([]avro.ClientOption{client}, more...)...), userSchema))
+		s := must[serde.Serde[User]](t)(avro.New[User](newClient(t, url, append([]schemaregistry.Option{client}, more...)...), userSchema))
 		data := must[[]byte](t)(s.Serialize("users", User{Name: "ann", Age: 3}))
 		if got, err := s.Deserialize("users", data); err != nil || got != (User{Name: "ann", Age: 3}) {
 			t.Fatalf("read back %+v, %v", got, err)
@@ -54,35 +55,35 @@ func TestClientSecurity(t *testing.T) {
 		}
 		t.Log(err)
 	}
-	newSerde := func(t *testing.T, url string, opts ...avro.ClientOption) serde.Serde[User] {
+	newSerde := func(t *testing.T, url string, opts ...schemaregistry.Option) serde.Serde[User] {
 		t.Helper()
-		return must[serde.Serde[User]](t)(avro.New[User](avro.NewClient(url, opts...), userSchema))
+		return must[serde.Serde[User]](t)(avro.New[User](newClient(t, url, opts...), userSchema))
 	}
 
 	t.Run("basic auth over TLS", func(t *testing.T) {
-		roundTrip(t, avro.WithTLSConfig(caConfig(t, basic.Certs.CA)), basic.URL, avro.WithBasicAuth("app", "s3cret"))
+		roundTrip(t, schemaregistry.WithTLSConfig(caConfig(t, basic.Certs.CA)), basic.URL, schemaregistry.WithBasicAuth("app", "s3cret"))
 	})
 	t.Run("bearer token over TLS", func(t *testing.T) {
-		roundTrip(t, avro.WithTLSConfig(caConfig(t, bearer.Certs.CA)), bearer.URL, avro.WithBearerToken("tok-right"))
+		roundTrip(t, schemaregistry.WithTLSConfig(caConfig(t, bearer.Certs.CA)), bearer.URL, schemaregistry.WithBearerToken("tok-right"))
 	})
 	t.Run("bearer token with WithHTTPClient", func(t *testing.T) {
 		transport := &http.Transport{TLSClientConfig: caConfig(t, bearer.Certs.CA)}
 		hc := &http.Client{Transport: transport}
-		roundTrip(t, avro.WithHTTPClient(hc), bearer.URL, avro.WithBearerToken("tok-right"))
+		roundTrip(t, schemaregistry.WithHTTPClient(hc), bearer.URL, schemaregistry.WithBearerToken("tok-right"))
 		if hc.Transport != transport {
 			t.Fatal("NewClient replaced the transport of the caller's client")
 		}
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		rejected(t, newSerde(t, basic.URL, avro.WithTLSConfig(caConfig(t, basic.Certs.CA)), avro.WithBasicAuth("app", "pw-wrong")), "pw-wrong", "401")
+		rejected(t, newSerde(t, basic.URL, schemaregistry.WithTLSConfig(caConfig(t, basic.Certs.CA)), schemaregistry.WithBasicAuth("app", "pw-wrong")), "pw-wrong", "401")
 	})
 	t.Run("wrong token", func(t *testing.T) {
-		rejected(t, newSerde(t, bearer.URL, avro.WithTLSConfig(caConfig(t, bearer.Certs.CA)), avro.WithBearerToken("tok-wrong")), "tok-wrong", "401")
+		rejected(t, newSerde(t, bearer.URL, schemaregistry.WithTLSConfig(caConfig(t, bearer.Certs.CA)), schemaregistry.WithBearerToken("tok-wrong")), "tok-wrong", "401")
 	})
 	t.Run("untrusted certificate", func(t *testing.T) {
-		rejected(t, newSerde(t, basic.URL, avro.WithBasicAuth("app", "s3cret")), "s3cret", "certificate")
+		rejected(t, newSerde(t, basic.URL, schemaregistry.WithBasicAuth("app", "s3cret")), "s3cret", "certificate")
 	})
 	t.Run("plain HTTP to the TLS port", func(t *testing.T) {
-		rejected(t, newSerde(t, strings.Replace(basic.URL, "https://", "http://", 1), avro.WithBasicAuth("app", "s3cret")), "s3cret", "400 Bad Request")
+		rejected(t, newSerde(t, strings.Replace(basic.URL, "https://", "http://", 1), schemaregistry.WithBasicAuth("app", "s3cret")), "s3cret", "HTTP 400")
 	})
 }

@@ -1,10 +1,9 @@
 package dynamic
 
 import (
-	"github.com/riferrei/srclient"
-
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 // AvroSerde returns a serde for t's values in the Confluent schema-registry
@@ -22,7 +21,7 @@ import (
 // Errors are serde/avro's *avro.Error, with its kinds: a registry that
 // cannot be reached is avro.ErrRegistryUnavailable, which wraps
 // serde.ErrTransient; others name the topic, subject and schema id. The
-// client is usually avro.NewClient's. The serde is safe for concurrent use.
-func AvroSerde(client srclient.ISchemaRegistryClient, t *Type, opts ...avro.Option) (serde.Serde[any], error) {
+// client is usually schemaregistry.NewClient's. The serde is safe for concurrent use.
+func AvroSerde(client *schemaregistry.Client, t *Type, opts ...avro.Option) (serde.Serde[any], error) {
 	return avro.NewReflect(client, t.schema, t.Reflect(), opts...)
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	havro "github.com/hamba/avro/v2"
-	"github.com/riferrei/srclient"
 
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
@@ -55,7 +54,7 @@ func benchStatic() benchOrder {
 }
 
 func staticRoundTrip(b *testing.B) func() {
-	s := must[serde.Serde[benchOrder]](b)(avro.New[benchOrder](srclient.CreateMockSchemaRegistryClient("mock://bench"), benchSchema))
+	s := must[serde.Serde[benchOrder]](b)(avro.New[benchOrder](mustMock(b), benchSchema))
 	in := benchStatic()
 	return func() {
 		data, err := s.Serialize("orders", in)
@@ -70,7 +69,7 @@ func staticRoundTrip(b *testing.B) func() {
 
 func dynamicRoundTrip(b *testing.B) func() {
 	typ := must[*dynamic.Type](b)(dynamic.FromAvro(benchSchema))
-	s := must[serde.Serde[any]](b)(dynamic.AvroSerde(srclient.CreateMockSchemaRegistryClient("mock://bench"), typ))
+	s := must[serde.Serde[any]](b)(dynamic.AvroSerde(mustMock(b), typ))
 	in := must[any](b)(typ.FromMap(benchFields))
 	return func() {
 		data, err := s.Serialize("orders", in)
@@ -84,7 +83,7 @@ func dynamicRoundTrip(b *testing.B) func() {
 }
 
 func genericRoundTrip(b *testing.B) func() {
-	s := must[serde.Serde[map[string]any]](b)(avro.NewGeneric(srclient.CreateMockSchemaRegistryClient("mock://bench"), benchSchema))
+	s := must[serde.Serde[map[string]any]](b)(avro.NewGeneric(mustMock(b), benchSchema))
 	return func() {
 		data, err := s.Serialize("orders", benchFields)
 		if err != nil {

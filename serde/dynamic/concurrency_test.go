@@ -13,7 +13,7 @@ import (
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
 	typ := newAll(t)
-	avroSerde := must[serde.Serde[any]](t)(dynamic.AvroSerde(mockRegistry(), typ))
+	avroSerde := must[serde.Serde[any]](t)(dynamic.AvroSerde(mustMock(t), typ))
 	jsonSerde := dynamic.JSONSerde(typ)
 	label := must[*dynamic.Accessor](t)(typ.Accessor("s"))
 	var wg sync.WaitGroup

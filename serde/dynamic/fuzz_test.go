@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/serde/avro"
@@ -34,15 +34,12 @@ type fuzzTarget struct {
 	seeds       [][]byte
 }
 
-// newFuzzTarget registers all.avsc as id 1 in srclient's in-process mock
+// newFuzzTarget registers all.avsc as id 1 in the in-memory registry
 // and returns serdes reading it as itself and as a smaller resolved
 // reader, with seed records.
 func newFuzzTarget(f testing.TB) fuzzTarget {
-	mock := srclient.CreateMockSchemaRegistryClient("mock://fuzz")
-	schema := readSchema(f, "all.avsc")
-	if _, err := mock.SetSchema(1, "all-value", schema, srclient.Avro, 1); err != nil {
-		f.Fatal(err)
-	}
+	mock, reg := mockRegistry(f)
+	reg.SeedSchema("all-value", 1, 1, sr.Schema{Schema: readSchema(f, "all.avsc")})
 	ft := fuzzTarget{typ: newAll(f)}
 	ft.reader = must[*dynamic.Type](f)(dynamic.FromAvro(fuzzReaderSchema))
 	ft.all = must[serde.Serde[any]](f)(dynamic.AvroSerde(mock, ft.typ, avro.UseSchemaID(1)))

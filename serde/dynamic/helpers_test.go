@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/sluicehq/sluice/internal/testbroker"
-	"github.com/sluicehq/sluice/serde/avro"
 	"github.com/sluicehq/sluice/serde/dynamic"
 	"github.com/sluicehq/sluice/serde/registry"
+	"github.com/sluicehq/sluice/serde/schemaregistry"
 )
 
 func must[T any](t testing.TB) func(T, error) T {
@@ -41,7 +41,7 @@ func readSchema(t testing.TB, name string) string {
 
 // startRegistry runs Sluice's schema registry on an in-process broker
 // behind a real HTTP server and returns a client for it.
-func startRegistry(t testing.TB) (*srclient.SchemaRegistryClient, string) {
+func startRegistry(t testing.TB) (*schemaregistry.Client, string) {
 	t.Helper()
 	b := testbroker.New(t)
 	reg, err := registry.New(context.Background(), registry.WithBrokers(b.Addr()))
@@ -53,11 +53,25 @@ func startRegistry(t testing.TB) (*srclient.SchemaRegistryClient, string) {
 		srv.Close()
 		_ = reg.Close()
 	})
-	return avro.NewClient(srv.URL), srv.URL
+	return newClient(t, srv.URL), srv.URL
 }
 
-func mockRegistry() srclient.ISchemaRegistryClient {
-	return srclient.CreateMockSchemaRegistryClient("mock://dynamic")
+func newClient(t testing.TB, url string) *schemaregistry.Client {
+	t.Helper()
+	c, err := schemaregistry.NewClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// mockRegistry returns a client of franz-go's in-memory registry, closed
+// with the test, and the registry for seeding.
+func mockRegistry(t testing.TB) (*schemaregistry.Client, *srfake.Registry) {
+	t.Helper()
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	return newClient(t, reg.URL()), reg
 }
 
 // normalize makes generic values comparable with reflect.DeepEqual:
@@ -198,4 +212,10 @@ func mustRat(s string) *big.Rat {
 		panic(s)
 	}
 	return r
+}
+
+func mustMock(t testing.TB) *schemaregistry.Client {
+	t.Helper()
+	c, _ := mockRegistry(t)
+	return c
 }

@@ -1,6 +1,7 @@
 package dynamic_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -125,7 +126,7 @@ func TestSchemaResolution(t *testing.T) {
 func TestAvroSerdeErrors(t *testing.T) {
 	t.Parallel()
 	typ := must[*dynamic.Type](t)(dynamic.FromAvro(userV1))
-	down := must[serde.Serde[any]](t)(dynamic.AvroSerde(avro.NewClient("http://127.0.0.1:1"), typ))
+	down := must[serde.Serde[any]](t)(dynamic.AvroSerde(newClient(t, "http://127.0.0.1:1"), typ))
 	v := must[any](t)(typ.FromMap(map[string]any{"name": "a", "age": 1, "legacy": ""}))
 	_, err := down.Serialize("users", v)
 	if !errors.Is(err, serde.ErrTransient) || !errors.Is(err, avro.ErrRegistryUnavailable) || !strings.Contains(err.Error(), `topic "users"`) {
@@ -135,7 +136,7 @@ func TestAvroSerdeErrors(t *testing.T) {
 		t.Fatalf("unreachable registry on read: err = %v", err)
 	}
 
-	s := must[serde.Serde[any]](t)(dynamic.AvroSerde(mockRegistry(), typ))
+	s := must[serde.Serde[any]](t)(dynamic.AvroSerde(mustMock(t), typ))
 	for _, bad := range []any{nil, "a string", map[string]any{"name": "x"}, typ.Reflect()} {
 		if _, err := s.Serialize("users", bad); !errors.Is(err, avro.ErrEncode) || !strings.Contains(err.Error(), "com.x.User") && !strings.Contains(err.Error(), "struct") {
 			t.Errorf("Serialize(%T): err = %v, want ErrEncode", bad, err)
@@ -164,7 +165,7 @@ func TestSubjectStrategies(t *testing.T) {
 	}
 	register := must[serde.Serde[any]](t)(dynamic.AvroSerde(client, typ, avro.WithSubjectStrategy(avro.RecordName)))
 	written := must[[]byte](t)(register.Serialize("t1", v))
-	if got, err := client.GetLatestSchema("com.x.User"); err != nil || got.ID() != int(written[4]) {
+	if got, err := client.SchemaByVersion(context.Background(), "com.x.User", -1); err != nil || got.ID != int(written[4]) {
 		t.Fatalf("subject com.x.User: %v, %v; record has id %d", got, err, written[4])
 	}
 	if again := must[[]byte](t)(lookup.Serialize("t2", v)); string(again) != string(written) {
@@ -172,7 +173,7 @@ func TestSubjectStrategies(t *testing.T) {
 	}
 	keys := must[serde.Serde[any]](t)(dynamic.AvroSerde(client, typ, avro.Key(), avro.WithSubjectStrategy(avro.TopicName)))
 	must[[]byte](t)(keys.Serialize("t3", v))
-	if _, err := client.GetLatestSchema("t3-key"); err != nil {
+	if _, err := client.SchemaByVersion(context.Background(), "t3-key", -1); err != nil {
 		t.Fatalf("subject t3-key: %v", err)
 	}
 }

@@ -17,7 +17,7 @@ import (
 func TestAvroRoundTrip(t *testing.T) {
 	t.Parallel()
 	typ := newAll(t)
-	s := must[serde.Serde[any]](t)(dynamic.AvroSerde(mockRegistry(), typ))
+	s := must[serde.Serde[any]](t)(dynamic.AvroSerde(mustMock(t), typ))
 	for name, fixture := range map[string]map[string]any{"all set": allFixture(), "nulls and other branches": allNulls()} {
 		t.Run(name, func(t *testing.T) {
 			v := must[any](t)(typ.FromMap(fixture))

@@ -264,7 +264,7 @@ func TestInfer(t *testing.T) {
 			t.Fatalf("set %s: %v", name, err)
 		}
 	}
-	mock := mockRegistry()
+	mock := mustMock(t)
 	s := must[serde.Serde[any]](t)(dynamic.AvroSerde(mock, out))
 	data := must[[]byte](t)(s.Serialize("enriched", v))
 	gen := must[serde.Serde[map[string]any]](t)(avro.NewGeneric(mock, wantSchema))
@@ -327,7 +327,7 @@ func TestInferStruct(t *testing.T) {
 		t.Fatalf("schema:\n%s\nwant\n%s", out.AvroSchema(), want)
 	}
 	v := must[any](t)(out.FromMap(map[string]any{"p": map[string]any{"x": 1, "Y": 2, "Tags": []any{"a"}}, "ps": []any{nil, map[string]any{"x": 3, "Y": 4, "Tags": []any{}}}}))
-	s := must[serde.Serde[any]](t)(dynamic.AvroSerde(mockRegistry(), out))
+	s := must[serde.Serde[any]](t)(dynamic.AvroSerde(mustMock(t), out))
 	back := must[any](t)(s.Deserialize("geo", must[[]byte](t)(s.Serialize("geo", v))))
 	if d := diff(must[map[string]any](t)(out.ToMap(v)), must[map[string]any](t)(out.ToMap(back))); d != "" {
 		t.Fatal(d)
