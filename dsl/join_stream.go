@@ -432,7 +432,7 @@ func (p *streamJoinProcessor[K, V1, V2, VR]) Process(r core.Record[K, joinInput[
 	// check; its tests, e.g. KStreamKStreamJoinTest#testWindowing, expect
 	// such records to join).
 	if ts == p.streamTime && p.outerStore != nil {
-		if err := p.emitClosed(); err != nil {
+		if err := p.emitClosed(r.Headers); err != nil {
 			return err
 		}
 	}
@@ -588,8 +588,11 @@ func (p *streamJoinProcessor[K, V1, V2, VR]) deleteOuter(left bool, kb []byte, t
 
 // emitClosed forwards and removes the waiting records whose window has
 // closed, oldest first (Kafka Streams' emitNonJoinedOuterRecords, without
-// its wall-clock throttle: minOuter already makes the check cheap).
-func (p *streamJoinProcessor[K, V1, V2, VR]) emitClosed() error {
+// its wall-clock throttle: minOuter already makes the check cheap). They
+// carry the headers of the record being processed, which triggered them,
+// as in Kafka Streams (KStreamKStreamOuterJoinTest#testShouldForwardCurrentHeaders);
+// the waiting store keeps no headers.
+func (p *streamJoinProcessor[K, V1, V2, VR]) emitClosed(headers []core.Header) error {
 	if p.minOuter == math.MaxInt64 {
 		return nil // nothing waits
 	}
@@ -654,7 +657,7 @@ func (p *streamJoinProcessor[K, V1, V2, VR]) emitClosed() error {
 			if err != nil {
 				return fmt.Errorf("deserialize store value: %w", err)
 			}
-			return p.ctx.Forward(core.Record[K, VR]{Key: key, Value: p.unmatched(in), Timestamp: time.UnixMilli(ts)})
+			return p.ctx.Forward(core.Record[K, VR]{Key: key, Value: p.unmatched(in), Timestamp: time.UnixMilli(ts), Headers: headers})
 		})
 		if err != nil {
 			return err
