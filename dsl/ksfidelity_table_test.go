@@ -67,3 +67,87 @@ func TestKSFidelityTableTableJoin(t *testing.T) {
 		{name: "outer/testJoin", java: "KTableKTableOuterJoinTest#testJoin", build: ktJoin("outer"), steps: ktJoinSteps("outer")},
 	})
 }
+
+const (
+	streamTopic = "streamTopic"
+	tableTopic  = "tableTopic"
+)
+
+// ksktJoin builds KStreamKTable{,Left}JoinTest's stream.join/leftJoin(table,
+// TOSTRING_JOINER).
+func ksktJoin(left bool) func(b *dsl.Builder, c *captured) {
+	return func(b *dsl.Builder, c *captured) {
+		s := dsl.Stream(b, streamTopic, intStrings)
+		t := dsl.Table(b, tableTopic, intStrings)
+		if left {
+			capture(dsl.LeftJoinTable(s, t, toStringLeftJoiner), c)
+		} else {
+			capture(dsl.JoinTable(s, t, toStringJoiner), c)
+		}
+	}
+}
+
+// pushToStream is the Java tests' pushToStream: keys[i] at time i.
+func pushToStream(n int, prefix string) []ksIn { return eachInc(streamTopic, allKeys[:n], prefix, 0) }
+
+// pushToTable is the Java tests' pushToTable, whose timestamps are random
+// (r.nextInt(Integer.MAX_VALUE)); no output depends on them, so fixed
+// arbitrary ones stand in.
+func pushToTable(n int, prefix string) []ksIn { return eachInc(tableTopic, allKeys[:n], prefix, 1_000_000) }
+
+// pushNullValueToTable deletes keys 0 and 1 at time 0.
+func pushNullValueToTable() []ksIn {
+	return seq(in(tableTopic, 0, nil, 0), in(tableTopic, 1, nil, 0))
+}
+
+func TestKSFidelityStreamTableJoin(t *testing.T) {
+	x01 := []ksOut{{0, "X0+null", 0}, {1, "X1+null", 1}}
+	runScenarios(t, []ksScenario{
+		{name: "inner/shouldNotJoinWithEmptyTableOnStreamUpdates", java: "KStreamKTableJoinTest#shouldNotJoinWithEmptyTableOnStreamUpdates",
+			build: ksktJoin(false), steps: []ksStep{{pushToStream(2, "X"), nil}}},
+		{name: "inner/shouldNotJoinOnTableUpdates", java: "KStreamKTableJoinTest#shouldNotJoinOnTableUpdates",
+			build: ksktJoin(false), steps: []ksStep{
+				{pushToStream(2, "X"), nil},
+				{pushToTable(2, "Y"), nil},
+				{pushToStream(4, "X"), wk(k01, "X#+Y#", 0, true)},
+				{pushToTable(4, "YY"), nil},
+				{pushToStream(4, "X"), wk(allKeys, "X#+YY#", 0, true)},
+				{pushToTable(4, "YYY"), nil},
+			}},
+		{name: "inner/shouldJoinOnlyIfMatchFoundOnStreamUpdates", java: "KStreamKTableJoinTest#shouldJoinOnlyIfMatchFoundOnStreamUpdates",
+			build: ksktJoin(false), steps: []ksStep{
+				{pushToTable(2, "Y"), nil},
+				{pushToStream(4, "X"), wk(k01, "X#+Y#", 0, true)},
+			}},
+		{name: "inner/shouldClearTableEntryOnNullValueUpdates", java: "KStreamKTableJoinTest#shouldClearTableEntryOnNullValueUpdates",
+			build: ksktJoin(false), steps: []ksStep{
+				{pushToTable(4, "Y"), nil},
+				{pushToStream(4, "X"), wk(allKeys, "X#+Y#", 0, true)},
+				{pushNullValueToTable(), nil},
+				{pushToStream(4, "XX"), wk(allKeys[2:], "XX#+Y#", 0, true)},
+			}},
+		{name: "left/shouldJoinWithEmptyTableOnStreamUpdates", java: "KStreamKTableLeftJoinTest#shouldJoinWithEmptyTableOnStreamUpdates",
+			build: ksktJoin(true), steps: []ksStep{{pushToStream(2, "X"), x01}}},
+		{name: "left/shouldNotJoinOnTableUpdates", java: "KStreamKTableLeftJoinTest#shouldNotJoinOnTableUpdates",
+			build: ksktJoin(true), steps: []ksStep{
+				{pushToStream(2, "X"), x01},
+				{pushToTable(2, "Y"), nil},
+				{pushToStream(4, "X"), []ksOut{{0, "X0+Y0", 0}, {1, "X1+Y1", 1}, {2, "X2+null", 2}, {3, "X3+null", 3}}},
+				{pushToTable(4, "YY"), nil},
+				{pushToStream(4, "X"), wk(allKeys, "X#+YY#", 0, true)},
+				{pushToTable(4, "YYY"), nil},
+			}},
+		{name: "left/shouldJoinRegardlessIfMatchFoundOnStreamUpdates", java: "KStreamKTableLeftJoinTest#shouldJoinRegardlessIfMatchFoundOnStreamUpdates",
+			build: ksktJoin(true), steps: []ksStep{
+				{pushToTable(2, "Y"), nil},
+				{pushToStream(4, "X"), []ksOut{{0, "X0+Y0", 0}, {1, "X1+Y1", 1}, {2, "X2+null", 2}, {3, "X3+null", 3}}},
+			}},
+		{name: "left/shouldClearTableEntryOnNullValueUpdates", java: "KStreamKTableLeftJoinTest#shouldClearTableEntryOnNullValueUpdates",
+			build: ksktJoin(true), steps: []ksStep{
+				{pushToTable(4, "Y"), nil},
+				{pushToStream(4, "X"), wk(allKeys, "X#+Y#", 0, true)},
+				{pushNullValueToTable(), nil},
+				{pushToStream(4, "XX"), []ksOut{{0, "XX0+null", 0}, {1, "XX1+null", 1}, {2, "XX2+Y2", 2}, {3, "XX3+Y3", 3}}},
+			}},
+	})
+}
