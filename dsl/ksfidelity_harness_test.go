@@ -84,8 +84,13 @@ func capture[K, V any](s *dsl.KStream[K, V], c *captured) {
 // norm turns the int32 of Sluice's Int32 serde (Java's Integer) into the
 // int the scenario tables use.
 func norm(v any) any {
-	if i, ok := v.(int32); ok {
-		return int(i)
+	switch v := v.(type) {
+	case int32:
+		return int(v)
+	case *string: // a nullable key (Java's null), as in GroupByTable
+		if v != nil {
+			return *v
+		}
 	}
 	return v
 }

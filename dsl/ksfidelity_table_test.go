@@ -93,7 +93,9 @@ func pushToStream(n int, prefix string) []ksIn { return eachInc(streamTopic, all
 // pushToTable is the Java tests' pushToTable, whose timestamps are random
 // (r.nextInt(Integer.MAX_VALUE)); no output depends on them, so fixed
 // arbitrary ones stand in.
-func pushToTable(n int, prefix string) []ksIn { return eachInc(tableTopic, allKeys[:n], prefix, 1_000_000) }
+func pushToTable(n int, prefix string) []ksIn {
+	return eachInc(tableTopic, allKeys[:n], prefix, 1_000_000)
+}
 
 // pushNullValueToTable deletes keys 0 and 1 at time 0.
 func pushNullValueToTable() []ksIn {
