@@ -178,13 +178,17 @@ func (c *cachedKV) write(key, value []byte, ts time.Time) error {
 		}
 	}
 	c.lastValid = false
-	if err := c.KeyValueStore.Put(key, value); err != nil {
-		return err
+	// The entry's time, not the flush's, stamps its changelog record and
+	// what the listener forwards (Kafka Streams restores the entry's
+	// record context when its cache flushes).
+	prev := c.tk.recordTime
+	c.tk.recordTime = ts.UnixMilli()
+	err := c.KeyValueStore.Put(key, value)
+	if err == nil && c.listener != nil {
+		err = c.listener(key, value, old, ts)
 	}
-	if c.listener != nil {
-		return c.listener(key, value, old, ts)
-	}
-	return nil
+	c.tk.recordTime = prev
+	return err
 }
 
 func (c *cachedKV) evict(e *cacheEntry) error {
@@ -298,13 +302,14 @@ func (c *cachedWindow) write(key []byte, windowStart int64, value []byte, ts tim
 			return nil
 		}
 	}
-	if err := c.WindowStore.Put(key, windowStart, value); err != nil {
-		return err
+	prev := c.tk.recordTime // see cachedKV.write
+	c.tk.recordTime = ts.UnixMilli()
+	err := c.WindowStore.Put(key, windowStart, value)
+	if err == nil && c.listener != nil {
+		err = c.listener(key, windowStart, value, old, ts)
 	}
-	if c.listener != nil {
-		return c.listener(key, windowStart, value, old, ts)
-	}
-	return nil
+	c.tk.recordTime = prev
+	return err
 }
 
 func (c *cachedWindow) evict(e *cacheEntry) error {

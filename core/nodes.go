@@ -145,11 +145,16 @@ type processorNodeImpl[KIn, VIn, KOut, VOut any] struct {
 //lint:ignore U1000 called through the node interface (staticcheck misses generic implementations)
 func (n *processorNodeImpl[KIn, VIn, KOut, VOut]) process(rec *Record[KIn, VIn]) error {
 	var err error
+	// The record's time is what the node's store writes carry (see
+	// task.recordTime); restored afterwards because forwards nest.
+	prev := n.tk.recordTime
+	n.tk.recordTime = rec.Timestamp.UnixMilli()
 	if n.ptr != nil {
 		err = n.ptr.ProcessPtr(rec)
 	} else {
 		err = n.proc.Process(*rec)
 	}
+	n.tk.recordTime = prev
 	if err == nil {
 		return nil
 	}

@@ -193,6 +193,14 @@ type task struct {
 	closers []namedCloser
 
 	streamTime int64
+	// recordTime is the timestamp (ms) of the record the running
+	// processor node is processing, unknownTime outside of one. Stores
+	// stamp their writes with it (record cache entries, changelog
+	// records), so a delete forwarded from a store carries the deleting
+	// record's time, as Kafka Streams' ProcessorRecordContext does: with
+	// the stream time instead, a table-table join result derived from a
+	// delete got the time of the latest record of any key.
+	recordTime int64
 	// curQ is the queue of the input record being processed, when
 	// inRecord (its record is curQ.current()). curQ is only written when
 	// it changes: one pointer write less per record.
@@ -230,6 +238,7 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 		nodes:      map[string]any{},
 		byTopic:    map[string]*recordQueue{},
 		streamTime: unknownTime,
+		recordTime: unknownTime,
 	}
 	failed := func(r *kgo.Record, err error) {
 		if err != nil && !env.discard.Load() {
@@ -433,6 +442,7 @@ func (tk *task) processOne(now time.Time, force bool) (bool, error) {
 func (tk *task) processRecordRecovering(q *recordQueue, rec *kgo.Record, ts int64) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			tk.recordTime = unknownTime // the panicking node did not restore it
 			perr, ok := r.(error)
 			if !ok {
 				perr = fmt.Errorf("%v", r)

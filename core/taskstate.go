@@ -285,9 +285,13 @@ func (tk *task) logChange(cl *changelog, key, value []byte) {
 	tk.env.out.send(tk, rec, cl.promise)
 }
 
-// currentTime is the timestamp for records created outside Forward: the
-// input record's time, or the stream time inside a punctuator.
+// currentTime is the timestamp for records created outside Forward (store
+// writes, changelog records): the time of the record the running node
+// processes, else (a punctuator, a commit's flush) the stream time.
 func (tk *task) currentTime() time.Time {
+	if tk.recordTime != unknownTime {
+		return time.UnixMilli(tk.recordTime)
+	}
 	if tk.streamTime == unknownTime {
 		return tk.env.now()
 	}

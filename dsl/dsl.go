@@ -207,7 +207,11 @@ func (p *mapValuesProcessor[K, V, V2]) Process(r core.Record[K, V]) error { retu
 
 func (p *mapValuesProcessor[K, V, V2]) ProcessPtr(r *core.Record[K, V]) error {
 	o := p.out.next()
-	o.Key, o.Value, o.Timestamp, o.NullKey, o.NullValue = r.Key, p.mapper(r.Value), r.Timestamp, r.NullKey, false
+	var v V2
+	if !r.NullValue { // a tombstone passes through unmapped (see MapValues)
+		v = p.mapper(r.Value)
+	}
+	o.Key, o.Value, o.Timestamp, o.NullKey, o.NullValue = r.Key, v, r.Timestamp, r.NullKey, r.NullValue
 	if o.Headers != nil || r.Headers != nil { // skip a nil-over-nil write barrier
 		o.Headers = r.Headers
 	}
@@ -289,26 +293,80 @@ func (s *KStream[K, V]) Merge(other *KStream[K, V], name ...Named) *KStream[K, V
 }
 
 // Map changes key and value; a later stateful operation repartitions.
+//
+// A record with a null value (a tombstone) stays a tombstone: mapper is
+// called with the zero value, for the new key, and the value it returns is
+// dropped. Kafka Streams passes null to the mapper, which may return any
+// value; a typed Go mapper cannot tell null from the zero value, and
+// mapping a tombstone to the zero value would turn a delete into an upsert
+// downstream (ToTable, a sink to a compacted topic). MapNullable gives the
+// mapper Kafka Streams' full say.
 func Map[K, V, K2, V2 any](s *KStream[K, V], mapper func(key K, value V) (K2, V2), name ...Named) *KStream[K2, V2] {
 	out := addProcessor(s, "KSTREAM-MAP", name, pfn(func(ctx core.ProcessorContext[K2, V2], r *core.Record[K, V]) error {
 		k, v := mapper(r.Key, r.Value)
-		return ctx.Forward(core.WithKeyValue(*r, k, v))
+		o := core.WithKeyValue(*r, k, v)
+		if r.NullValue {
+			var zero V2
+			o.Value, o.NullValue = zero, true
+		}
+		return ctx.Forward(o)
+	}))
+	out.keyChanged = true
+	return out
+}
+
+// MapNullable is Map for mappers that handle null values, as Kafka
+// Streams' KeyValueMapper does: isNull says the value is null (value is
+// then the zero value), and resultIsNull makes the result value null.
+func MapNullable[K, V, K2, V2 any](s *KStream[K, V], mapper func(key K, value V, isNull bool) (k K2, v V2, resultIsNull bool), name ...Named) *KStream[K2, V2] {
+	out := addProcessor(s, "KSTREAM-MAP", name, pfn(func(ctx core.ProcessorContext[K2, V2], r *core.Record[K, V]) error {
+		k, v, isNull := mapper(r.Key, r.Value, r.NullValue)
+		o := core.WithKeyValue(*r, k, v)
+		o.NullValue = isNull
+		return ctx.Forward(o)
 	}))
 	out.keyChanged = true
 	return out
 }
 
 // MapValues changes the value, keeping the key (no repartition needed).
+//
+// A record with a null value (a tombstone) passes through as a tombstone
+// without calling mapper: Kafka Streams passes null to the mapper, which
+// in practice returns null or fails, and a typed Go mapper cannot tell null
+// from the zero value (before, a tombstone became the zero value of V2: a
+// delete turned into an upsert downstream). MapValuesNullable lets the
+// mapper see nulls and produce them, as Kafka Streams' ValueMapper can.
 func MapValues[K, V, V2 any](s *KStream[K, V], mapper func(value V) V2, name ...Named) *KStream[K, V2] {
 	return addProcessor(s, "KSTREAM-MAPVALUES", name, func() core.Processor[K, V, K, V2] {
 		return &mapValuesProcessor[K, V, V2]{mapper: mapper}
 	})
 }
 
-// MapValuesWithKey changes the value using the read-only key.
+// MapValuesWithKey changes the value using the read-only key; a tombstone
+// passes through as in MapValues.
 func MapValuesWithKey[K, V, V2 any](s *KStream[K, V], mapper func(key K, value V) V2, name ...Named) *KStream[K, V2] {
 	return addProcessor(s, "KSTREAM-MAPVALUES", name, pfn(func(ctx core.ProcessorContext[K, V2], r *core.Record[K, V]) error {
+		if r.NullValue {
+			var zero V2
+			o := core.WithValue(*r, zero)
+			o.NullValue = true
+			return ctx.Forward(o)
+		}
 		return ctx.Forward(core.WithValue(*r, mapper(r.Key, r.Value)))
+	}))
+}
+
+// MapValuesNullable is MapValuesWithKey for mappers that handle null
+// values, as Kafka Streams' ValueMapperWithKey does: isNull says the value
+// is null (value is then the zero value), and resultIsNull makes the
+// result null (a tombstone).
+func MapValuesNullable[K, V, V2 any](s *KStream[K, V], mapper func(key K, value V, isNull bool) (v V2, resultIsNull bool), name ...Named) *KStream[K, V2] {
+	return addProcessor(s, "KSTREAM-MAPVALUES", name, pfn(func(ctx core.ProcessorContext[K, V2], r *core.Record[K, V]) error {
+		v, isNull := mapper(r.Key, r.Value, r.NullValue)
+		o := core.WithValue(*r, v)
+		o.NullValue = isNull
+		return ctx.Forward(o)
 	}))
 }
 

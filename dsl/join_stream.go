@@ -30,16 +30,21 @@ import (
 // the join's stream time has passed the window's end plus the grace period
 // (Kafka Streams since 3.1, KIP-633 and KAFKA-10847): until then it waits
 // in a shared "outer join" store, and a later match removes it from there.
-// So an unmatched result is never followed by a matched one for the same
-// record. The emission is triggered by the next in-order record of either
-// side, as in Kafka Streams.
+// So an in-order unmatched result is never followed by a matched one for
+// the same record. The emission is triggered by the next in-order record of
+// either side, as in Kafka Streams.
+//
+// Out-of-order records are not dropped (Kafka Streams' KStreamKStreamJoin
+// has no late-record check): they join the partners the window stores
+// still retain (size + grace behind stream time), and an unmatched one
+// whose window has already ended is emitted at once rather than waiting.
 
 // JoinWindows says which records of two streams join (Kafka Streams'
 // JoinWindows): a left record at time t joins the right records with
 // timestamps in [t-before, t+after]. The grace period is how long after a
 // window's end (t+after for a left record, t+before for a right record)
-// out-of-order records are still accepted; a record arriving later is
-// dropped as late, and left/outer results wait for it.
+// left/outer results wait for partners, and how long the window stores
+// retain records (size + grace) for out-of-order partners.
 type JoinWindows struct {
 	before, after, grace time.Duration
 }
@@ -140,9 +145,10 @@ func (j StreamJoined[K, V1, V2]) WithStoreName(name string) StreamJoined[K, V1, 
 // key, the larger of the two timestamps and the headers of the record
 // processed second.
 //
-// Records with a null key or value are dropped; records arriving after
-// their window closed (end + grace before the join's stream time) are
-// dropped and counted as "late". If either stream's key changed upstream,
+// Records with a null key or value are dropped. Out-of-order records are
+// not: they join the partners still retained (records up to size + grace
+// behind the join's stream time), as in Kafka Streams. If either stream's
+// key changed upstream,
 // it is repartitioned first. The two inputs must be co-partitioned (same
 // partition count, same partitioner): App.Run fails at start when the
 // partition counts differ, and sizes repartition topics to match.
@@ -159,7 +165,10 @@ func Join[K, V1, V2, VR any](left *KStream[K, V1], right *KStream[K, V2], joiner
 // KStream#leftJoin): a left record that joins no right record yields
 // joiner(leftValue, zero, false), with its own timestamp, once its window
 // has closed (stream time past t + after + grace), never before: a right
-// record arriving within the window makes it join normally instead. As in
+// record arriving within the window makes it join normally instead. An
+// out-of-order left record whose window has already ended (t + after
+// before stream time) and that finds no partner yields its unmatched
+// result at once, as Kafka Streams does. As in
 // Kafka Streams since KIP-962, a left record with a null key is not
 // dropped: it yields joiner(leftValue, zero, false) at once.
 func LeftJoin[K, V1, V2, VR any](left *KStream[K, V1], right *KStream[K, V2], joiner func(leftValue V1, rightValue V2, matched bool) VR, windows JoinWindows, joined ...StreamJoined[K, V1, V2]) *KStream[K, VR] {
@@ -416,14 +425,14 @@ func (p *streamJoinProcessor[K, V1, V2, VR]) Process(r core.Record[K, joinInput[
 		return nil
 	}
 	back, ahead := p.reach(in.left)
-	if ts+ahead+p.grace < p.streamTime {
-		// The record's window has closed: its partners may be gone and its
-		// unmatched result would come after the window's end + grace.
-		p.ctx.DropRecord("late")
-		return nil
-	}
+	// An out-of-order record is not dropped, even when its window has
+	// closed: it joins the partners the stores still retain (size + grace
+	// behind their stream time) and is buffered unless its own store has
+	// expired it, as in Kafka Streams (KStreamKStreamJoin has no late-record
+	// check; its tests, e.g. KStreamKStreamJoinTest#testWindowing, expect
+	// such records to join).
 	if ts == p.streamTime && p.outerStore != nil {
-		if err := p.emitClosed(); err != nil {
+		if err := p.emitClosed(r.Headers); err != nil {
 			return err
 		}
 	}
@@ -487,6 +496,15 @@ func (p *streamJoinProcessor[K, V1, V2, VR]) Process(r core.Record[K, joinInput[
 	}
 	thisOuter := in.left && p.leftOuter || !in.left && p.rightOuter
 	if len(p.matches) == 0 && thisOuter {
+		if max(0, ts+ahead) < p.streamTime {
+			// The record's window has ended (grace not counted, exactly as
+			// Kafka Streams' "timeTo < streamTime"): it would come too late
+			// for the waiting store's next scan, so its unmatched result
+			// goes out at once. A partner arriving later within the grace
+			// period still joins it: a spurious unmatched result Kafka
+			// Streams emits too (KAFKA-19536, open).
+			return p.ctx.Forward(core.Record[K, VR]{Key: r.Key, Value: p.unmatched(in), Timestamp: r.Timestamp, Headers: r.Headers})
+		}
 		return p.putOuter(in.left, kb, ts, vb)
 	}
 	return nil
@@ -570,8 +588,11 @@ func (p *streamJoinProcessor[K, V1, V2, VR]) deleteOuter(left bool, kb []byte, t
 
 // emitClosed forwards and removes the waiting records whose window has
 // closed, oldest first (Kafka Streams' emitNonJoinedOuterRecords, without
-// its wall-clock throttle: minOuter already makes the check cheap).
-func (p *streamJoinProcessor[K, V1, V2, VR]) emitClosed() error {
+// its wall-clock throttle: minOuter already makes the check cheap). They
+// carry the headers of the record being processed, which triggered them,
+// as in Kafka Streams (KStreamKStreamOuterJoinTest#testShouldForwardCurrentHeaders);
+// the waiting store keeps no headers.
+func (p *streamJoinProcessor[K, V1, V2, VR]) emitClosed(headers []core.Header) error {
 	if p.minOuter == math.MaxInt64 {
 		return nil // nothing waits
 	}
@@ -636,7 +657,7 @@ func (p *streamJoinProcessor[K, V1, V2, VR]) emitClosed() error {
 			if err != nil {
 				return fmt.Errorf("deserialize store value: %w", err)
 			}
-			return p.ctx.Forward(core.Record[K, VR]{Key: key, Value: p.unmatched(in), Timestamp: time.UnixMilli(ts)})
+			return p.ctx.Forward(core.Record[K, VR]{Key: key, Value: p.unmatched(in), Timestamp: time.UnixMilli(ts), Headers: headers})
 		})
 		if err != nil {
 			return err

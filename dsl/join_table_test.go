@@ -134,7 +134,7 @@ func TestTableTableJoinTimestampsAndChaining(t *testing.T) {
 	pipe(rightIn, "k", "skip", 80)
 	want := []kvt{
 		{"k", "A-a", false, 100}, {"k", "A-a2", false, 100}, {"k", "B-a2", false, 70},
-		{"k", nil, true, 100}, // the filtered right row is a delete; the tombstone carries stream time
+		{"k", nil, true, 80}, // the filtered right row is a delete at 80: max(80, left's 70), as in Kafka Streams
 	}
 	if got := readAll(t, out); !reflect.DeepEqual(got, want) {
 		t.Errorf("joined = %v, want %v", got, want)

@@ -1,7 +1,9 @@
 package dsl
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -115,6 +117,41 @@ type TimeWindowedKStream[K, V any] struct {
 	time    TimeWindows
 	sliding SlidingWindows
 	isSlide bool
+	emit    EmitStrategy
+}
+
+// EmitStrategy says when a windowed aggregation forwards its results
+// (Kafka Streams' EmitStrategy, KIP-825).
+type EmitStrategy struct{ onClose bool }
+
+// OnWindowUpdate forwards every update of a window (through the record
+// cache): the default.
+func OnWindowUpdate() EmitStrategy { return EmitStrategy{} }
+
+// OnWindowClose forwards only each window's final result, once stream time
+// has passed the window's end plus the grace period, when the aggregation
+// stops accepting records for it (Kafka Streams' EmitStrategy.onWindowClose):
+// like Suppress(UntilWindowCloses(...)) without a suppression buffer, the
+// window store itself holding the results until then. Results carry the
+// aggregate's timestamp and the headers of the record whose arrival closed
+// the window.
+//
+// Unlike Kafka Streams, the time up to which windows were emitted is kept in
+// memory only (Kafka Streams commits it with the offsets): after a restart
+// or a task move, windows closed but still retained by the store may be
+// emitted again (duplicates of final results, never wrong ones). Kafka
+// Streams' wall-clock throttle of the emission
+// (emit.interval.ms.kstreams.windowed.aggregation) is not applied: closed
+// windows are emitted by the next record. Supported for tumbling and
+// hopping windows only.
+func OnWindowClose() EmitStrategy { return EmitStrategy{onClose: true} }
+
+// Emit returns the windowed stream with emit strategy s (Kafka Streams'
+// TimeWindowedKStream#emitStrategy).
+func (w *TimeWindowedKStream[K, V]) Emit(s EmitStrategy) *TimeWindowedKStream[K, V] {
+	c := *w
+	c.emit = s
+	return &c
 }
 
 // WindowedBy windows the grouped stream by tumbling or hopping windows
@@ -244,6 +281,10 @@ func windowedAggregate[K, V, A any](w *TimeWindowedKStream[K, V], prefix string,
 		b.fail(err)
 		return t
 	}
+	if w.emit.onClose && w.isSlide {
+		b.fail(fmt.Errorf("dsl: windowed aggregation %q: OnWindowClose is not supported for sliding windows yet; use Suppress(UntilWindowCloses(...))", m.Name))
+		return t
+	}
 	if keys == nil || values == nil {
 		b.fail(fmt.Errorf("dsl: windowed aggregation %q: no serde for the key or aggregate type; pass dsl.Materialized with serdes", m.Name))
 		return t
@@ -263,10 +304,10 @@ func windowedAggregate[K, V, A any](w *TimeWindowedKStream[K, V], prefix string,
 				diff: size, grace: grace, observed: -1}
 		}, s.node))
 	} else {
-		windows := w.time
+		windows, onClose := w.time, w.emit.onClose
 		b.fail(core.AddProcessor(b.topo, name, func() core.Processor[K, V, serde.Windowed[K], change[A]] {
 			return &timeWindowAggregator[K, V, A]{store: store, keys: keys, values: values, step: step,
-				windows: windows, grace: grace, observed: -1}
+				windows: windows, grace: grace, observed: -1, onClose: onClose, lastEmit: noEmit}
 		}, s.node))
 	}
 	b.addStore(storeSpec(m, core.WindowStoreKind, retention), name)
@@ -379,7 +420,17 @@ type timeWindowAggregator[K, V, A any] struct {
 	observed int64 // largest record timestamp seen (-1: none)
 	ctx      core.ProcessorContext[serde.Windowed[K], change[A]]
 	agg      *windowAgg[K, A]
+
+	// onClose (OnWindowClose): forward final results from Process, not
+	// updates from the store's flush listener. lastEmit is the window close
+	// time up to which results were emitted (noEmit: none yet).
+	onClose  bool
+	lastEmit int64
 }
+
+// noEmit is Kafka Streams' ConsumerRecord.NO_TIMESTAMP as the last emit
+// time: nothing emitted yet.
+const noEmit = -1
 
 func (p *timeWindowAggregator[K, V, A]) Init(ctx core.ProcessorContext[serde.Windowed[K], change[A]]) error {
 	p.ctx = ctx
@@ -387,7 +438,80 @@ func (p *timeWindowAggregator[K, V, A]) Init(ctx core.ProcessorContext[serde.Win
 	if p.agg, err = openWindowAgg(ctx, p.store, p.keys, p.values, p.windows.size.Milliseconds()); err != nil {
 		return err
 	}
+	if p.onClose {
+		return nil
+	}
 	return p.agg.forwardOnFlush(ctx)
+}
+
+// emitClosed forwards the windows closed since the last emission, as
+// Kafka Streams' KStreamWindowAggregate with EmitStrategy.onWindowClose
+// (maybeForwardFinalResult): windows starting in (lastEmit - size,
+// closeTime - size], fetched across keys in store order.
+func (p *timeWindowAggregator[K, V, A]) emitClosed(closeTime int64, headers []core.Header) error {
+	if p.lastEmit != noEmit && p.lastEmit >= closeTime {
+		return nil // the close time did not progress
+	}
+	size := p.windows.size.Milliseconds()
+	upper := closeTime - size
+	if upper < 0 {
+		return nil // no window ever closed
+	}
+	lower := int64(0)
+	if p.lastEmit != noEmit {
+		lower = max(0, p.lastEmit-size) + 1
+		// Kafka Streams skips the fetch (and keeps lastEmit) when no
+		// window starts between the bounds: the windows containing both
+		// are the same.
+		if p.windows.firstStart(upper) == p.windows.firstStart(lower-1) &&
+			lastStart(upper, p.windows) == lastStart(lower-1, p.windows) {
+			return nil
+		}
+	}
+	it, err := p.agg.ws.FetchAll(lower, upper)
+	if err != nil {
+		return err
+	}
+	type closed struct {
+		key   []byte
+		start int64
+		raw   []byte
+	}
+	// Collected first: forwarding while iterating could write the store.
+	var done []closed
+	for it.Next() {
+		done = append(done, closed{bytes.Clone(it.Key()), it.WindowStart(), bytes.Clone(it.Value())})
+	}
+	if err := errors.Join(it.Err(), it.Close()); err != nil {
+		return err
+	}
+	for _, c := range done {
+		k, err := p.keys.Deserialize(p.agg.topic, c.key)
+		if err != nil {
+			return fmt.Errorf("deserialize store key: %w", err)
+		}
+		agg, ts, err := p.agg.decode(c.raw)
+		if err != nil {
+			return err
+		}
+		if err := p.ctx.Forward(core.Record[serde.Windowed[K], change[A]]{
+			Key:   serde.Windowed[K]{Key: k, Start: c.start, End: c.start + size},
+			Value: change[A]{New: agg, HasNew: true}, Timestamp: time.UnixMilli(ts), Headers: headers}); err != nil {
+			return err
+		}
+	}
+	p.lastEmit = closeTime
+	return nil
+}
+
+// lastStart is the start of the last window containing ts: the multiple
+// of the advance at or before ts.
+func lastStart(ts int64, w TimeWindows) int64 {
+	advance := w.advance.Milliseconds()
+	if ts < 0 {
+		return -1
+	}
+	return ts / advance * advance
 }
 
 func (p *timeWindowAggregator[K, V, A]) Close() error { return nil }
@@ -399,6 +523,17 @@ func (p *timeWindowAggregator[K, V, A]) Process(r core.Record[K, V]) error {
 	ts := r.Timestamp.UnixMilli()
 	p.observed = max(p.observed, ts)
 	closeTime := p.observed - p.grace
+	if p.onClose {
+		// Emitted before this record's writes, unlike Kafka Streams, with
+		// the same result (the record only writes windows still open, the
+		// emission reads closed ones): the store's retention (size + grace
+		// behind the largest window start written) then still holds every
+		// window this record closes, however far it moves stream time.
+		// Afterwards, a jump could expire them before they are read.
+		if err := p.emitClosed(closeTime, r.Headers); err != nil {
+			return err
+		}
+	}
 	kb, err := p.agg.key(r.Key)
 	if err != nil {
 		return err
