@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/riferrei/srclient"
 
@@ -320,4 +321,113 @@ func (r *recordType) serde(format string, isKey bool) (serde.Serde[any], error) 
 	}
 	r.serdes[cacheKey] = s
 	return s, nil
+}
+
+// recordBuilder sets the fields of a record from expressions over the
+// same variables (a projection's fields, an aggregate's add). Fields
+// whose expressions compiled to closures (exprfast.go) are stored
+// straight into the record's memory when the closures produce the
+// field's own type, and set by recordType.set otherwise; the others are
+// evaluated on the VM.
+type recordBuilder struct {
+	rt    *recordType
+	progs []*program // by field; nil: the field is left as it is
+	envs  *envPool   // for the fields evaluated on the VM
+	// stores evaluate and store the fields of closures, nil for others.
+	// They panic with fastBail where the VM must evaluate the field.
+	stores []func(rec any, ptr unsafe.Pointer, a fastArgs)
+	// want checks the variables the closures read, as fastExpr.want.
+	want    [maxFastVars]unsafe.Pointer
+	anyFast bool
+}
+
+func newRecordBuilder(rt *recordType, progs []*program, vars []variable) *recordBuilder {
+	b := &recordBuilder{rt: rt, progs: progs, envs: newEnvPool(envType(vars)), stores: make([]func(any, unsafe.Pointer, fastArgs), len(progs))}
+	st := rt.goType.Elem()
+	for i, p := range progs {
+		if p == nil || p.fast == nil {
+			continue
+		}
+		for v, w := range p.fast.want {
+			if w != nil {
+				b.want[v] = w
+			}
+		}
+		b.anyFast = true
+		n := p.fast.root
+		f := st.Field(i)
+		off := f.Offset
+		switch {
+		case f.Type == rtInt64 && n.kind == fastInt:
+			b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) { *(*int64)(unsafe.Add(rec, off)) = n.i(a) }
+		case f.Type == rtFloat64 && n.kind == fastFloat:
+			b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) { *(*float64)(unsafe.Add(rec, off)) = n.f(a) }
+		case f.Type == rtString && n.kind == fastString:
+			b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) { *(*string)(unsafe.Add(rec, off)) = n.s(a) }
+		case f.Type == rtBool && n.kind == fastBool:
+			b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) { *(*bool)(unsafe.Add(rec, off)) = n.b(a) }
+		default:
+			// Another type: boxed as the VM boxes it, converted by set.
+			idx := i
+			b.stores[i] = func(rec any, _ unsafe.Pointer, a fastArgs) { b.set(rec, idx, n.box(a)) }
+		}
+	}
+	return b
+}
+
+// set sets field i to a value of its expression, as with the VM's result.
+func (b *recordBuilder) set(rec any, i int, v any) {
+	if err := b.rt.set(rec, i, v); err != nil {
+		panic(exprPanic{fmt.Errorf("%s: field %q: %w", b.progs[i].pos, b.rt.fields[i].name, err)})
+	}
+}
+
+// build sets rec's fields from the expressions over vals (in the
+// variables' order). Errors panic as exprPanic: the DSL's functions
+// return none.
+func (b *recordBuilder) build(rec any, vals ...any) {
+	var a fastArgs
+	fast := false
+	if b.anyFast {
+		a, fast = fastArgsOf(&b.want, vals)
+	}
+	ptr := dataWord(&rec)
+	var e *env
+	for i, p := range b.progs {
+		if p == nil {
+			continue
+		}
+		// Once a field's closures bail out, it and the rest are evaluated
+		// on the VM (the fields before hold what the VM would have
+		// computed: expressions have no side effects).
+		if fast && b.stores[i] != nil {
+			if b.storeFast(i, rec, ptr, a) {
+				continue
+			}
+			fast = false
+		}
+		if e == nil {
+			e = b.envs.get(vals...)
+			defer e.put()
+		}
+		out, err := p.runEnv(e)
+		if err != nil {
+			panic(exprPanic{err})
+		}
+		b.set(rec, i, out)
+	}
+}
+
+// storeFast runs field i's store; false if its closures bailed out.
+func (b *recordBuilder) storeFast(i int, rec any, ptr unsafe.Pointer, a fastArgs) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, bail := r.(fastBail); !bail {
+				panic(r)
+			}
+			ok = false
+		}
+	}()
+	b.stores[i](rec, ptr, a)
+	return true
 }
