@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/modern-go/reflect2"
 	"github.com/riferrei/srclient"
 
 	"github.com/sluicehq/sluice/serde"
@@ -27,6 +28,10 @@ type recordType struct {
 	goType reflect.Type // the values' type: a pointer to the struct
 	fields []recordField
 	client avroClient // for Avro serdes; nil while linting
+	// alloc is the struct type, for clone; ptrWord the type word of the
+	// values (see typeWord).
+	alloc   reflect2.Type
+	ptrWord unsafe.Pointer
 
 	mu     sync.Mutex
 	serdes map[string]serde.Serde[any]
@@ -65,7 +70,8 @@ func (c *compiler) newRecordType(schema string) (*recordType, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &recordType{name: t.Name(), dyn: t, goType: reflect.PointerTo(t.Reflect()), client: c.client, serdes: map[string]serde.Serde[any]{}}
+	r := &recordType{name: t.Name(), dyn: t, goType: reflect.PointerTo(t.Reflect()), client: c.client, serdes: map[string]serde.Serde[any]{},
+		alloc: reflect2.Type2(t.Reflect()), ptrWord: typeWord(t.New())}
 	st := t.Reflect()
 	for i := 0; i < st.NumField(); i++ {
 		f := st.Field(i)
@@ -282,9 +288,16 @@ func (r *recordType) mustSet(rec any, i int, v any) {
 // clone copies a record (aggregators never change the aggregate they were
 // given: the store may still hold it).
 func (r *recordType) clone(rec any) any {
-	out := reflect.New(reflect.TypeOf(rec).Elem())
-	out.Elem().Set(reflect.ValueOf(rec).Elem())
-	return out.Interface()
+	if typeWord(rec) != r.ptrWord || dataWord(&rec) == nil {
+		out := reflect.New(reflect.TypeOf(rec).Elem())
+		out.Elem().Set(reflect.ValueOf(rec).Elem())
+		return out.Interface()
+	}
+	// reflect2 copies without reflect.New's look-up of the pointer type
+	// (a sync.Map load for the struct types built at run time).
+	out := r.alloc.UnsafeNew()
+	r.alloc.UnsafeSet(out, dataWord(&rec))
+	return r.alloc.PackEFace(out)
 }
 
 // serde returns the record's serde in a format (avro or json).
