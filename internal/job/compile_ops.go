@@ -117,7 +117,7 @@ func (c *compiler) projection(p *Pipeline, v *Value, vars []variable, suffix str
 	build := newRecordBuilder(rt, progs, vars)
 	return &projected{typ: t, eval: func(k, val any) any {
 		rec := rt.new()
-		build.build(rec, k, val)
+		build.build(rec, fastArgs{k, val})
 		return rec
 	}}
 }
@@ -387,7 +387,7 @@ func (c *compiler) aggregate(p *Pipeline, n *node, s *Step, name dsl.Named) *nod
 		add = func(k, v, agg any) any {
 			// The expressions read agg; the clone gets the new values.
 			r := rt.clone(agg)
-			build.build(r, k, v, agg)
+			build.build(r, fastArgs{k, v, agg})
 			return r
 		}
 	}

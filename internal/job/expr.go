@@ -190,7 +190,9 @@ func (e *env) put() {
 // order: with the closures where they apply, else on the VM.
 func (p *program) run(vals ...any) (any, error) {
 	if p.fast != nil {
-		if out, ok := p.fast.eval(vals...); ok {
+		var a fastArgs
+		copy(a[:], vals)
+		if out, ok := p.fast.eval(a); ok {
 			return out, nil
 		}
 	}
@@ -198,6 +200,21 @@ func (p *program) run(vals ...any) (any, error) {
 	out, err := p.runEnv(e)
 	e.put()
 	return out, err
+}
+
+// test evaluates a predicate over a key and a value (compiled with want
+// bool).
+func (p *program) test(k, v any) (bool, error) {
+	if p.fast != nil && p.fast.root.kind == fastBool {
+		if out, ok := p.fast.test(fastArgs{k, v}); ok {
+			return out, nil
+		}
+	}
+	e := p.envs.get(k, v)
+	out, err := p.runEnv(e)
+	e.put()
+	b, _ := out.(bool)
+	return b, err
 }
 
 // runEnv evaluates the expression on the VM in an environment built for

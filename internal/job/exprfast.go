@@ -67,10 +67,26 @@ type fastNode struct {
 // fastExpr is a whole expression compiled to closures.
 type fastExpr struct {
 	root fastNode
-	// want holds, per variable the expression reads, the type word of its
+	// checks are the variables the expression reads with a concrete
 	// static type: a value of another dynamic type (nil included) is left
-	// to the VM. nil for unread variables and interface-typed ones.
-	want [maxFastVars]unsafe.Pointer
+	// to the VM.
+	checks []argCheck
+}
+
+// argCheck says variable i must hold a value whose type word is word.
+type argCheck struct {
+	i    int
+	word unsafe.Pointer
+}
+
+// argsFit says the values fit the checks.
+func argsFit(checks []argCheck, a *fastArgs) bool {
+	for _, c := range checks {
+		if typeWord(a[c.i]) != c.word {
+			return false
+		}
+	}
+	return true
 }
 
 // typeWord is the type word of an interface holding v.
@@ -100,33 +116,36 @@ func compileFast(node ast.Node, vars []variable) *fastExpr {
 	fe := &fastExpr{root: root}
 	for i, used := range c.used {
 		if used && vars[i].typ != nil && vars[i].typ.Kind() != reflect.Interface {
-			fe.want[i] = typeWord(reflect.New(vars[i].typ).Elem().Interface())
+			fe.checks = append(fe.checks, argCheck{i, typeWord(reflect.New(vars[i].typ).Elem().Interface())})
 		}
 	}
 	return fe
 }
 
-// fastArgsOf returns the arguments; false if a value is not of its
-// variable's static type (nil included), which the VM handles.
-func fastArgsOf(want *[maxFastVars]unsafe.Pointer, vals []any) (fastArgs, bool) {
-	var a fastArgs
-	copy(a[:], vals)
-	for i, w := range want {
-		if w != nil && typeWord(a[i]) != w {
-			return a, false
-		}
-	}
-	return a, true
-}
-
 // eval evaluates the expression, boxing the result as the VM does; false
 // when the VM must evaluate it.
-func (fe *fastExpr) eval(vals ...any) (out any, ok bool) {
-	a, ok := fastArgsOf(&fe.want, vals)
-	if !ok {
+func (fe *fastExpr) eval(a fastArgs) (out any, ok bool) {
+	if !argsFit(fe.checks, &a) {
 		return nil, false
 	}
 	return fe.evalArgs(a)
+}
+
+// test evaluates a predicate (a bool expression); false, false when the
+// VM must evaluate it.
+func (fe *fastExpr) test(a fastArgs) (result, ok bool) {
+	if !argsFit(fe.checks, &a) {
+		return false, false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, bail := r.(fastBail); !bail {
+				panic(r)
+			}
+			result, ok = false, false
+		}
+	}()
+	return fe.root.b(a), true
 }
 
 func (fe *fastExpr) evalArgs(a fastArgs) (out any, ok bool) {
@@ -428,6 +447,12 @@ func (c *fastCompiler) member(n *ast.MemberNode) (fastNode, bool) {
 	if t := n.Type(); t == nil || t != ft {
 		return fastNode{}, false
 	}
+	if len(path.steps) == 1 {
+		// A field of the variable's record (the usual case): one offset.
+		if n, ok := topField(path.variable, path.steps[0].offset, ft); ok {
+			return n, true
+		}
+	}
 	switch ft {
 	case rtInt64:
 		return fastNode{kind: fastInt, typ: ft, i: func(a fastArgs) int64 {
@@ -463,6 +488,30 @@ func (c *fastCompiler) member(n *ast.MemberNode) (fastNode, bool) {
 	return fastNode{kind: fastAny, typ: ft, x: func(a fastArgs) any {
 		return reflect.NewAt(ft, path.addr(a)).Elem().Interface()
 	}}, true
+}
+
+// topField reads a scalar field of variable v's record at offset off.
+func topField(v int, off uintptr, ft reflect.Type) (fastNode, bool) {
+	rec := func(a fastArgs) unsafe.Pointer {
+		p := dataWord(&a[v])
+		if p == nil {
+			panic(fastBail{})
+		}
+		return unsafe.Add(p, off)
+	}
+	switch ft {
+	case rtInt64:
+		return fastNode{kind: fastInt, typ: ft, i: func(a fastArgs) int64 { return *(*int64)(rec(a)) }}, true
+	case rtInt32:
+		return fastNode{kind: fastInt, typ: ft, i: func(a fastArgs) int64 { return int64(*(*int32)(rec(a))) }}, true
+	case rtFloat64:
+		return fastNode{kind: fastFloat, typ: ft, f: func(a fastArgs) float64 { return *(*float64)(rec(a)) }}, true
+	case rtString:
+		return fastNode{kind: fastString, typ: ft, s: func(a fastArgs) string { return *(*string)(rec(a)) }}, true
+	case rtBool:
+		return fastNode{kind: fastBool, typ: ft, b: func(a fastArgs) bool { return *(*bool)(rec(a)) }}, true
+	}
+	return fastNode{}, false
 }
 
 func (c *fastCompiler) unary(n *ast.UnaryNode) (fastNode, bool) {

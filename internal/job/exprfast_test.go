@@ -86,7 +86,9 @@ func TestFastExpressionsMatchTheVM(t *testing.T) {
 					t.Errorf("args %v: got %#v (%T), %v; the VM: %#v (%T), %v", args, got, got, gotErr, want, want, wantErr)
 				}
 				if p.fast != nil && wantErr == nil && args[1] != nil && args[0] != nil && args[2] != nil {
-					if _, ok := p.fast.eval(args...); !ok && !strings.Contains(tc.src, "%") && !strings.Contains(tc.src, "billing.") {
+					var a fastArgs
+					copy(a[:], args)
+					if _, ok := p.fast.eval(a); !ok && !strings.Contains(tc.src, "%") && !strings.Contains(tc.src, "billing.") {
 						t.Errorf("args %v: the closures bailed out", args)
 					}
 				}
@@ -144,7 +146,7 @@ func TestRecordBuilderMatchesTheVM(t *testing.T) {
 			reflect.ValueOf(rec).Elem().Field(in.index("billing")).Set(p)
 		}
 		got := out.new()
-		err := catch(func() { b.build(got, "k", rec) })
+		err := catch(func() { b.build(got, fastArgs{"k", rec}) })
 		// The VM alone.
 		want := out.new()
 		var wantErr error

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -349,21 +350,22 @@ type recordBuilder struct {
 	// stores evaluate and store the fields of closures, nil for others.
 	// They panic with fastBail where the VM must evaluate the field.
 	stores []func(rec any, ptr unsafe.Pointer, a fastArgs)
-	// want checks the variables the closures read, as fastExpr.want.
-	want    [maxFastVars]unsafe.Pointer
+	// checks check the variables the closures read, as fastExpr.checks.
+	checks  []argCheck
 	anyFast bool
+	nvars   int
 }
 
 func newRecordBuilder(rt *recordType, progs []*program, vars []variable) *recordBuilder {
-	b := &recordBuilder{rt: rt, progs: progs, envs: newEnvPool(envType(vars)), stores: make([]func(any, unsafe.Pointer, fastArgs), len(progs))}
+	b := &recordBuilder{rt: rt, progs: progs, envs: newEnvPool(envType(vars)), stores: make([]func(any, unsafe.Pointer, fastArgs), len(progs)), nvars: len(vars)}
 	st := rt.goType.Elem()
 	for i, p := range progs {
 		if p == nil || p.fast == nil {
 			continue
 		}
-		for v, w := range p.fast.want {
-			if w != nil {
-				b.want[v] = w
+		for _, c := range p.fast.checks {
+			if !slices.Contains(b.checks, c) {
+				b.checks = append(b.checks, c)
 			}
 		}
 		b.anyFast = true
@@ -395,32 +397,28 @@ func (b *recordBuilder) set(rec any, i int, v any) {
 	}
 }
 
-// build sets rec's fields from the expressions over vals (in the
-// variables' order). Errors panic as exprPanic: the DSL's functions
-// return none.
-func (b *recordBuilder) build(rec any, vals ...any) {
-	var a fastArgs
-	fast := false
-	if b.anyFast {
-		a, fast = fastArgsOf(&b.want, vals)
-	}
-	ptr := dataWord(&rec)
+// build sets rec's fields from the expressions over the variables'
+// values a. Errors panic as exprPanic: the DSL's functions return none.
+func (b *recordBuilder) build(rec any, a fastArgs) {
+	fast := b.anyFast && argsFit(b.checks, &a)
 	var e *env
-	for i, p := range b.progs {
+	for i := 0; i < len(b.progs); i++ {
+		if fast {
+			var bailed bool
+			if i, bailed = b.buildFast(rec, a, i); i == len(b.progs) {
+				break
+			}
+			// Once closures bail out, the VM evaluates the rest; the fields
+			// before hold what it would have computed (expressions have no
+			// side effects).
+			fast = !bailed
+		}
+		p := b.progs[i]
 		if p == nil {
 			continue
 		}
-		// Once a field's closures bail out, it and the rest are evaluated
-		// on the VM (the fields before hold what the VM would have
-		// computed: expressions have no side effects).
-		if fast && b.stores[i] != nil {
-			if b.storeFast(i, rec, ptr, a) {
-				continue
-			}
-			fast = false
-		}
 		if e == nil {
-			e = b.envs.get(vals...)
+			e = b.envs.get(a[:b.nvars]...)
 			defer e.put()
 		}
 		out, err := p.runEnv(e)
@@ -431,16 +429,28 @@ func (b *recordBuilder) build(rec any, vals ...any) {
 	}
 }
 
-// storeFast runs field i's store; false if its closures bailed out.
-func (b *recordBuilder) storeFast(i int, rec any, ptr unsafe.Pointer, a fastArgs) (ok bool) {
+// buildFast sets the fields from the one at from on while they have
+// closures. It returns the index of the first field left to the VM
+// (len(progs) when none is), and whether that field's closures bailed
+// out.
+func (b *recordBuilder) buildFast(rec any, a fastArgs, from int) (next int, bailed bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			if _, bail := r.(fastBail); !bail {
+			if _, ok := r.(fastBail); !ok {
 				panic(r)
 			}
-			ok = false
+			bailed = true // at field next
 		}
 	}()
-	b.stores[i](rec, ptr, a)
-	return true
+	ptr := dataWord(&rec)
+	for next = from; next < len(b.progs); next++ {
+		switch {
+		case b.progs[next] == nil:
+		case b.stores[next] != nil:
+			b.stores[next](rec, ptr, a)
+		default:
+			return next, false
+		}
+	}
+	return next, false
 }
