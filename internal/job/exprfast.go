@@ -62,6 +62,15 @@ type fastNode struct {
 	s    func(fastArgs) string
 	b    func(fastArgs) bool
 	x    func(fastArgs) any
+	// field is set for a read of a field of a variable's own record
+	// (value.amount), which a record builder copies without a call.
+	field *directField
+}
+
+// directField is field offset off of the record in variable v.
+type directField struct {
+	v   int
+	off uintptr
 }
 
 // fastExpr is a whole expression compiled to closures.
@@ -499,19 +508,29 @@ func topField(v int, off uintptr, ft reflect.Type) (fastNode, bool) {
 		}
 		return unsafe.Add(p, off)
 	}
+	field := &directField{v, off}
 	switch ft {
 	case rtInt64:
-		return fastNode{kind: fastInt, typ: ft, i: func(a fastArgs) int64 { return *(*int64)(rec(a)) }}, true
+		return fastNode{kind: fastInt, typ: ft, field: field, i: func(a fastArgs) int64 { return *(*int64)(rec(a)) }}, true
 	case rtInt32:
-		return fastNode{kind: fastInt, typ: ft, i: func(a fastArgs) int64 { return int64(*(*int32)(rec(a))) }}, true
+		return fastNode{kind: fastInt, typ: ft, field: field, i: func(a fastArgs) int64 { return int64(*(*int32)(rec(a))) }}, true
 	case rtFloat64:
-		return fastNode{kind: fastFloat, typ: ft, f: func(a fastArgs) float64 { return *(*float64)(rec(a)) }}, true
+		return fastNode{kind: fastFloat, typ: ft, field: field, f: func(a fastArgs) float64 { return *(*float64)(rec(a)) }}, true
 	case rtString:
-		return fastNode{kind: fastString, typ: ft, s: func(a fastArgs) string { return *(*string)(rec(a)) }}, true
+		return fastNode{kind: fastString, typ: ft, field: field, s: func(a fastArgs) string { return *(*string)(rec(a)) }}, true
 	case rtBool:
-		return fastNode{kind: fastBool, typ: ft, b: func(a fastArgs) bool { return *(*bool)(rec(a)) }}, true
+		return fastNode{kind: fastBool, typ: ft, field: field, b: func(a fastArgs) bool { return *(*bool)(rec(a)) }}, true
 	}
 	return fastNode{}, false
+}
+
+// addr is the address of the field in a.
+func (d *directField) addr(a *fastArgs) unsafe.Pointer {
+	p := dataWord(&a[d.v])
+	if p == nil {
+		panic(fastBail{})
+	}
+	return unsafe.Add(p, d.off)
 }
 
 func (c *fastCompiler) unary(n *ast.UnaryNode) (fastNode, bool) {

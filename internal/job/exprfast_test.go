@@ -107,7 +107,7 @@ func TestRecordBuilderMatchesTheVM(t *testing.T) {
 	}
 	vars := []variable{{"key", rtString}, {"value", in.goType}}
 	srcs := map[string]string{"id": "value.id * 2", "half": "value.id / 2", "city": "upper(value.city)", "zip": "value.billing.zip",
-		"paid": "value.paid", "qty": "value.qty", "at": "value.at", "ratio": "value.price % 1 == 0 ? 1 : 2"}
+		"paid": "value.paid", "qty": "value.qty", "at": "value.at", "same": "value.id", "town": "value.city", "cost": "value.price", "ratio": "value.price % 1 == 0 ? 1 : 2"}
 	var names []string
 	for n := range srcs {
 		names = append(names, n)

@@ -372,6 +372,31 @@ func newRecordBuilder(rt *recordType, progs []*program, vars []variable) *record
 		n := p.fast.root
 		f := st.Field(i)
 		off := f.Offset
+		if d := n.field; d != nil && n.typ == f.Type {
+			// A field of an input record of the field's own type (a
+			// projection of value.x): copied without evaluating a closure.
+			switch f.Type {
+			case rtInt64:
+				b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) {
+					*(*int64)(unsafe.Add(rec, off)) = *(*int64)(d.addr(&a))
+				}
+			case rtFloat64:
+				b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) {
+					*(*float64)(unsafe.Add(rec, off)) = *(*float64)(d.addr(&a))
+				}
+			case rtString:
+				b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) {
+					*(*string)(unsafe.Add(rec, off)) = *(*string)(d.addr(&a))
+				}
+			case rtBool:
+				b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) {
+					*(*bool)(unsafe.Add(rec, off)) = *(*bool)(d.addr(&a))
+				}
+			}
+			if b.stores[i] != nil {
+				continue
+			}
+		}
 		switch {
 		case f.Type == rtInt64 && n.kind == fastInt:
 			b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) { *(*int64)(unsafe.Add(rec, off)) = n.i(a) }
