@@ -65,6 +65,15 @@ type fastNode struct {
 	// field is set for a read of a field of a variable's own record
 	// (value.amount), which a record builder copies without a call.
 	field *directField
+	// constant is set for a number constant, with its value.
+	constant *fastConst
+}
+
+// fastConst is a number constant's value, as an int64 (kind fastInt) or a
+// float64 (kind fastFloat).
+type fastConst struct {
+	i int64
+	f float64
 }
 
 // directField is field offset off of the record in variable v.
@@ -276,7 +285,7 @@ func constNode(t reflect.Type, v any) (fastNode, bool) {
 		if reflect.New(t).Elem().OverflowInt(x) {
 			return fastNode{}, false // the VM's compiler refuses it
 		}
-		return fastNode{kind: fastInt, typ: t, i: func(fastArgs) int64 { return x }}, true
+		return fastNode{kind: fastInt, typ: t, constant: &fastConst{i: x}, i: func(fastArgs) int64 { return x }}, true
 	case fastFloat:
 		var x float64
 		switch {
@@ -290,7 +299,7 @@ func constNode(t reflect.Type, v any) (fastNode, bool) {
 		if t == rtFloat32 {
 			x = float64(float32(x))
 		}
-		return fastNode{kind: fastFloat, typ: t, f: func(fastArgs) float64 { return x }}, true
+		return fastNode{kind: fastFloat, typ: t, constant: &fastConst{f: x}, f: func(fastArgs) float64 { return x }}, true
 	case fastString:
 		if rv.Kind() != reflect.String {
 			return fastNode{}, false
@@ -639,6 +648,9 @@ func (c *fastCompiler) binary(n *ast.BinaryNode) (fastNode, bool) {
 	if !ok1 || !ok2 {
 		return fastNode{}, false
 	}
+	if cmp := fieldConstCompare(n.Operator, l, r); cmp != nil {
+		return fastNode{kind: fastBool, typ: rtBool, b: cmp}, true
+	}
 	ints := l.kind == fastInt && r.kind == fastInt
 	nums := isNumber(l.kind) && isNumber(r.kind)
 	strs := l.kind == fastString && r.kind == fastString
@@ -773,4 +785,53 @@ func (c *fastCompiler) binary(n *ast.BinaryNode) (fastNode, bool) {
 		}
 	}
 	return fastNode{}, false
+}
+
+// fieldConstCompare compiles the usual filter, a comparison of a number
+// field of a variable's record with a constant (value.amount > 100), to
+// one closure; nil for other operands. As in expr-lang, two integers
+// compare as integers, else both as float64.
+func fieldConstCompare(op string, l, r fastNode) func(fastArgs) bool {
+	d, c := l.field, r.constant
+	if d == nil || c == nil {
+		return nil
+	}
+	switch {
+	case l.typ == rtInt64 && r.kind == fastInt:
+		k := c.i
+		switch op {
+		case "<":
+			return func(a fastArgs) bool { return *(*int64)(d.addr(&a)) < k }
+		case ">":
+			return func(a fastArgs) bool { return *(*int64)(d.addr(&a)) > k }
+		case "<=":
+			return func(a fastArgs) bool { return *(*int64)(d.addr(&a)) <= k }
+		case ">=":
+			return func(a fastArgs) bool { return *(*int64)(d.addr(&a)) >= k }
+		case "==":
+			return func(a fastArgs) bool { return *(*int64)(d.addr(&a)) == k }
+		case "!=":
+			return func(a fastArgs) bool { return *(*int64)(d.addr(&a)) != k }
+		}
+	case l.typ == rtFloat64:
+		k := c.f
+		if r.kind == fastInt {
+			k = float64(c.i)
+		}
+		switch op {
+		case "<":
+			return func(a fastArgs) bool { return *(*float64)(d.addr(&a)) < k }
+		case ">":
+			return func(a fastArgs) bool { return *(*float64)(d.addr(&a)) > k }
+		case "<=":
+			return func(a fastArgs) bool { return *(*float64)(d.addr(&a)) <= k }
+		case ">=":
+			return func(a fastArgs) bool { return *(*float64)(d.addr(&a)) >= k }
+		case "==":
+			return func(a fastArgs) bool { return *(*float64)(d.addr(&a)) == k }
+		case "!=":
+			return func(a fastArgs) bool { return *(*float64)(d.addr(&a)) != k }
+		}
+	}
+	return nil
 }

@@ -63,6 +63,9 @@ func TestFastExpressionsMatchTheVM(t *testing.T) {
 		{"value.city contains 'oi'", true}, {"value.city startsWith 'Bo'", true}, {"value.city endsWith 'x'", true},
 		{"value.paid ? value.id : n", true}, {"value.paid ? value.price : 1.5", true}, {"value.paid ? value.city : 1", true},
 		{"n > 0 ? 'a' : 'b'", true}, {"1 + 2 * 3", true}, {"2.5 * 2", true},
+		{"value.price > 2", true}, {"value.price < 3", true}, {"value.price <= 2.5", true}, {"value.price >= 2.6", true},
+		{"value.price == 2.5", true}, {"value.price != 2", true}, {"value.id > 6", true}, {"value.id < 7.5", true},
+		{"value.id <= 7", true}, {"value.id >= 8", true}, {"value.id == 7", true}, {"value.id != 7", true},
 		// Left to the VM.
 		{"value.note ?? 'x'", false}, {"upper(value.city)", false}, {"value.discount != nil", false},
 		{"value.billing?.zip", false}, {"len(value.tags)", false}, {"value.id in [1, 7]", false},
