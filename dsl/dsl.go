@@ -220,6 +220,34 @@ func (p *mapValuesProcessor[K, V, V2]) ProcessPtr(r *core.Record[K, V]) error {
 	return err
 }
 
+// mapValuesWithKeyProcessor is mapValuesProcessor with the key passed to
+// the mapper (it was a closure building a record for Forward, which
+// copies it twice: jobs' mapValues steps run through it).
+type mapValuesWithKeyProcessor[K, V, V2 any] struct {
+	stateless[K, V2]
+	mapper func(K, V) V2
+	out    outRecords[K, V2]
+}
+
+func (p *mapValuesWithKeyProcessor[K, V, V2]) Process(r core.Record[K, V]) error {
+	return p.ProcessPtr(&r)
+}
+
+func (p *mapValuesWithKeyProcessor[K, V, V2]) ProcessPtr(r *core.Record[K, V]) error {
+	o := p.out.next()
+	var v V2
+	if !r.NullValue { // a tombstone passes through unmapped (see MapValues)
+		v = p.mapper(r.Key, r.Value)
+	}
+	o.Key, o.Value, o.Timestamp, o.NullKey, o.NullValue = r.Key, v, r.Timestamp, r.NullKey, r.NullValue
+	if o.Headers != nil || r.Headers != nil { // skip a nil-over-nil write barrier
+		o.Headers = r.Headers
+	}
+	err := p.ctx.ForwardPtr(o)
+	p.out.done()
+	return err
+}
+
 // outRecords are the records an operator builds and forwards by pointer:
 // filled in place (building a Record value and passing it to Forward
 // copies it twice). Like core's Forward slots there is one per nesting
@@ -346,15 +374,9 @@ func MapValues[K, V, V2 any](s *KStream[K, V], mapper func(value V) V2, name ...
 // MapValuesWithKey changes the value using the read-only key; a tombstone
 // passes through as in MapValues.
 func MapValuesWithKey[K, V, V2 any](s *KStream[K, V], mapper func(key K, value V) V2, name ...Named) *KStream[K, V2] {
-	return addProcessor(s, "KSTREAM-MAPVALUES", name, pfn(func(ctx core.ProcessorContext[K, V2], r *core.Record[K, V]) error {
-		if r.NullValue {
-			var zero V2
-			o := core.WithValue(*r, zero)
-			o.NullValue = true
-			return ctx.Forward(o)
-		}
-		return ctx.Forward(core.WithValue(*r, mapper(r.Key, r.Value)))
-	}))
+	return addProcessor(s, "KSTREAM-MAPVALUES", name, func() core.Processor[K, V, K, V2] {
+		return &mapValuesWithKeyProcessor[K, V, V2]{mapper: mapper}
+	})
 }
 
 // MapValuesNullable is MapValuesWithKey for mappers that handle null

@@ -373,11 +373,10 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 			return nil
 		}
 		pred := func(k, v any) bool {
-			out, err := prog.run(k, v)
+			b, err := prog.test(k, v)
 			if err != nil {
 				panic(exprPanic{err})
 			}
-			b, _ := out.(bool)
 			return b
 		}
 		switch n.kind {

@@ -114,20 +114,10 @@ func (c *compiler) projection(p *Pipeline, v *Value, vars []variable, suffix str
 		return nil
 	}
 	t := vtype{rt: rt.goType, format: c.internalFormat(), record: rt}
-	envT := envType(vars) // the same type for every field's program
+	build := newRecordBuilder(rt, progs, vars)
 	return &projected{typ: t, eval: func(k, val any) any {
 		rec := rt.new()
-		e := getEnv(envT, k, val)
-		defer e.put()
-		for i, prog := range progs {
-			out, err := prog.runEnv(e)
-			if err != nil {
-				panic(exprPanic{err})
-			}
-			if err := rt.set(rec, i, out); err != nil {
-				panic(exprPanic{fmt.Errorf("%s: field %q: %w", prog.pos, fields[i].name, err)})
-			}
-		}
+		build.build(rec, fastArgs{k, val})
 		return rec
 	}}
 }
@@ -393,23 +383,11 @@ func (c *compiler) aggregate(p *Pipeline, n *node, s *Step, name dsl.Named) *nod
 			}
 			return r
 		}
-		addEnv := envType([]variable{{"key", n.key.rt}, {"value", n.value.rt}, {"aggregate", rt.goType}})
+		build := newRecordBuilder(rt, addProgs, []variable{{"key", n.key.rt}, {"value", n.value.rt}, {"aggregate", rt.goType}})
 		add = func(k, v, agg any) any {
+			// The expressions read agg; the clone gets the new values.
 			r := rt.clone(agg)
-			e := getEnv(addEnv, k, v, agg)
-			defer e.put()
-			for i, p := range addProgs {
-				if p == nil {
-					continue
-				}
-				out, err := p.runEnv(e)
-				if err != nil {
-					panic(exprPanic{err})
-				}
-				if err := rt.set(r, i, out); err != nil {
-					panic(exprPanic{fmt.Errorf("%s: field %q: %w", p.pos, fields[i].name, err)})
-				}
-			}
+			build.build(r, fastArgs{k, v, agg})
 			return r
 		}
 	}

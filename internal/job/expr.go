@@ -52,6 +52,10 @@ type program struct {
 	env  reflect.Type
 	out  reflect.Type // the static result type (interface any when unknown)
 	vms  sync.Pool
+	envs *envPool
+	// fast is the expression compiled to closures, nil when it has parts
+	// only the VM runs (see exprfast.go).
+	fast *fastExpr
 }
 
 // compile compiles src against vars. want, if set, is the required result
@@ -59,7 +63,11 @@ type program struct {
 func compile(v *Value, vars []variable, want reflect.Kind) (*program, error) {
 	src := v.Str
 	et := envType(vars)
-	opts := []expr.Option{expr.Env(reflect.New(et).Interface())}
+	// The environment is declared as a struct value, not a pointer: with
+	// a pointer, expr-lang compiles every variable to a look-up by name at
+	// run time (runtime.Fetch walking the struct's fields and tags) instead
+	// of a field index. Programs still run on a pointer to the struct.
+	opts := []expr.Option{expr.Env(reflect.New(et).Elem().Interface())}
 	if want == reflect.Bool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -67,11 +75,12 @@ func compile(v *Value, vars []variable, want reflect.Kind) (*program, error) {
 	if err != nil {
 		return nil, exprProblem(v, err)
 	}
-	p := &program{src: src, pos: v.Pos, prog: prog, env: et, out: prog.Node().Type()}
+	p := &program{src: src, pos: v.Pos, prog: prog, env: et, out: prog.Node().Type(), envs: newEnvPool(et)}
 	if p.out == nil {
 		p.out = anyType
 	}
 	p.vms.New = func() any { return new(vm.VM) }
+	p.fast = compileFast(prog.Node(), vars)
 	return p, nil
 }
 
@@ -137,25 +146,32 @@ func friendlier(msg string) string {
 	return msg[:m[0]] + out + msg[m[1]:]
 }
 
-// env is an expression environment: a pointer to a struct of the
-// program's environment type, taken from a pool (building one per
+// env is an expression environment for the VM: a pointer to a struct of
+// the program's environment type, taken from a pool (building one per
 // evaluation with reflection was a large part of a job's per-record cost).
 type env struct {
-	v   reflect.Value // the struct
-	ptr any           // its address, as expr-lang takes it
+	v    reflect.Value // the struct
+	ptr  any           // its address, as expr-lang takes it
+	pool *envPool
 }
 
-var envPools sync.Map // reflect.Type -> *sync.Pool
+// envPool pools the environments of one environment type. Programs keep
+// theirs, so that taking one costs no look-up by type.
+type envPool struct{ pool sync.Pool }
 
-func getEnv(t reflect.Type, vals ...any) *env {
-	pool, ok := envPools.Load(t)
-	if !ok {
-		pool, _ = envPools.LoadOrStore(t, &sync.Pool{New: func() any {
-			p := reflect.New(t)
-			return &env{v: p.Elem(), ptr: p.Interface()}
-		}})
+func newEnvPool(t reflect.Type) *envPool {
+	ep := &envPool{}
+	ep.pool.New = func() any {
+		p := reflect.New(t)
+		return &env{v: p.Elem(), ptr: p.Interface(), pool: ep}
 	}
-	e := pool.(*sync.Pool).Get().(*env)
+	return ep
+}
+
+// get returns an environment holding vals (nil values leave their
+// fields' zero values).
+func (ep *envPool) get(vals ...any) *env {
+	e := ep.pool.Get().(*env)
 	for i, v := range vals {
 		if v != nil {
 			e.v.Field(i).Set(reflect.ValueOf(v))
@@ -167,21 +183,42 @@ func getEnv(t reflect.Type, vals ...any) *env {
 // put clears the environment (so it keeps no record alive) and pools it.
 func (e *env) put() {
 	e.v.SetZero()
-	pool, _ := envPools.Load(e.v.Type())
-	pool.(*sync.Pool).Put(e)
+	e.pool.pool.Put(e)
 }
 
-// run evaluates the expression with the environment's field values in
-// vars' order.
+// run evaluates the expression with the values of its variables in vars'
+// order: with the closures where they apply, else on the VM.
 func (p *program) run(vals ...any) (any, error) {
-	e := getEnv(p.env, vals...)
+	if p.fast != nil {
+		var a fastArgs
+		copy(a[:], vals)
+		if out, ok := p.fast.eval(a); ok {
+			return out, nil
+		}
+	}
+	e := p.envs.get(vals...)
 	out, err := p.runEnv(e)
 	e.put()
 	return out, err
 }
 
-// runEnv evaluates the expression in an environment built for its
-// variables (programs compiled with the same variables share one).
+// test evaluates a predicate over a key and a value (compiled with want
+// bool).
+func (p *program) test(k, v any) (bool, error) {
+	if p.fast != nil && p.fast.root.kind == fastBool {
+		if out, ok := p.fast.test(fastArgs{k, v}); ok {
+			return out, nil
+		}
+	}
+	e := p.envs.get(k, v)
+	out, err := p.runEnv(e)
+	e.put()
+	b, _ := out.(bool)
+	return b, err
+}
+
+// runEnv evaluates the expression on the VM in an environment built for
+// its variables (programs compiled with the same variables share one).
 func (p *program) runEnv(e *env) (any, error) {
 	m := p.vms.Get().(*vm.VM)
 	out, err := m.Run(p.prog, e.ptr)

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
+	"unsafe"
+
+	"github.com/modern-go/reflect2"
 
 	"github.com/sluicehq/sluice/serde"
 	avroserde "github.com/sluicehq/sluice/serde/avro"
@@ -26,6 +30,10 @@ type recordType struct {
 	goType reflect.Type // the values' type: a pointer to the struct
 	fields []recordField
 	client avroClient // for Avro serdes; nil while linting
+	// alloc is the struct type, for clone; ptrWord the type word of the
+	// values (see typeWord).
+	alloc   reflect2.Type
+	ptrWord unsafe.Pointer
 
 	mu     sync.Mutex
 	serdes map[string]serde.Serde[any]
@@ -64,7 +72,8 @@ func (c *compiler) newRecordType(schema string) (*recordType, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &recordType{name: t.Name(), dyn: t, goType: reflect.PointerTo(t.Reflect()), client: c.client, serdes: map[string]serde.Serde[any]{}}
+	r := &recordType{name: t.Name(), dyn: t, goType: reflect.PointerTo(t.Reflect()), client: c.client, serdes: map[string]serde.Serde[any]{},
+		alloc: reflect2.Type2(t.Reflect()), ptrWord: typeWord(t.New())}
 	st := t.Reflect()
 	for i := 0; i < st.NumField(); i++ {
 		f := st.Field(i)
@@ -281,9 +290,16 @@ func (r *recordType) mustSet(rec any, i int, v any) {
 // clone copies a record (aggregators never change the aggregate they were
 // given: the store may still hold it).
 func (r *recordType) clone(rec any) any {
-	out := reflect.New(reflect.TypeOf(rec).Elem())
-	out.Elem().Set(reflect.ValueOf(rec).Elem())
-	return out.Interface()
+	if typeWord(rec) != r.ptrWord || dataWord(&rec) == nil {
+		out := reflect.New(reflect.TypeOf(rec).Elem())
+		out.Elem().Set(reflect.ValueOf(rec).Elem())
+		return out.Interface()
+	}
+	// reflect2 copies without reflect.New's look-up of the pointer type
+	// (a sync.Map load for the struct types built at run time).
+	out := r.alloc.UnsafeNew()
+	r.alloc.UnsafeSet(out, dataWord(&rec))
+	return r.alloc.PackEFace(out)
 }
 
 // serde returns the record's serde in a format (avro or json).
@@ -320,4 +336,147 @@ func (r *recordType) serde(format string, isKey bool) (serde.Serde[any], error) 
 	}
 	r.serdes[cacheKey] = s
 	return s, nil
+}
+
+// recordBuilder sets the fields of a record from expressions over the
+// same variables (a projection's fields, an aggregate's add). Fields
+// whose expressions compiled to closures (exprfast.go) are stored
+// straight into the record's memory when the closures produce the
+// field's own type, and set by recordType.set otherwise; the others are
+// evaluated on the VM.
+type recordBuilder struct {
+	rt    *recordType
+	progs []*program // by field; nil: the field is left as it is
+	envs  *envPool   // for the fields evaluated on the VM
+	// stores evaluate and store the fields of closures, nil for others.
+	// They panic with fastBail where the VM must evaluate the field.
+	stores []func(rec any, ptr unsafe.Pointer, a fastArgs)
+	// checks check the variables the closures read, as fastExpr.checks.
+	checks  []argCheck
+	anyFast bool
+	nvars   int
+}
+
+func newRecordBuilder(rt *recordType, progs []*program, vars []variable) *recordBuilder {
+	b := &recordBuilder{rt: rt, progs: progs, envs: newEnvPool(envType(vars)), stores: make([]func(any, unsafe.Pointer, fastArgs), len(progs)), nvars: len(vars)}
+	st := rt.goType.Elem()
+	for i, p := range progs {
+		if p == nil || p.fast == nil {
+			continue
+		}
+		for _, c := range p.fast.checks {
+			if !slices.Contains(b.checks, c) {
+				b.checks = append(b.checks, c)
+			}
+		}
+		b.anyFast = true
+		n := p.fast.root
+		f := st.Field(i)
+		off := f.Offset
+		if d := n.field; d != nil && n.typ == f.Type {
+			// A field of an input record of the field's own type (a
+			// projection of value.x): copied without evaluating a closure.
+			switch f.Type {
+			case rtInt64:
+				b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) {
+					*(*int64)(unsafe.Add(rec, off)) = *(*int64)(d.addr(&a))
+				}
+			case rtFloat64:
+				b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) {
+					*(*float64)(unsafe.Add(rec, off)) = *(*float64)(d.addr(&a))
+				}
+			case rtString:
+				b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) {
+					*(*string)(unsafe.Add(rec, off)) = *(*string)(d.addr(&a))
+				}
+			case rtBool:
+				b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) {
+					*(*bool)(unsafe.Add(rec, off)) = *(*bool)(d.addr(&a))
+				}
+			}
+			if b.stores[i] != nil {
+				continue
+			}
+		}
+		switch {
+		case f.Type == rtInt64 && n.kind == fastInt:
+			b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) { *(*int64)(unsafe.Add(rec, off)) = n.i(a) }
+		case f.Type == rtFloat64 && n.kind == fastFloat:
+			b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) { *(*float64)(unsafe.Add(rec, off)) = n.f(a) }
+		case f.Type == rtString && n.kind == fastString:
+			b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) { *(*string)(unsafe.Add(rec, off)) = n.s(a) }
+		case f.Type == rtBool && n.kind == fastBool:
+			b.stores[i] = func(_ any, rec unsafe.Pointer, a fastArgs) { *(*bool)(unsafe.Add(rec, off)) = n.b(a) }
+		default:
+			// Another type: boxed as the VM boxes it, converted by set.
+			idx := i
+			b.stores[i] = func(rec any, _ unsafe.Pointer, a fastArgs) { b.set(rec, idx, n.box(a)) }
+		}
+	}
+	return b
+}
+
+// set sets field i to a value of its expression, as with the VM's result.
+func (b *recordBuilder) set(rec any, i int, v any) {
+	if err := b.rt.set(rec, i, v); err != nil {
+		panic(exprPanic{fmt.Errorf("%s: field %q: %w", b.progs[i].pos, b.rt.fields[i].name, err)})
+	}
+}
+
+// build sets rec's fields from the expressions over the variables'
+// values a. Errors panic as exprPanic: the DSL's functions return none.
+func (b *recordBuilder) build(rec any, a fastArgs) {
+	fast := b.anyFast && argsFit(b.checks, &a)
+	var e *env
+	for i := 0; i < len(b.progs); i++ {
+		if fast {
+			var bailed bool
+			if i, bailed = b.buildFast(rec, a, i); i == len(b.progs) {
+				break
+			}
+			// Once closures bail out, the VM evaluates the rest; the fields
+			// before hold what it would have computed (expressions have no
+			// side effects).
+			fast = !bailed
+		}
+		p := b.progs[i]
+		if p == nil {
+			continue
+		}
+		if e == nil {
+			e = b.envs.get(a[:b.nvars]...)
+			defer e.put()
+		}
+		out, err := p.runEnv(e)
+		if err != nil {
+			panic(exprPanic{err})
+		}
+		b.set(rec, i, out)
+	}
+}
+
+// buildFast sets the fields from the one at from on while they have
+// closures. It returns the index of the first field left to the VM
+// (len(progs) when none is), and whether that field's closures bailed
+// out.
+func (b *recordBuilder) buildFast(rec any, a fastArgs, from int) (next int, bailed bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(fastBail); !ok {
+				panic(r)
+			}
+			bailed = true // at field next
+		}
+	}()
+	ptr := dataWord(&rec)
+	for next = from; next < len(b.progs); next++ {
+		switch {
+		case b.progs[next] == nil:
+		case b.stores[next] != nil:
+			b.stores[next](rec, ptr, a)
+		default:
+			return next, false
+		}
+	}
+	return next, false
 }

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	havro "github.com/hamba/avro/v2"
+	"github.com/modern-go/reflect2"
 )
 
 // Type is a record type compiled from an Avro record schema: a Go struct
@@ -21,6 +22,7 @@ type Type struct {
 	root   *node
 	schema string // compact Avro schema JSON
 	ptr    reflect.Type
+	alloc  reflect2.Type // the struct type, to allocate values
 	fields []Field
 	// records maps every record struct type in the tree to its node, so
 	// that Infer reuses a nested record's schema when an expression
@@ -156,7 +158,7 @@ func FromAvro(schema string) (*Type, error) {
 }
 
 func newType(root *node, schema string) *Type {
-	t := &Type{root: root, schema: schema, ptr: reflect.PointerTo(root.typ), records: map[reflect.Type]*node{}}
+	t := &Type{root: root, schema: schema, ptr: reflect.PointerTo(root.typ), alloc: reflect2.Type2(root.typ), records: map[reflect.Type]*node{}}
 	t.fields = fieldsOf(root)
 	collectRecords(root, t.records)
 	return t
@@ -178,7 +180,11 @@ func collectRecords(n *node, into map[reflect.Type]*node) {
 }
 
 // New returns a pointer to a new zero value of the struct type, in an any.
-func (t *Type) New() any { return reflect.New(t.ptr.Elem()).Interface() }
+func (t *Type) New() any {
+	// reflect2 allocates without reflect.New's look-up of the pointer
+	// type (a sync.Map load for a struct type built by reflect.StructOf).
+	return t.alloc.New()
+}
 
 // Reflect returns the struct type (values are pointers to it).
 func (t *Type) Reflect() reflect.Type { return t.ptr.Elem() }
