@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,8 +42,27 @@ func TestConnectorsHelperProcess(t *testing.T) {
 // sluiceProc is a `sluice connectors run` process.
 type sluiceProc struct {
 	cmd    *exec.Cmd
-	output *bytes.Buffer
+	output *procOutput
 	done   chan error
+}
+
+// procOutput is a process's combined output, written by os/exec's copying
+// goroutine while a test reads it.
+type procOutput struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *procOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *procOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
 }
 
 func startSluice(t *testing.T, args ...string) *sluiceProc {
@@ -55,7 +75,7 @@ func startSluiceEnv(t *testing.T, env []string, args ...string) *sluiceProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestConnectorsHelperProcess$")
 	cmd.Env = append(append(os.Environ(), env...), "SLUICE_CONNECTORS_HELPER_ARGS="+strings.Join(args, "\n"))
-	p := &sluiceProc{cmd: cmd, output: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &sluiceProc{cmd: cmd, output: &procOutput{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
