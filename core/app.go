@@ -360,7 +360,7 @@ func (a *App) prepareChangelogs(ctx context.Context, counts, repartitions map[st
 			if spec.DisableLogging {
 				continue
 			}
-			topic := changelogTopic(a.cfg.appID, name)
+			topic := ChangelogTopic(a.cfg.appID, name)
 			configs := map[string]*string{"cleanup.policy": ptr("compact")}
 			if spec.Kind != KeyValueStoreKind {
 				configs["cleanup.policy"] = ptr("compact,delete")

@@ -96,7 +96,7 @@ func newStoreQuery(app *App, store string, kind StoreKind, opts []QueryOption) (
 	if spec.Kind != kind {
 		return nil, fmt.Errorf("%w: %q is a %s store, queried as %s", ErrUnknownStore, store, spec.Kind, kind)
 	}
-	q := &storeQuery{app: app, store: store, kind: kind, topic: changelogTopic(app.cfg.appID, store), timestamped: cfg.timestamped}
+	q := &storeQuery{app: app, store: store, kind: kind, topic: ChangelogTopic(app.cfg.appID, store), timestamped: cfg.timestamped}
 	for _, st := range app.subs {
 		if containsString(st.stores, store) {
 			q.sub = st

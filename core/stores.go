@@ -72,8 +72,11 @@ func (s *StoreSpec) validate() error {
 	return nil
 }
 
-// changelogTopic is the cluster name of a store's changelog topic.
-func changelogTopic(appID, store string) string { return appID + "-" + store + "-changelog" }
+// ChangelogTopic is the cluster name of a store's changelog topic,
+// "<application-id>-<store>-changelog" as in Kafka Streams. It is the one
+// place that spells the name: the runtime creates, writes and restores
+// that topic, and processors get it from StoreOf for their serde calls.
+func ChangelogTopic(appID, store string) string { return appID + "-" + store + "-changelog" }
 
 // changelogAdditionalRetention is Kafka Streams'
 // windowstore.changelog.additional.retention.ms default.

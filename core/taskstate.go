@@ -86,7 +86,7 @@ func (tk *task) openState(topo *Topology) error {
 		}
 		var cl *changelog
 		if !spec.DisableLogging {
-			cl = &changelog{store: name, spec: spec, topic: changelogTopic(tk.env.appID, name), partition: tk.id.Partition, engine: eng}
+			cl = &changelog{store: name, spec: spec, topic: ChangelogTopic(tk.env.appID, name), partition: tk.id.Partition, engine: eng}
 			cl.key = cl.checkpointKey()
 			cl.acked.Store(-1)
 			cl.promise = func(r *kgo.Record, err error) {

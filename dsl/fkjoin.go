@@ -523,18 +523,6 @@ func decodeSubscriptionEntry[K any](ss subscriptionSerde[K], topic string, b []b
 	return int64(binary.BigEndian.Uint64(b)), sub, err
 }
 
-func openKV(ctx interface{ StateStore(string) (any, error) }, name string) (state.KeyValueStore, error) {
-	st, err := ctx.StateStore(name)
-	if err != nil {
-		return nil, err
-	}
-	kv, ok := st.(state.KeyValueStore)
-	if !ok {
-		return nil, fmt.Errorf("dsl: store %q is not a key-value store", name)
-	}
-	return kv, nil
-}
-
 // fkSubscriptionProcessor records subscriptions next to the right table and
 // answers them (Kafka Streams' SubscriptionReceiveProcessorSupplier and
 // SubscriptionJoinProcessorSupplier).
@@ -551,9 +539,8 @@ type fkSubscriptionProcessor[K, KO, VO any] struct {
 
 func (p *fkSubscriptionProcessor[K, KO, VO]) Init(ctx core.ProcessorContext[K, fkResponse[VO]]) error {
 	p.ctx = ctx
-	p.topic = ctx.ApplicationID() + "-" + p.subStore + "-changelog"
 	var err error
-	if p.subs, err = openKV(ctx, p.subStore); err != nil {
+	if p.subs, p.topic, err = core.StoreOf[state.KeyValueStore](ctx, p.subStore); err != nil {
 		return err
 	}
 	p.right, err = openTimestamped(ctx, p.rightStore, p.foreignKeys, p.foreignValues)
@@ -636,9 +623,8 @@ type fkForeignProcessor[K, KO, VO any] struct {
 
 func (p *fkForeignProcessor[K, KO, VO]) Init(ctx core.ProcessorContext[K, fkResponse[VO]]) error {
 	p.ctx = ctx
-	p.topic = ctx.ApplicationID() + "-" + p.subStore + "-changelog"
 	var err error
-	p.subs, err = openKV(ctx, p.subStore)
+	p.subs, p.topic, err = core.StoreOf[state.KeyValueStore](ctx, p.subStore)
 	return err
 }
 

@@ -364,39 +364,18 @@ type outerEntry struct {
 func (p *streamJoinProcessor[K, V1, V2, VR]) Init(ctx core.ProcessorContext[K, VR]) error {
 	p.ctx = ctx
 	var err error
-	if p.leftStore, p.leftTopic, err = openJoinWindow(ctx, p.leftStoreName); err != nil {
+	if p.leftStore, p.leftTopic, err = core.StoreOf[state.WindowStore](ctx, p.leftStoreName); err != nil {
 		return err
 	}
-	if p.rightStore, p.rightTopic, err = openJoinWindow(ctx, p.rightStoreName); err != nil {
+	if p.rightStore, p.rightTopic, err = core.StoreOf[state.WindowStore](ctx, p.rightStoreName); err != nil {
 		return err
 	}
 	if p.outerStoreName != "" {
-		st, err := ctx.StateStore(p.outerStoreName)
-		if err != nil {
+		if p.outerStore, p.outerTopic, err = core.StoreOf[state.KeyValueStore](ctx, p.outerStoreName); err != nil {
 			return err
 		}
-		var ok bool
-		if p.outerStore, ok = st.(state.KeyValueStore); !ok {
-			return fmt.Errorf("dsl: store %q is not a key-value store", p.outerStoreName)
-		}
-		p.outerTopic = ctx.ApplicationID() + "-" + p.outerStoreName + "-changelog"
 	}
 	return nil
-}
-
-func openJoinWindow(ctx interface {
-	StateStore(string) (any, error)
-	ApplicationID() string
-}, name string) (state.WindowStore, string, error) {
-	st, err := ctx.StateStore(name)
-	if err != nil {
-		return nil, "", err
-	}
-	ws, ok := st.(state.WindowStore)
-	if !ok {
-		return nil, "", fmt.Errorf("dsl: store %q is not a window store", name)
-	}
-	return ws, ctx.ApplicationID() + "-" + name + "-changelog", nil
 }
 
 func (p *streamJoinProcessor[K, V1, V2, VR]) Close() error { return nil }

@@ -173,16 +173,9 @@ type sessionAggregator[K, V, A any] struct {
 
 func (p *sessionAggregator[K, V, A]) Init(ctx core.ProcessorContext[serde.Windowed[K], change[A]]) error {
 	p.ctx = ctx
-	st, err := ctx.StateStore(p.store)
-	if err != nil {
-		return err
-	}
-	var ok bool
-	if p.ss, ok = st.(state.SessionStore); !ok {
-		return fmt.Errorf("dsl: store %q is not a session store", p.store)
-	}
-	p.topic = ctx.ApplicationID() + "-" + p.store + "-changelog"
-	return nil
+	var err error
+	p.ss, p.topic, err = core.StoreOf[state.SessionStore](ctx, p.store)
+	return err
 }
 
 func (p *sessionAggregator[K, V, A]) Close() error { return nil }

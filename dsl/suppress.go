@@ -216,16 +216,9 @@ type suppressProcessor[K, V any] struct {
 
 func (p *suppressProcessor[K, V]) Init(ctx core.ProcessorContext[K, change[V]]) error {
 	p.ctx = ctx
-	st, err := ctx.StateStore(p.store)
-	if err != nil {
-		return err
-	}
-	var ok bool
-	if p.kv, ok = st.(state.KeyValueStore); !ok {
-		return fmt.Errorf("dsl: store %q is not a key-value store", p.store)
-	}
-	p.topic = ctx.ApplicationID() + "-" + p.store + "-changelog"
-	return nil
+	var err error
+	p.kv, p.topic, err = core.StoreOf[state.KeyValueStore](ctx, p.store)
+	return err
 }
 
 func (p *suppressProcessor[K, V]) Close() error { return nil }

@@ -123,19 +123,12 @@ func (s *timestamped[K, V]) delete(k K) error {
 	return s.kv.Delete(kb)
 }
 
-func openTimestamped[K, V any](ctx interface {
-	StateStore(string) (any, error)
-	ApplicationID() string
-}, name string, keys serde.Serde[K], values serde.Serde[V]) (*timestamped[K, V], error) {
-	st, err := ctx.StateStore(name)
+func openTimestamped[K, V any](ctx core.StoreContext, name string, keys serde.Serde[K], values serde.Serde[V]) (*timestamped[K, V], error) {
+	kv, topic, err := core.StoreOf[state.KeyValueStore](ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	kv, ok := st.(state.KeyValueStore)
-	if !ok {
-		return nil, fmt.Errorf("dsl: store %q is not a key-value store", name)
-	}
-	return &timestamped[K, V]{kv: kv, keys: keys, values: values, topic: ctx.ApplicationID() + "-" + name + "-changelog"}, nil
+	return &timestamped[K, V]{kv: kv, keys: keys, values: values, topic: topic}, nil
 }
 
 func (b *Builder) addStore(spec core.StoreSpec, processors ...string) {

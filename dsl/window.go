@@ -325,19 +325,12 @@ type windowAgg[K, A any] struct {
 	size   int64  // End - Start of the forwarded windowed keys
 }
 
-func openWindowAgg[K, A any](ctx interface {
-	StateStore(string) (any, error)
-	ApplicationID() string
-}, name string, keys serde.Serde[K], values serde.Serde[A], size int64) (*windowAgg[K, A], error) {
-	st, err := ctx.StateStore(name)
+func openWindowAgg[K, A any](ctx core.StoreContext, name string, keys serde.Serde[K], values serde.Serde[A], size int64) (*windowAgg[K, A], error) {
+	ws, topic, err := core.StoreOf[state.WindowStore](ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	ws, ok := st.(state.WindowStore)
-	if !ok {
-		return nil, fmt.Errorf("dsl: store %q is not a window store", name)
-	}
-	return &windowAgg[K, A]{ws: ws, keys: keys, values: values, topic: ctx.ApplicationID() + "-" + name + "-changelog", size: size}, nil
+	return &windowAgg[K, A]{ws: ws, keys: keys, values: values, topic: topic, size: size}, nil
 }
 
 func (s *windowAgg[K, A]) key(k K) ([]byte, error) {

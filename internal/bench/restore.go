@@ -55,7 +55,7 @@ func (l *restoreListener) OnRestoreEnd(string, string, int32, int64) {
 // next to a plain franz-go consumer reading the same changelog.
 func RunRestore(ctx context.Context, cfg Config, w io.Writer) ([2]Result, error) {
 	cfg.defaults()
-	changelog := restoreApp + "-" + restoreStore + "-changelog"
+	changelog := core.ChangelogTopic(restoreApp, restoreStore)
 	cl, err := kgo.NewClient(cfg.clientOpts(kgo.ProducerLinger(0))...)
 	if err != nil {
 		return [2]Result{}, err
