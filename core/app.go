@@ -99,6 +99,7 @@ func New(topo *Topology, opts ...Option) (*App, error) {
 	a.dirs = newStateDirs(filepath.Join(cfg.stateDir, cfg.appID), cfg.stateCleanupDelay, cfg.log)
 	a.state.listener = cfg.stateListener
 	a.state.threads = make([]atomic.Int32, cfg.threads)
+	a.state.fatalCh = make(chan struct{})
 	return a, nil
 }
 
@@ -199,7 +200,7 @@ func (a *App) run(ctx context.Context) error {
 		go func() {
 			defer close(globalDone)
 			if err := global.run(runCtx); err != nil {
-				a.cfg.fail(err)
+				a.state.fail(err)
 			}
 		}()
 	}
@@ -208,7 +209,7 @@ func (a *App) run(ctx context.Context) error {
 		go func() {
 			for {
 				err := t.run(runCtx)
-				if err != nil && isFenced(err) && runCtx.Err() == nil && a.cfg.fatal() == nil {
+				if err != nil && isFenced(err) && runCtx.Err() == nil && a.state.fatal() == nil {
 					// Another producer fenced this one (a zombie after a long
 					// pause, or an instance id used twice): rejoin as a new
 					// member; uncommitted work is re-processed.
@@ -218,7 +219,7 @@ func (a *App) run(ctx context.Context) error {
 					}
 				}
 				if err != nil {
-					a.cfg.fail(err)
+					a.state.fail(err)
 				}
 				errs <- err
 				return
@@ -233,11 +234,11 @@ func (a *App) run(ctx context.Context) error {
 				first = err
 				cancel() // stop the other threads
 			}
-		case <-a.cfg.fatalCh:
+		case <-a.state.failed():
 			cancel()
 			err := <-errs
 			if first == nil {
-				first = a.cfg.fatal()
+				first = a.state.fatal()
 				if first == nil {
 					first = err
 				}
@@ -245,7 +246,7 @@ func (a *App) run(ctx context.Context) error {
 		}
 	}
 	if first == nil {
-		first = a.cfg.fatal()
+		first = a.state.fatal()
 	}
 	a.cfg.log.Info("sluice: application stopped", "application.id", a.cfg.appID, "err", first)
 	return first

@@ -43,13 +43,44 @@ const (
 	threadRunning
 )
 
-// appState is the application's state and its threads' states.
+// appState is the application's state, its threads' states and its
+// fatal error.
 type appState struct {
 	mu       sync.Mutex // serializes transitions and listener calls
 	current  atomic.Value
 	threads  []atomic.Int32
 	listener StateListener
+
+	// The first fatal error: the error Run returns, after which the
+	// application is in ERROR. Any goroutine records it (fail): stream
+	// threads, the global thread, delivery callbacks of async sends;
+	// stream threads check it (fatal) before each poll and commit so
+	// that nothing past a failed record is committed.
+	fatalOnce sync.Once
+	fatalErr  error
+	fatalCh   chan struct{} // closed once fatalErr is set
 }
+
+// fail records the first fatal error; the application stops with it.
+func (s *appState) fail(err error) {
+	s.fatalOnce.Do(func() {
+		s.fatalErr = err
+		close(s.fatalCh)
+	})
+}
+
+// fatal returns the first fatal error, or nil.
+func (s *appState) fatal() error {
+	select {
+	case <-s.fatalCh:
+		return s.fatalErr
+	default:
+		return nil
+	}
+}
+
+// failed is closed when a fatal error is recorded.
+func (s *appState) failed() <-chan struct{} { return s.fatalCh }
 
 func (s *appState) get() State {
 	if v, ok := s.current.Load().(State); ok {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -70,10 +69,6 @@ type config struct {
 	stateCleanupDelay      time.Duration
 	stateCleanupSet        bool
 	driverStart            time.Time
-
-	fatalOnce sync.Once
-	fatalErr  error
-	fatalCh   chan struct{}
 }
 
 // WithBrokers sets the seed brokers. Required.
@@ -234,7 +229,6 @@ func newConfig(opts []Option) (*config, error) {
 		fetchMaxBytes:       16 << 20,
 		partitionFetchBytes: 256 << 10,
 		maxBufferedRecords:  10_000,
-		fatalCh:             make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(c)
@@ -290,29 +284,4 @@ func (c *config) validate() error {
 		errs = append(errs, fmt.Errorf("core: WithMaxBufferedRecords(%d): need at least 1", c.maxBufferedRecords))
 	}
 	return errors.Join(errs...)
-}
-
-// fail records the first fatal error; the application stops with it.
-func (c *config) fail(err error) {
-	c.fatalOnce.Do(func() {
-		c.fatalErr = err
-		close(c.fatalCh)
-	})
-}
-
-func (c *config) fatal() error {
-	select {
-	case <-c.fatalCh:
-		return c.fatalErr
-	default:
-		return nil
-	}
-}
-
-func (c *config) asyncProductionFailed(id TaskID, rec *kgo.Record, err error) {
-	ec := ErrorContext{TaskID: id, Topic: rec.Topic, Partition: rec.Partition, Offset: -1}
-	if c.guarantee == ExactlyOnceV2 || c.productionHandler(ec, rec, err) == Fail {
-		c.fail(&ProcessingError{Context: ec, Kind: "production",
-			Err: fmt.Errorf("produce to %q (partition %d): %w", rec.Topic, rec.Partition, err)})
-	}
 }

@@ -49,6 +49,9 @@ type taskEnv struct {
 	// discard is set when the owning thread stops on an error: delivery
 	// failures after that are consequences and must not become fatal.
 	discard atomic.Bool
+	// fail records a fatal error of the application (appState.fail); nil
+	// in the test driver, whose sends never fail.
+	fail func(error)
 }
 
 // recordQueue buffers the fetched records of one input partition of a task.
@@ -242,7 +245,7 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 	}
 	failed := func(r *kgo.Record, err error) {
 		if err != nil && !env.discard.Load() {
-			env.cfg.asyncProductionFailed(tk.id, r, err)
+			env.asyncProductionFailed(tk.id, r, err)
 		}
 	}
 	// Records the runtime made (newRecord) go back to the pool once
@@ -538,6 +541,19 @@ func (tk *task) productionFailed(node string, rec *kgo.Record, err error) error 
 		return nil
 	}
 	return &ProcessingError{Context: ec, Kind: "production", Err: fmt.Errorf("topic %q: %w", rec.Topic, err)}
+}
+
+// asyncProductionFailed handles a send that failed after the record left
+// the task (a delivery callback): under exactly-once, or when the
+// production handler says Fail, the application stops with the error.
+func (env *taskEnv) asyncProductionFailed(id TaskID, rec *kgo.Record, err error) {
+	ec := ErrorContext{TaskID: id, Topic: rec.Topic, Partition: rec.Partition, Offset: -1}
+	if env.cfg.guarantee == ExactlyOnceV2 || env.cfg.productionHandler(ec, rec, err) == Fail {
+		if env.fail != nil {
+			env.fail(&ProcessingError{Context: ec, Kind: "production",
+				Err: fmt.Errorf("produce to %q (partition %d): %w", rec.Topic, rec.Partition, err)})
+		}
+	}
 }
 
 // recordSlab is how many output records newRecord allocates at once.

@@ -92,7 +92,7 @@ func (tk *task) openState(topo *Topology) error {
 			cl.promise = func(r *kgo.Record, err error) {
 				if err != nil {
 					if !tk.env.discard.Load() {
-						tk.env.cfg.asyncProductionFailed(tk.id, r, err)
+						tk.env.asyncProductionFailed(tk.id, r, err)
 					}
 					return
 				}

@@ -71,7 +71,7 @@ func newThread(app *App, idx int) (*thread, error) {
 	t.name = cfg.appID + "-StreamThread-" + strconv.Itoa(idx+1)
 	t.env = &taskEnv{appID: cfg.appID, cfg: cfg, now: time.Now, resolveTopic: app.resolveTopic, out: t, log: cfg.log.With("thread", t.name),
 		openEngine: app.openEngine, cache: &cacheBudget{max: cfg.cacheMaxBytes / cfg.threads}, globals: app.globals,
-		records: &recordPool{}}
+		records: &recordPool{}, fail: app.state.fail}
 
 	// The memory settings come first so that WithKafkaOptions can
 	// override them with franz-go's own options.
@@ -184,7 +184,7 @@ func (t *thread) run(ctx context.Context) (err error) {
 			// client's close fails still-buffered sends, and those are a
 			// consequence, not the cause.
 			if !isFenced(err) {
-				t.cfg.fail(err)
+				t.app.state.fail(err)
 			}
 			t.env.discard.Store(true)
 		}
@@ -200,7 +200,7 @@ func (t *thread) run(ctx context.Context) (err error) {
 		t.cl.Produce(context.Background(), r, promise)
 	})
 	for {
-		if err := t.cfg.fatal(); err != nil {
+		if err := t.app.state.fatal(); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -436,7 +436,7 @@ func (t *thread) commit(context.Context) error {
 		if err := t.flushCaches(t.tasks); err != nil {
 			return err
 		}
-		if err := t.cfg.fatal(); err != nil {
+		if err := t.app.state.fatal(); err != nil {
 			return err
 		}
 		if !t.txnDirty {
@@ -452,7 +452,7 @@ func (t *thread) commit(context.Context) error {
 		if err != nil {
 			return fmt.Errorf("core: %s: commit transaction: %w", t.name, err)
 		}
-		if err := t.cfg.fatal(); err != nil {
+		if err := t.app.state.fatal(); err != nil {
 			return err
 		}
 		if err := t.afterTransaction(committed); err != nil {
@@ -538,7 +538,7 @@ func (t *thread) commitAtLeastOnce(ctx context.Context, tasks map[TaskID]*task) 
 	if err := t.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("core: %s: flush producer: %w", t.name, err)
 	}
-	if err := t.cfg.fatal(); err != nil {
+	if err := t.app.state.fatal(); err != nil {
 		return err // a record was not produced: commit nothing past it
 	}
 	// Stores first: their writes and changelog offsets are acknowledged;
@@ -788,7 +788,7 @@ func (t *thread) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 	if len(gone) == 0 {
 		return
 	}
-	if !t.eos && t.err == nil && t.cfg.fatal() == nil {
+	if !t.eos && t.err == nil && t.app.state.fatal() == nil {
 		// Commit what was processed before handing the partitions over.
 		if err := t.commitAtLeastOnce(ctx, gone); err != nil {
 			t.env.log.Warn("sluice: commit on revoke failed", "err", err)
@@ -855,7 +855,7 @@ func (t *thread) shutdown(clean bool) {
 			}
 			t.syncOut()
 			switch {
-			case err != nil || t.cfg.fatal() != nil:
+			case err != nil || t.app.state.fatal() != nil:
 				_, _ = t.sess.End(ctx, kgo.TryAbort)
 			case !t.txnDirty:
 				// Nothing since the last commit: ending with an abort costs
