@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -49,17 +50,6 @@ func runApp(t testing.TB, app *core.App) (stop func() error) {
 	}
 }
 
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestUppercaseGuarantees(t *testing.T) {
 	for _, g := range []core.ProcessingGuarantee{core.AtLeastOnce, core.ExactlyOnceV2} {
 		t.Run(string(g), func(t *testing.T) {
@@ -76,7 +66,7 @@ func TestUppercaseGuarantees(t *testing.T) {
 				core.WithProcessingGuarantee(g), core.WithCommitInterval(100*time.Millisecond))
 			must(t, err)
 			stop := runApp(t, app)
-			waitFor(t, "all output", 30*time.Second, func() bool { return app.Stats().Consumed >= n })
+			testwait.Until(t, "all output", 30*time.Second, func() bool { return app.Stats().Consumed >= n })
 			must(t, stop())
 			got := b.ReadAll(t, "out")
 			if len(got) != n {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -146,7 +147,7 @@ func TestBrokerDeserializationFailCommitsNothingPast(t *testing.T) {
 				}
 				return -1
 			}
-			waitFor(t, "the good records committed", 30*time.Second, func() bool { return committed() == good })
+			testwait.Until(t, "the good records committed", 30*time.Second, func() bool { return committed() == good })
 			b.Produce(t, &kgo.Record{Topic: "in", Key: []byte("bad"), Value: []byte{1, 2, 3}},
 				&kgo.Record{Topic: "in", Key: []byte("k"), Value: i64(99)})
 			var runErr error
@@ -204,7 +205,7 @@ func TestBrokerDeadLetterQueue(t *testing.T) {
 				core.WithDeserializationHandler(core.DeadLetterTo("dlq", nil)))
 			must(t, err)
 			stop := runApp(t, app)
-			waitFor(t, "all records consumed", 30*time.Second, func() bool { return app.Stats().Consumed >= 21 })
+			testwait.Until(t, "all records consumed", 30*time.Second, func() bool { return app.Stats().Consumed >= 21 })
 			must(t, stop())
 
 			dl := b.ReadAll(t, "dlq")
@@ -409,7 +410,7 @@ func TestBrokerProductionHandler(t *testing.T) {
 				return
 			}
 			stop := runApp(t, app)
-			waitFor(t, "records consumed", 30*time.Second, func() bool { return app.Stats().Consumed >= 3 })
+			testwait.Until(t, "records consumed", 30*time.Second, func() bool { return app.Stats().Consumed >= 3 })
 			must(t, stop())
 			var vals []string
 			for _, r := range b.ReadAll(t, "out") {

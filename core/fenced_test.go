@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // TestFencedProducerRestartsThread makes the broker answer one EndTxn with
@@ -39,7 +40,7 @@ func TestFencedProducerRestartsThread(t *testing.T) {
 		core.WithCommitInterval(50*time.Millisecond))
 	must(t, err)
 	stop := runApp(t, app)
-	waitFor(t, "a first commit", 30*time.Second, func() bool { return app.Stats().Commits >= 1 })
+	testwait.Until(t, "a first commit", 30*time.Second, func() bool { return app.Stats().Commits >= 1 })
 
 	b.Cluster().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		r := req.(*kmsg.EndTxnRequest)
@@ -52,8 +53,8 @@ func TestFencedProducerRestartsThread(t *testing.T) {
 		return resp, nil, true
 	})
 	produce(n/2, n)
-	waitFor(t, "the fenced commit", 30*time.Second, func() bool { return fenced.Load() > 0 })
-	waitFor(t, "all input processed after the restart", 60*time.Second, func() bool {
+	testwait.Until(t, "the fenced commit", 30*time.Second, func() bool { return fenced.Load() > 0 })
+	testwait.Until(t, "all input processed after the restart", 60*time.Second, func() bool {
 		return len(b.ReadAll(t, "f-out")) >= n
 	})
 	if err := stop(); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -138,9 +139,9 @@ func TestGroupScaleOutAndGracefulLeave(t *testing.T) {
 			var all []string
 			stopA := runApp(t, appA)
 			all = append(all, produceBatch(t, b, "in", "one", 200)...)
-			waitFor(t, "A processing batch one", 30*time.Second, func() bool { return o.distinct() >= 200 })
+			testwait.Until(t, "A processing batch one", 30*time.Second, func() bool { return o.distinct() >= 200 })
 			stopB := runApp(t, appB)
-			waitFor(t, "both instances holding tasks", 30*time.Second, func() bool {
+			testwait.Until(t, "both instances holding tasks", 30*time.Second, func() bool {
 				return appA.Stats().Tasks > 0 && appB.Stats().Tasks > 0 && appA.Stats().Tasks+appB.Stats().Tasks == 4
 			})
 			all = append(all, produceBatch(t, b, "in", "two", 200)...)
@@ -155,13 +156,13 @@ func TestGroupScaleOutAndGracefulLeave(t *testing.T) {
 			}()
 			must(t, stopA())
 			all = append(all, <-produced...)
-			waitFor(t, "B holding every task", 30*time.Second, func() bool { return appB.Stats().Tasks == 4 })
+			testwait.Until(t, "B holding every task", 30*time.Second, func() bool { return appB.Stats().Tasks == 4 })
 			all = append(all, produceBatch(t, b, "in", "four", 100)...)
-			waitFor(t, "every record processed", 30*time.Second, func() bool { return o.distinct() >= len(all) })
+			testwait.Until(t, "every record processed", 30*time.Second, func() bool { return o.distinct() >= len(all) })
 			// Under EOS a record is in the output once its transaction
 			// committed; poll until all are there.
 			var counts map[string]int
-			waitFor(t, "every record in the output", 30*time.Second, func() bool {
+			testwait.Until(t, "every record in the output", 30*time.Second, func() bool {
 				counts = map[string]int{}
 				for _, r := range b.ReadAll(t, "out") {
 					counts[string(r.Value)]++
@@ -219,7 +220,7 @@ func TestGroupCoPartitioning(t *testing.T) {
 	must(t, err)
 	stopA := runApp(t, appA)
 	stopB := runApp(t, appB)
-	waitFor(t, "both instances holding tasks", 30*time.Second, func() bool {
+	testwait.Until(t, "both instances holding tasks", 30*time.Second, func() bool {
 		return appA.Stats().Tasks > 0 && appB.Stats().Tasks > 0 && appA.Stats().Tasks+appB.Stats().Tasks == 4
 	})
 	cl := b.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -232,7 +233,7 @@ func TestGroupCoPartitioning(t *testing.T) {
 		}
 	}
 	must(t, cl.ProduceSync(context.Background(), recs...).FirstErr())
-	waitFor(t, "every record processed", 30*time.Second, func() bool { return o.distinct() >= len(recs) })
+	testwait.Until(t, "every record processed", 30*time.Second, func() bool { return o.distinct() >= len(recs) })
 	must(t, stopA())
 	must(t, stopB())
 
@@ -286,7 +287,7 @@ func TestGracefulShutdownCommits(t *testing.T) {
 	app1, err := core.New(ownedTopology(t, first, "1", "in"), opts...)
 	must(t, err)
 	stop1 := runApp(t, app1)
-	waitFor(t, "first run processing everything", 30*time.Second, func() bool { return first.distinct() >= n })
+	testwait.Until(t, "first run processing everything", 30*time.Second, func() bool { return first.distinct() >= n })
 	if c := app1.Stats().Commits; c != 0 {
 		t.Fatalf("%d commits before shutdown with a 1h interval", c)
 	}
@@ -315,7 +316,7 @@ func TestGracefulShutdownCommits(t *testing.T) {
 	for p := range int32(4) {
 		must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Partition: p, Value: fmt.Appendf(nil, "sentinel-%d", p)}).FirstErr())
 	}
-	waitFor(t, "second run reaching the sentinels", 30*time.Second, func() bool { return second.distinct() >= 4 })
+	testwait.Until(t, "second run reaching the sentinels", 30*time.Second, func() bool { return second.distinct() >= 4 })
 	must(t, stop2())
 	second.mu.Lock()
 	defer second.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 type recordingMetrics struct {
@@ -66,7 +67,7 @@ func TestMetrics(t *testing.T) {
 		core.WithMetrics(m), core.WithCommitInterval(50*time.Millisecond), core.WithKafkaOptions(kgo.RecordPartitioner(kgo.ManualPartitioner())))
 	must(t, err)
 	stop := runApp(t, app)
-	waitFor(t, "lag 0 on both partitions", 30*time.Second, func() bool {
+	testwait.Until(t, "lag 0 on both partitions", 30*time.Second, func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		l0, ok0 := m.gauges["consumer_lag,topic=m-in,partition=0"]
@@ -110,7 +111,7 @@ func TestAppState(t *testing.T) {
 		t.Fatalf("state before Run: %s", s)
 	}
 	stop := runApp(t, app)
-	waitFor(t, "RUNNING", 30*time.Second, func() bool { return app.State() == core.StateRunning })
+	testwait.Until(t, "RUNNING", 30*time.Second, func() bool { return app.State() == core.StateRunning })
 	must(t, stop())
 	if s := app.State(); s != core.StateNotRunning {
 		t.Errorf("state after stop: %s", s)
@@ -150,7 +151,7 @@ func TestConfigStruct(t *testing.T) {
 		ProcessingGuarantee: core.ExactlyOnceV2, StateDir: t.TempDir()})
 	must(t, err)
 	stop := runApp(t, app)
-	waitFor(t, "the record", 30*time.Second, func() bool { return app.Stats().Consumed == 1 })
+	testwait.Until(t, "the record", 30*time.Second, func() bool { return app.Stats().Consumed == 1 })
 	must(t, stop())
 	if recs := b.ReadAll(t, "cs-out"); len(recs) != 1 || string(recs[0].Value) != "X" {
 		t.Errorf("output %v", recs)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // TestLeadershipMovesOnThreeBrokers runs the engine on a three-broker
@@ -50,7 +51,7 @@ func TestLeadershipMovesOnThreeBrokers(t *testing.T) {
 				}
 			}
 			must(t, cl.Flush(ctx))
-			waitFor(t, "all records processed", 90*time.Second, func() bool { return app.Stats().Consumed >= perKey*keys && app.Stats().Lag == 0 })
+			testwait.Until(t, "all records processed", 90*time.Second, func() bool { return app.Stats().Consumed >= perKey*keys && app.Stats().Lag == 0 })
 			stopMoving()
 			must(t, stop())
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -171,7 +172,7 @@ func TestBrokerTimestampOrderAcrossTopics(t *testing.T) {
 				core.WithProcessingGuarantee(g), core.WithCommitInterval(100*time.Millisecond))
 			must(t, err)
 			stop := runApp(t, app)
-			waitFor(t, "all records processed", 30*time.Second, func() bool { return l.count() >= 2*parts*per })
+			testwait.Until(t, "all records processed", 30*time.Second, func() bool { return l.count() >= 2*parts*per })
 			must(t, stop())
 			seen := l.snapshot()
 			if len(seen) != parts {

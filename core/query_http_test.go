@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -106,7 +107,7 @@ func TestQueryHandlerBroker(t *testing.T) {
 	}
 	want := map[string]int64{"order-counts/u0": 3, "order-counts/u1": 3, "order-counts/u2": 3, "order-counts/u3": 3,
 		"region-counts/eu": 1, "region-counts/us": 1}
-	waitFor(t, "committed counts over HTTP", 30*time.Second, func() bool {
+	testwait.Until(t, "committed counts over HTTP", 30*time.Second, func() bool {
 		for path, n := range want {
 			store, key, _ := strings.Cut(path, "/")
 			if e, status := lookup(store, key); status != http.StatusOK || e.Value != n {
@@ -227,7 +228,7 @@ func TestQueryHandlerTwoInstances(t *testing.T) {
 		Partition *int32 `json:"partition"`
 	}
 	served := map[int]int{}
-	waitFor(t, "every key served by exactly one instance", 30*time.Second, func() bool {
+	testwait.Until(t, "every key served by exactly one instance", 30*time.Second, func() bool {
 		clear(served)
 		for k := range 16 {
 			key := fmt.Sprintf("k%d", k)

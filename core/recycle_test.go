@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -36,7 +37,7 @@ func TestRecycledRecordsCarryNothingOver(t *testing.T) {
 			Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("x")}}})
 	}
 	b.Produce(t, first...)
-	waitFor(t, "the first half delivered", 30*time.Second, func() bool { return len(b.ReadAll(t, "out")) == n })
+	testwait.Until(t, "the first half delivered", 30*time.Second, func() bool { return len(b.ReadAll(t, "out")) == n })
 
 	var second []*kgo.Record
 	for i := range n {
@@ -51,7 +52,7 @@ func TestRecycledRecordsCarryNothingOver(t *testing.T) {
 		second = append(second, r)
 	}
 	b.Produce(t, second...)
-	waitFor(t, "all output", 30*time.Second, func() bool { return len(b.ReadAll(t, "out")) == 2*n })
+	testwait.Until(t, "all output", 30*time.Second, func() bool { return len(b.ReadAll(t, "out")) == 2*n })
 	must(t, stop())
 
 	out := b.ReadAll(t, "out")

@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/serde"
 )
@@ -123,17 +124,12 @@ func TestReadyzWhileRestoring(t *testing.T) {
 		t.Errorf("metrics while restoring lack the REBALANCING state:\n%s", text)
 	}
 	close(hold.release)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, body := get("/readyz")
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz after the restore: %d %q", code, body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var code int
+	var body string
+	testwait.Until(t, "/readyz 200 after the restore", 30*time.Second, func() bool {
+		code, body = get("/readyz")
+		return code == 200
+	}, testwait.Detail(func() string { return fmt.Sprintf("/readyz: %d %q", code, body) }))
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

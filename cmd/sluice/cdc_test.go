@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/internal/testdb"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // TestPostgresCDCToJDBCSIGKILL is issue 11's acceptance run: while a
@@ -336,18 +337,14 @@ func TestExamplePaymentsRevenuePostgres(t *testing.T) {
 	want := pg.Psql("shop", `SELECT customer, (paid_at_ms / 60000) * 60000, count(*), sum(amount_cents)
 		FROM payments GROUP BY 1, 2 ORDER BY 1, 2`)
 	got := "(no table customer_revenue)"
-	deadline := time.Now().Add(120 * time.Second)
-	for got != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("the analytics table differs from the aggregate of the source table:\n%s\n%s", firstDiff(want, got), p.output)
-		}
-		time.Sleep(200 * time.Millisecond)
+	testwait.Until(t, "the analytics table to equal the aggregate of the source table", 120*time.Second, func() bool {
 		if pg.Psql("analytics", "SELECT count(*) FROM pg_tables WHERE tablename = 'customer_revenue'") == "1" {
 			// minute is a TIMESTAMP column (the window start's timestamp-millis
 			// logical type); compare it as epoch milliseconds.
 			got = pg.Psql("analytics", "SELECT customer, (extract(epoch FROM minute) * 1000)::bigint, payments, revenue_cents FROM customer_revenue ORDER BY 1, 2")
 		}
-	}
+		return got == want
+	}, testwait.Every(200*time.Millisecond), testwait.Detail(func() string { return firstDiff(want, got) + "\n" + p.output.String() }))
 	p.stop(t)
 	t.Logf("customer_revenue: %d rows equal to the SQL aggregate", strings.Count(want, "\n")+1)
 }

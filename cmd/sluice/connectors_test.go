@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // TestConnectorsHelperProcess is not a test: the connector tests re-run the
@@ -132,20 +133,22 @@ func waitHTTP(t *testing.T, what string, p *sluiceProc, client *http.Client, url
 	})
 }
 
+// waitUntil is testwait.Until for a condition a sluice process makes true:
+// the process exiting first fails the test at once, and a failure shows
+// the process's output.
 func waitUntil(t *testing.T, what string, d time.Duration, p *sluiceProc, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
+	testwait.Until(t, what, d, func() bool {
+		if cond() {
+			return true
+		}
 		select {
 		case err := <-p.done:
 			t.Fatalf("sluice exited (%v) while waiting for %s:\n%s", err, what, p.output)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s:\n%s", what, p.output)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	}, testwait.Detail(p.output.String))
 }
 
 // highWatermarks sums a topic's end offsets (aborted records and markers

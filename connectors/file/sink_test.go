@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/internal/recordformat"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 func openSink(t *testing.T, raw map[string]any, tps ...connectors.TopicPartition) (*sinkTask, *sinkCtx) {
@@ -270,13 +271,9 @@ func TestSinkScheduledRotation(t *testing.T) {
 		defer ctx.mu.Unlock()
 		return ctx.commits != commits
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(finals(t, dir)) != 2 || !requested() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the timer did not complete the file and request a commit: files %v, commit requested %v", finals(t, dir), requested())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, "the timer to complete the file and request a commit", 10*time.Second, func() bool {
+		return len(finals(t, dir)) == 2 && requested()
+	}, testwait.Detail(func() string { return fmt.Sprintf("files %v, commit requested %v", finals(t, dir), requested()) }))
 }
 
 func TestSinkSchemaChangeRolls(t *testing.T) {

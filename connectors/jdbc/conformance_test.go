@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/converters"
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/internal/testdb"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/internal/transforms"
 )
 
@@ -188,7 +189,7 @@ func TestSinkRedelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "rows written before the crash", func() bool {
+	testwait.Until(t, "rows written before the crash", 30*time.Second, func() bool {
 		return tableExists(d) && len(d.rows("SELECT id FROM orders")) > 0
 	})
 	c.Crash()
@@ -196,7 +197,7 @@ func TestSinkRedelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	waitUntil(t, "the final state", func() bool {
+	testwait.Until(t, "the final state", 30*time.Second, func() bool {
 		got = d.rows("SELECT id, status, amount FROM orders")
 		return strings.Join(got, ",") == strings.Join(want, ",")
 	})
@@ -218,15 +219,4 @@ func tableExistsNamed(d *testDB, name string) bool {
 	var n int
 	_ = d.db.QueryRow("SELECT count(*) FROM information_schema.tables WHERE table_name = $1", name).Scan(&n)
 	return n == 1
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

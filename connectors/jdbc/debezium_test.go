@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/connectjson"
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/internal/testdb"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // Debezium-style change events of a table public.customers, as
@@ -187,16 +188,12 @@ func TestSinkDebeziumReplay(t *testing.T) {
 			want = append(want, r.text())
 		}
 		var got string
-		deadline := time.Now().Add(30 * time.Second)
-		for got != strings.Join(want, "\n") {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s: the table holds\n%s\nwant\n%s", what, got, strings.Join(want, "\n"))
-			}
-			time.Sleep(20 * time.Millisecond)
+		testwait.Until(t, what, 30*time.Second, func() bool {
 			if tableExistsNamed(d, "customers") {
 				got = strings.Join(d.rows(query), "\n")
 			}
-		}
+			return got == strings.Join(want, "\n")
+		}, testwait.Detail(func() string { return fmt.Sprintf("the table holds\n%s\nwant\n%s", got, strings.Join(want, "\n")) }))
 	}
 	wantState("the replayed table", c1, customer{2, "bobby", 300}, c4)
 	// The table was created from the flattened rows' schema.
@@ -213,7 +210,7 @@ func TestSinkDebeziumReplay(t *testing.T) {
 		dbzEvent(t, "c", nil, &customer{5, "eve", 1}),
 		dbzEvent(t, "d", &customer{2, "bobby", 300}, nil), dbzTombstone(t, 2))
 	wantState("the writes around the refused record", customer{1, "ann", 1500}, c4, customer{5, "eve", 1})
-	waitUntil(t, "the dead letter", func() bool { return len(b.ReadAll(t, "replay-dlq")) > 0 })
+	testwait.Until(t, "the dead letter", 30*time.Second, func() bool { return len(b.ReadAll(t, "replay-dlq")) > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.Stop(ctx); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/internal/testwait"
 	schemaregistry "github.com/sluicehq/sluice/serde/registry"
 )
 
@@ -49,13 +50,13 @@ func TestAvroSchemaEvolution(t *testing.T) {
 	delete(cfg, "value.converter.schemas.enable")
 	c := startSource(t, w, cfg)
 	// The snapshot (row 1) first, so that the writes below are streamed.
-	for deadline := time.Now().Add(60 * time.Second); len(e.b.ReadAll(t, topic)) < 1; {
-		checkRunning(t, c)
-		if time.Now().After(deadline) {
-			t.Fatalf("topic %s: no snapshot event (status %+v)", topic, c.Status())
+	testwait.Until(t, "a snapshot event in topic "+topic, 60*time.Second, func() bool {
+		if len(e.b.ReadAll(t, topic)) >= 1 {
+			return true
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		checkRunning(t, c)
+		return false
+	}, testwait.Detail(func() string { return fmt.Sprintf("status %+v", c.Status()) }))
 
 	// Writes with three structures: the snapshot's, a nullable column
 	// added, a NOT NULL column with a default added, a column dropped.
@@ -67,15 +68,14 @@ func TestAvroSchemaEvolution(t *testing.T) {
 		"ALTER TABLE shop.items DROP COLUMN note",
 		"INSERT INTO shop.items (id, name, qty) VALUES (5, 'five', 7)")
 	var recs []*kgo.Record
-	deadline := time.Now().Add(60 * time.Second)
-	for len(recs) < 5 {
-		checkRunning(t, c)
-		if time.Now().After(deadline) {
-			t.Fatalf("topic %s: %d events, want 5 (status %+v)", topic, len(recs), c.Status())
+	testwait.Until(t, "5 events in topic "+topic, 60*time.Second, func() bool {
+		if len(recs) >= 5 {
+			return true
 		}
-		time.Sleep(100 * time.Millisecond)
+		checkRunning(t, c)
 		recs = e.b.ReadAll(t, topic)
-	}
+		return len(recs) >= 5
+	}, testwait.Detail(func() string { return fmt.Sprintf("%d events (status %+v)", len(recs), c.Status()) }))
 	stop(t, c)
 
 	get := func(path string, into any) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/connectors/worker"
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // BenchmarkCDC measures change events per second from the binlog into
@@ -114,13 +115,9 @@ func written(c *worker.Connector) int64 {
 // waitStreaming waits until the connector's task runs and has had time to
 // finish its (empty) snapshot.
 func waitStreaming(b *testing.B, c *worker.Connector) {
-	deadline := time.Now().Add(30 * time.Second)
-	for c.Status().State != worker.StateRunning {
-		if time.Now().After(deadline) {
-			b.Fatalf("connector not running: %+v", c.Status())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	b.Helper()
+	testwait.Until(b, "the connector running", 30*time.Second, func() bool { return c.Status().State == worker.StateRunning },
+		testwait.Detail(func() string { return fmt.Sprintf("%+v", c.Status()) }))
 	time.Sleep(500 * time.Millisecond)
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // workload changes two tables until stopped: inserts, updates (ver counts
@@ -217,21 +218,20 @@ func TestCrashRecovery(t *testing.T) {
 	// the longer the test runs).
 	progress := func(what string) {
 		n := written(c)
-		deadline := time.Now().Add(30 * time.Second)
-		for written(c) <= n+50 {
-			checkRunning(t, c)
-			if time.Now().After(deadline) {
-				t.Fatalf("no progress %s (%d events written)", what, written(c))
+		testwait.Until(t, "progress "+what, 30*time.Second, func() bool {
+			if written(c) > n+50 {
+				return true
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			checkRunning(t, c)
+			return false
+		}, testwait.Detail(func() string { return fmt.Sprintf("%d events written", written(c)) }))
 	}
 	// A crash during the snapshot makes the next start snapshot again
 	// (documented, as Debezium), which the histories below would report as
 	// duplicates: crash once a streamed change is committed (the snapshot's
 	// completion is then committed too).
-	deadline := time.Now().Add(60 * time.Second)
-	for streamed := false; !streamed; {
+	testwait.Until(t, "a streamed change committed in cr.bank.acct (the snapshot completing)", 60*time.Second, func() bool {
+		streamed := false
 		for _, ev := range e.events(t, "cr.bank.acct") {
 			if ev.op() != "r" {
 				streamed = true
@@ -239,11 +239,8 @@ func TestCrashRecovery(t *testing.T) {
 			}
 		}
 		checkRunning(t, c)
-		if time.Now().After(deadline) {
-			t.Fatal("no streamed change committed in cr.bank.acct: the snapshot did not complete")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return streamed
+	})
 	progress("before the first crash")
 	c.Crash()
 	time.Sleep(300 * time.Millisecond)

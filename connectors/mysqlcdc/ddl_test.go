@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // afterFields lists the fields of an event's after (or before) schema.
@@ -48,19 +49,14 @@ func TestSchemaChanges(t *testing.T) {
 	// A crash right after a DDL was committed, before its table's next
 	// events.
 	e.exec(t, "ALTER TABLE inv.items ADD COLUMN d DATE")
-	deadline := time.Now().Add(30 * time.Second)
-	for n := 0; n < 2; {
-		n = 0
+	testwait.Until(t, "the schema change event for ADD COLUMN d", 30*time.Second, func() bool {
 		for _, ev := range e.events(t, "ddl") {
 			if strings.Contains(str(ev.value["ddl"]), "ADD COLUMN d") {
-				n = 2
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no schema change event for ADD COLUMN d")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	})
 	c.Crash()
 	e.exec(t, "INSERT INTO inv.items VALUES (4, 'y', 40, '2024-05-06')")
 	c = startSource(t, w, cfg)

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/internal/converters"
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/internal/testdb"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/internal/transforms"
 )
 
@@ -214,17 +215,12 @@ func (e *env) events(t testing.TB, topic string) []event {
 // waitEvents waits until topic holds at least n events.
 func (e *env) waitEvents(t testing.TB, topic string, n int, within time.Duration) []event {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		evs := e.events(t, topic)
-		if len(evs) >= n {
-			return evs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("topic %s: %d events after %v, want at least %d", topic, len(evs), within, n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var evs []event
+	testwait.Until(t, fmt.Sprintf("%d events in topic %s", n, topic), within, func() bool {
+		evs = e.events(t, topic)
+		return len(evs) >= n
+	}, testwait.Detail(func() string { return fmt.Sprintf("%d events", len(evs)) }))
+	return evs
 }
 
 // waitCaughtUp waits until the connector has written the change events of
@@ -238,20 +234,17 @@ func (e *env) waitEvents(t testing.TB, topic string, n int, within time.Duration
 func (e *env) waitCaughtUp(t testing.TB, c *worker.Connector, table, topic, insert string, id int64, within time.Duration) {
 	t.Helper()
 	e.exec(t, insert)
-	deadline := time.Now().Add(within)
 	want := json.Number(fmt.Sprint(id))
-	for {
+	what := fmt.Sprintf("the event of the marker row %s id=%d in topic %s (the connector catching up with the binlog)", table, id, topic)
+	testwait.Until(t, what, within, func() bool {
 		checkRunning(t, c)
 		for _, ev := range e.events(t, topic) {
 			if ev.op() == "c" && ev.after()["id"] == want {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("topic %s: no event of the marker row %s id=%d after %v: the connector did not catch up with the binlog", topic, table, id, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 func startSource(t testing.TB, w *worker.Worker, cfg map[string]any) *worker.Connector {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/connectors/worker"
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 func ops(evs []event) string {
@@ -146,13 +147,9 @@ func TestHeartbeats(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		e.exec(t, fmt.Sprintf("INSERT INTO hb.busy VALUES (%d)", i))
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for committedPos(t, e, "hb") <= start+10000 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the committed position stays at %d", committedPos(t, e, "hb"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testwait.Until(t, "the committed position to move 10000 past the start", 30*time.Second, func() bool {
+		return committedPos(t, e, "hb") > start+10000
+	}, testwait.Detail(func() string { return fmt.Sprintf("the committed position stays at %d", committedPos(t, e, "hb")) }))
 	stop(t, c)
 	hb := e.events(t, "__debezium-heartbeat.hb")
 	if hb[0].key["serverName"] != "hb" || hb[0].value["ts_ms"] == nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // TestSnapshotThenStream: rows inserted and updated while the initial
@@ -40,7 +42,7 @@ func TestSnapshotThenStream(t *testing.T) {
 	w.wait(t)
 	last := fmt.Sprint(100000 + extra - 1)
 	t.Logf("%v workload done", time.Since(t0))
-	waitFor(t, "the last insert", 60*time.Second, func() bool {
+	testwait.Until(t, "the last insert", 60*time.Second, func() bool {
 		evs := e.events(t, topic)
 		for i := len(evs) - 1; i >= 0; i-- {
 			if (evs[i].Op == "c" || evs[i].Op == "r") && idOf(evs[i].After) == last {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // crashWorkload changes two tables until halted, surviving a server
@@ -93,7 +95,7 @@ func TestCrashes(t *testing.T) {
 	progress := func(what string, more int64) {
 		t.Helper()
 		base := e.endOffset(t, "srv.public.accounts") + e.endOffset(t, "srv.public.orders")
-		waitFor(t, what, 60*time.Second, func() bool {
+		testwait.Until(t, what, 60*time.Second, func() bool {
 			return e.endOffset(t, "srv.public.accounts")+e.endOffset(t, "srv.public.orders") >= base+more
 		})
 	}
@@ -114,7 +116,7 @@ func TestCrashes(t *testing.T) {
 	// A last change in each table marks the end.
 	e.exec(t, `UPDATE accounts SET note = 'end' WHERE id = 1`)
 	e.exec(t, `UPDATE orders SET n = -1 WHERE id = 1`)
-	waitFor(t, "the last changes", 60*time.Second, func() bool {
+	testwait.Until(t, "the last changes", 60*time.Second, func() bool {
 		seen := 0
 		for _, tb := range []struct{ topic, col, want string }{{"srv.public.accounts", "note", "end"}, {"srv.public.orders", "n", "-1"}} {
 			evs := e.events(t, tb.topic)

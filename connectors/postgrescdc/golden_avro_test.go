@@ -15,6 +15,7 @@ import (
 
 	"github.com/hamba/avro/v2"
 
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/serde/registry"
 )
 
@@ -44,10 +45,10 @@ func TestGoldenAvro(t *testing.T) {
 	delete(cfg, "key.converter.schemas.enable")
 	delete(cfg, "value.converter.schemas.enable")
 	c := e.start(t, cfg)
-	waitFor(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_golden_avro") })
+	testwait.Until(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_golden_avro") })
 	e.exec(t, `INSERT INTO customers (first_name, last_name, email) VALUES ('Anne', 'Kretchmar', 'annek@noanswer.org')`)
 	topic := "PostgreSQL_server.public.customers"
-	waitFor(t, "the create event", 30*time.Second, func() bool { return len(e.records(t, topic)) == 1 })
+	testwait.Until(t, "the create event", 30*time.Second, func() bool { return len(e.records(t, topic)) == 1 })
 	stop(t, c)
 
 	raw, err := os.ReadFile(filepath.Join("testdata", "debezium_customers_avro.json"))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // TestGoldenEnvelope compares the create event of Debezium's documented
@@ -29,10 +31,10 @@ func TestGoldenEnvelope(t *testing.T) {
 	e := newEnv(t)
 	e.exec(t, `CREATE TABLE customers (id SERIAL, first_name VARCHAR(255) NOT NULL, last_name VARCHAR(255) NOT NULL, email VARCHAR(255) NOT NULL, PRIMARY KEY(id))`)
 	c := e.start(t, e.config("golden", "topic.prefix", "PostgreSQL_server", "snapshot.mode", "no_data"))
-	waitFor(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_golden") })
+	testwait.Until(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_golden") })
 	e.exec(t, `INSERT INTO customers (first_name, last_name, email) VALUES ('Anne', 'Kretchmar', 'annek@noanswer.org')`)
 	topic := "PostgreSQL_server.public.customers"
-	waitFor(t, "the create event", 30*time.Second, func() bool { return len(e.records(t, topic)) == 1 })
+	testwait.Until(t, "the create event", 30*time.Second, func() bool { return len(e.records(t, topic)) == 1 })
 	stop(t, c)
 	r := e.records(t, topic)[0]
 	var gotKey, gotValue map[string]any

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 func (e *env) lsn(t testing.TB, query string, args ...any) uint64 {
@@ -42,7 +44,7 @@ func TestIdleSlotAdvances(t *testing.T) {
 			slot := "s_idle_" + tc.name
 			c := e.start(t, e.config(name, "table.include.list", "public.quiet", "snapshot.mode", "no_data",
 				"heartbeat.interval.ms", tc.heartbeat, "status.update.interval.ms", 200))
-			waitFor(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, slot) })
+			testwait.Until(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, slot) })
 			start := e.lsn(t, `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot)
 			for i := 0; i < 20; i++ {
 				e.exec(t, `INSERT INTO busy (pad) SELECT repeat('x', 500) FROM generate_series(1, 200)`)
@@ -51,7 +53,7 @@ func TestIdleSlotAdvances(t *testing.T) {
 			if end-start < 1<<20 {
 				t.Fatalf("the busy table wrote only %d bytes of WAL", end-start)
 			}
-			waitFor(t, "the slot to confirm past the busy table's WAL", 30*time.Second, func() bool {
+			testwait.Until(t, "the slot to confirm past the busy table's WAL", 30*time.Second, func() bool {
 				return e.lsn(t, `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot) >= end
 			})
 			if tc.heartbeat > 0 {
@@ -69,7 +71,7 @@ func TestIdleSlotAdvances(t *testing.T) {
 			c = e.start(t, e.config(name, "table.include.list", "public.quiet", "snapshot.mode", "no_data",
 				"heartbeat.interval.ms", tc.heartbeat))
 			e.exec(t, `INSERT INTO quiet VALUES ($1)`, i)
-			waitFor(t, "the captured insert", 30*time.Second, func() bool {
+			testwait.Until(t, "the captured insert", 30*time.Second, func() bool {
 				for _, ev := range e.events(t, "srv.public.quiet") {
 					if idOf(ev.After) == fmt.Sprint(i) {
 						return true

@@ -25,6 +25,7 @@ import (
 	"github.com/sluicehq/sluice/internal/converters"
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/internal/testdb"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/internal/transforms"
 )
 
@@ -124,7 +125,7 @@ func (e *env) config(name string, kv ...any) map[string]any {
 // dropSlot drops a slot, waiting until its last reader has gone.
 func (e *env) dropSlot(t testing.TB, slot string) {
 	t.Helper()
-	waitFor(t, "slot "+slot+" to be released", 30*time.Second, func() bool {
+	testwait.Until(t, "slot "+slot+" to be released", 30*time.Second, func() bool {
 		_, err := e.db.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot)
 		return err == nil
 	})
@@ -251,17 +252,6 @@ func (e *env) topicExists(t testing.TB, topic string) bool {
 	}
 	d, ok := td[topic]
 	return ok && d.Err == nil
-}
-
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // idOf returns an event row's "id" as text.

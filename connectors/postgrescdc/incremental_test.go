@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // checkMonotonic checks that replaying events never moves a row's counter
@@ -67,7 +69,7 @@ func TestIncrementalSnapshot(t *testing.T) {
 	cfg := e.config("inc", "snapshot.mode", "no_data", "signal.data.collection", "public.debezium_signal",
 		"incremental.snapshot.chunk.size", 100, "table.include.list", "public.inc,public.debezium_signal")
 	c := e.start(t, cfg)
-	waitFor(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_inc") })
+	testwait.Until(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_inc") })
 	writer := e.connect(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	w := runWorkload(t, func(i int) error {
@@ -86,10 +88,10 @@ func TestIncrementalSnapshot(t *testing.T) {
 	e.exec(t, `INSERT INTO debezium_signal VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.inc"], "type": "incremental"}')`)
 	topic := "srv.public.inc"
 	reads := func() int { return countOps(e.events(t, topic), "r") }
-	waitFor(t, "part of the incremental snapshot", 60*time.Second, func() bool { return reads() >= 300 })
+	testwait.Until(t, "part of the incremental snapshot", 60*time.Second, func() bool { return reads() >= 300 })
 	c.Crash()
 	c = e.start(t, cfg)
-	waitFor(t, "the rest of the incremental snapshot", 60*time.Second, func() bool {
+	testwait.Until(t, "the rest of the incremental snapshot", 60*time.Second, func() bool {
 		if e.endOffset(t, topic) < rows {
 			return false
 		}
@@ -130,7 +132,7 @@ func (e *env) waitLastUpdate(t *testing.T, topic, table string) {
 	if err := e.db.QueryRow(context.Background(), `UPDATE `+table+` SET v = v + 1000000 WHERE id = 1 RETURNING v`).Scan(&v); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the last update", 30*time.Second, func() bool {
+	testwait.Until(t, "the last update", 30*time.Second, func() bool {
 		evs := e.events(t, topic)
 		for i := len(evs) - 1; i >= 0; i-- {
 			if idOf(evs[i].After) == "1" && fmt.Sprint(evs[i].After["v"]) == strconv.FormatInt(v, 10) {
@@ -180,7 +182,7 @@ func TestInterruptedSnapshot(t *testing.T) {
 		t.Fatalf("the snapshot completed (%d reads) before the crash", n)
 	}
 	c = e.start(t, cfg)
-	waitFor(t, "every row", 90*time.Second, func() bool {
+	testwait.Until(t, "every row", 90*time.Second, func() bool {
 		if e.endOffset(t, topic) < rows {
 			return false
 		}

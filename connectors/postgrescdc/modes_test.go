@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/connectors/worker"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // ops summarises a topic as "op:id" items in order.
@@ -63,7 +64,7 @@ func TestSnapshotModes(t *testing.T) {
 	waitOps := func(t *testing.T, topic string, n int) []event {
 		t.Helper()
 		var evs []event
-		waitFor(t, fmt.Sprintf("%d events on %s", n, topic), 30*time.Second, func() bool {
+		testwait.Until(t, fmt.Sprintf("%d events on %s", n, topic), 30*time.Second, func() bool {
 			evs = e.events(t, topic)
 			return len(evs) >= n
 		})
@@ -117,7 +118,7 @@ func TestSnapshotModes(t *testing.T) {
 	t.Run("no_data", func(t *testing.T) {
 		topic := setup(t, "m_nodata")
 		c := e.start(t, cfg("m-nodata", "m_nodata", "no_data"))
-		waitFor(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_m_nodata") })
+		testwait.Until(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_m_nodata") })
 		e.exec(t, `INSERT INTO m_nodata VALUES (21, 'new')`)
 		e.exec(t, `UPDATE m_nodata SET v = 'x' WHERE id = 1`)
 		evs := waitOps(t, topic, 2)

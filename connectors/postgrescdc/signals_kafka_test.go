@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // TestKafkaSignalChannel: execute-snapshot through the signal topic
@@ -30,13 +32,13 @@ func TestKafkaSignalChannel(t *testing.T) {
 	// Sent before the connector's first start: not acted on.
 	produce("srv", `{"type": "execute-snapshot", "data": {"data-collections": ["public.ksig"], "type": "INCREMENTAL"}}`)
 	c := e.start(t, cfg)
-	waitFor(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_ksig") })
+	testwait.Until(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_ksig") })
 	produce("other", `{"type": "execute-snapshot", "data": {"data-collections": ["public.ksig"], "type": "INCREMENTAL"}}`)
 	produce("srv", `not json`)
 	produce("srv", `{"type": "execute-snapshot", "data": {"data-collections": ["public\\.ksig"], "type": "INCREMENTAL"}}`)
 	e.exec(t, `UPDATE ksig SET v = v + 1 WHERE id IN (1, 150, 250)`)
 	topic := "srv.public.ksig"
-	waitFor(t, "the incremental snapshot of every row", 60*time.Second, func() bool {
+	testwait.Until(t, "the incremental snapshot of every row", 60*time.Second, func() bool {
 		covered := map[string]bool{}
 		for _, ev := range e.events(t, topic) {
 			if ev.Op == "r" {
@@ -62,7 +64,7 @@ func TestKafkaSignalChannel(t *testing.T) {
 	// Restarted, the connector resumes after the signals it acted on.
 	c = e.start(t, cfg)
 	e.exec(t, `INSERT INTO ksig VALUES (1000, 0)`)
-	waitFor(t, "the insert after the restart", 30*time.Second, func() bool {
+	testwait.Until(t, "the insert after the restart", 30*time.Second, func() bool {
 		for _, ev := range e.events(t, topic) {
 			if ev.Op == "c" && idOf(ev.After) == "1000" {
 				return true

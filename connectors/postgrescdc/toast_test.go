@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/serde/registry"
 )
 
@@ -46,13 +47,13 @@ func TestToast(t *testing.T) {
 	}
 	e.exec(t, `ALTER TABLE docs_full REPLICA IDENTITY FULL`)
 	c := e.start(t, e.config("toast", "snapshot.mode", "no_data"))
-	waitFor(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_toast") })
+	testwait.Until(t, "the slot", 30*time.Second, func() bool { return e.slotExists(t, "s_toast") })
 	for _, tb := range []string{"docs", "docs_full"} {
 		e.exec(t, fmt.Sprintf(`UPDATE %s SET n = n + 1 WHERE id = 1`, tb))
 		e.exec(t, fmt.Sprintf(`UPDATE %s SET body = body || 'x' WHERE id = 1`, tb))
 	}
 	var plain, full []event
-	waitFor(t, "both updates of both tables", 30*time.Second, func() bool {
+	testwait.Until(t, "both updates of both tables", 30*time.Second, func() bool {
 		plain, full = e.events(t, "srv.public.docs"), e.events(t, "srv.public.docs_full")
 		return len(plain) >= 2 && len(full) >= 2
 	})
@@ -97,7 +98,7 @@ func TestSchemaChanges(t *testing.T) {
 	delete(cfg, "value.converter.schemas.enable")
 	c := e.start(t, cfg)
 	topic := "srv.public.evo"
-	waitFor(t, "the snapshot", 30*time.Second, func() bool { return len(e.records(t, topic)) >= 1 })
+	testwait.Until(t, "the snapshot", 30*time.Second, func() bool { return len(e.records(t, topic)) >= 1 })
 	var recs []*kgo.Record
 	step := func(n int, sql ...string) {
 		t.Helper()
@@ -106,7 +107,7 @@ func TestSchemaChanges(t *testing.T) {
 		}
 		// Each step's events are written before the next DDL: the
 		// connector reads the catalog as it is when it gets there.
-		waitFor(t, fmt.Sprintf("%d records", n), 30*time.Second, func() bool {
+		testwait.Until(t, fmt.Sprintf("%d records", n), 30*time.Second, func() bool {
 			recs = e.records(t, topic)
 			return len(recs) >= n
 		})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // TestTypes inserts, updates and deletes a row of every mapped type and
@@ -32,11 +34,11 @@ func TestTypes(t *testing.T) {
 	e.exec(t, `INSERT INTO kinds VALUES `+row)
 	c := e.start(t, e.config("types"))
 	topic := "srv.public.kinds"
-	waitFor(t, "the snapshot", 30*time.Second, func() bool { return len(e.events(t, topic)) >= 1 })
+	testwait.Until(t, "the snapshot", 30*time.Second, func() bool { return len(e.events(t, topic)) >= 1 })
 	e.exec(t, `INSERT INTO kinds VALUES `+strings.Replace(row, "(1,", "(2,", 1))
 	e.exec(t, `UPDATE kinds SET n = 99999999.99, nv = 3.5, e = 'sad', ai = '{}', ts = 'infinity', d = '0044-03-15 BC' WHERE id = 2`)
 	e.exec(t, `DELETE FROM kinds WHERE id = 2`)
-	waitFor(t, "the streamed changes", 30*time.Second, func() bool { return len(e.events(t, topic)) >= 5 })
+	testwait.Until(t, "the streamed changes", 30*time.Second, func() bool { return len(e.events(t, topic)) >= 5 })
 	stop(t, c)
 	evs := e.events(t, topic)
 	if len(evs) != 5 {

@@ -14,6 +14,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 var ctx = context.Background()
@@ -531,13 +532,7 @@ func TestSinkScheduledRotationAsksForACommit(t *testing.T) {
 	}
 	before := requests()
 	mustPut(t, task, recs("idle", 0, 0, 2, nil))
-	deadline := time.Now().Add(10 * time.Second)
-	for requests() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("no commit request when the scheduled rotation came round")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, "a commit request when the scheduled rotation comes round", 10*time.Second, func() bool { return requests() != before })
 	if got := preCommit(t, task, map[connectors.TopicPartition]int64{p: 2}); got[p] != 2 {
 		t.Fatalf("precommit = %v, want 2: the scheduled rotation completed nothing", got)
 	}

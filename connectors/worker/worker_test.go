@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/memconn"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 type env struct {
@@ -61,17 +62,6 @@ func (e *env) worker(t *testing.T, g core.ProcessingGuarantee) *worker.Worker {
 		_ = w.Close(ctx)
 	})
 	return w
-}
-
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func values(recs []*kgo.Record) []string {
@@ -142,7 +132,7 @@ func TestSourceExactlyOnceAcrossStopAndCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "100 records", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= 100 })
+	testwait.Until(t, "100 records", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= 100 })
 	stop(t, c)
 	if st := c.Status(); st.Tasks[0].State != worker.StateStopped {
 		t.Fatalf("status after stop: %+v", st)
@@ -155,14 +145,14 @@ func TestSourceExactlyOnceAcrossStopAndCrash(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "progress", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= from+50 })
+		testwait.Until(t, "progress", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= from+50 })
 		c.Crash()
 	}
 	c, err = w.StartSource(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "all 700 records", 30*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= 700 })
+	testwait.Until(t, "all 700 records", 30*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= 700 })
 	stop(t, c)
 	inOrder(t, values(e.b.ReadAll(t, "out")), items("x", 0, 700))
 	offs, err := worker.ReadSourceOffsets(ctx, []kgo.Opt{kgo.SeedBrokers(e.b.Addr())}, worker.DefaultOffsetsTopic, "eos")
@@ -188,13 +178,13 @@ func TestSourceAtLeastOnceLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "progress", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= 60 })
+	testwait.Until(t, "progress", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= 60 })
 	c.Crash()
 	c, err = w.StartSource(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "all records", 20*time.Second, func() bool {
+	testwait.Until(t, "all records", 20*time.Second, func() bool {
 		return slices.Contains(values(e.b.ReadAll(t, "out")), "y-0299")
 	})
 	stop(t, c)
@@ -237,8 +227,8 @@ func TestSourceDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "dead letters", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out-dlq")) >= 2 })
-	waitFor(t, "records", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= 3 })
+	testwait.Until(t, "dead letters", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out-dlq")) >= 2 })
+	testwait.Until(t, "records", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= 3 })
 	stop(t, c)
 	inOrder(t, values(e.b.ReadAll(t, "out")), []string{"ok-1", "ok-2", "ok-3"})
 	dl := e.b.ReadAll(t, "out-dlq")
@@ -326,14 +316,14 @@ func TestSinkAtLeastOnceAndCommittedOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "200 written", 20*time.Second, func() bool { return len(e.store.All()) >= 200 })
+	testwait.Until(t, "200 written", 20*time.Second, func() bool { return len(e.store.All()) >= 200 })
 	stop(t, c)
 	produce(t, e.b, "in", items("s", 200, 300)...)
 	c, err = w.StartSink(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "300 written", 20*time.Second, func() bool { return len(e.store.All()) >= 300 })
+	testwait.Until(t, "300 written", 20*time.Second, func() bool { return len(e.store.All()) >= 300 })
 	stop(t, c)
 	inOrder(t, e.store.All(), items("s", 0, 300)) // a graceful stop committed: nothing again
 	checkPerPartitionOrder(t, e.store)
@@ -355,7 +345,7 @@ func TestSinkExactlyOnceWithOffsetsInOutput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "written", 20*time.Second, func() bool { return len(e.store.All()) >= round*100+100 })
+		testwait.Until(t, "written", 20*time.Second, func() bool { return len(e.store.All()) >= round*100+100 })
 		c.Crash()
 	}
 	inOrder(t, e.store.All(), items("e", 0, 300))
@@ -378,8 +368,8 @@ func TestSinkDeadLettersAndTolerance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "dead letters", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "in-dlq")) >= 2 })
-	waitFor(t, "written", 20*time.Second, func() bool { return len(e.store.All()) >= 3 })
+	testwait.Until(t, "dead letters", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "in-dlq")) >= 2 })
+	testwait.Until(t, "written", 20*time.Second, func() bool { return len(e.store.All()) >= 3 })
 	stop(t, c)
 	inOrder(t, e.store.All(), []string{"a-1", "a-2", "a-3"})
 	dl := e.b.ReadAll(t, "in-dlq")
@@ -429,7 +419,7 @@ func TestSinkRetriesTransientPut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "written", 20*time.Second, func() bool { return len(e.store.All()) >= 50 })
+	testwait.Until(t, "written", 20*time.Second, func() bool { return len(e.store.All()) >= 50 })
 	stop(t, c)
 	inOrder(t, e.store.All(), items("r", 0, 50))
 	if r := c.Status().Tasks[0].Retries; r != 3 {
@@ -466,15 +456,15 @@ func TestSourceTasksShareAcrossWorkers(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, "tasks split across both workers", 20*time.Second, func() bool {
+	testwait.Until(t, "tasks split across both workers", 20*time.Second, func() bool {
 		return running(c1) > 0 && running(c2) > 0 && running(c1)+running(c2) == 4
 	})
 	stop(t, c1)
 	for _, s := range []string{"a", "b", "c", "d"} {
 		e.log.Append(s, items(s, 100, 200)...)
 	}
-	waitFor(t, "the second worker runs every task", 20*time.Second, func() bool { return running(c2) == 4 })
-	waitFor(t, "all 800", 30*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= 800 })
+	testwait.Until(t, "the second worker runs every task", 20*time.Second, func() bool { return running(c2) == 4 })
+	testwait.Until(t, "all 800", 30*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) >= 800 })
 	stop(t, c2)
 	got := values(e.b.ReadAll(t, "out"))
 	var want []string
@@ -558,7 +548,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the records", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) == 40 })
+	testwait.Until(t, "the records", 20*time.Second, func() bool { return len(e.b.ReadAll(t, "out")) == 40 })
 	stop(t, c)
 	for name, want := range map[string]int64{"source_record_poll_total": 40, "source_record_write_total": 40,
 		"connector_record_errors_total": 1, "deadletterqueue_produce_requests_total": 1} {
@@ -597,7 +587,7 @@ func TestConnectorsThroughLeaderMoves(t *testing.T) {
 		e.log.Append("a", items("m", i, i+100)...)
 		time.Sleep(50 * time.Millisecond) // input arrives over ~1.5 s of elections
 	}
-	waitFor(t, "every item through the sink", 60*time.Second, func() bool { return len(e.store.All()) >= n })
+	testwait.Until(t, "every item through the sink", 60*time.Second, func() bool { return len(e.store.All()) >= n })
 	stopMoving()
 	stop(t, src)
 	stop(t, snk)

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // TestSIGKILLExactlyOnce runs the example as a real process under
@@ -68,7 +69,7 @@ func TestSIGKILLExactlyOnce(t *testing.T) {
 		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
 		return n
 	}
-	waitUntil(t, "first committed output", 30*time.Second, func() bool { return committedOutput() > 2000 })
+	testwait.Until(t, "first committed output", 30*time.Second, func() bool { return committedOutput() > 2000 })
 
 	// Keep input streaming while the process dies mid-transaction.
 	var wg sync.WaitGroup
@@ -103,12 +104,12 @@ func TestSIGKILLExactlyOnce(t *testing.T) {
 	})
 	// Recovery: from the restart until the new instance commits a
 	// transaction that moves the group's input offsets forward.
-	waitUntil(t, "progress after restart", 60*time.Second, func() bool { return committedInput() > before })
+	testwait.Until(t, "progress after restart", 60*time.Second, func() bool { return committedInput() > before })
 	t.Logf("recovery: the restarted instance committed new progress %v after it was started", time.Since(restarted).Round(time.Millisecond))
 	wg.Wait()
 
 	// Wait until the group has committed every input offset.
-	waitUntil(t, "all input committed", 90*time.Second, func() bool {
+	testwait.Until(t, "all input committed", 90*time.Second, func() bool {
 		ends, err := adm.ListEndOffsets(context.Background(), "text-lines")
 		if err != nil {
 			return false
@@ -156,17 +157,6 @@ func TestSIGKILLExactlyOnce(t *testing.T) {
 	}
 	if missing != 0 || dup != 0 || len(got) != total {
 		t.Fatalf("exactly-once violated: %d output records for %d inputs, %d missing, %d duplicated", len(got), total, missing, dup)
-	}
-}
-
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

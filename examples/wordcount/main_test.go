@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // process is the example binary running with its log captured.
@@ -109,7 +110,7 @@ func TestSIGKILLExactCountsAndTailRestore(t *testing.T) {
 			p.mu.Unlock()
 		}
 	})
-	waitFor(t, "changelog writes", func() bool { return changelogEnd() > 500 })
+	testwait.Until(t, "changelog writes", 20*time.Second, func() bool { return changelogEnd() > 500 })
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -136,8 +137,8 @@ func TestSIGKILLExactCountsAndTailRestore(t *testing.T) {
 	// Wait for the group to commit every input offset and every
 	// repartitioned word (whose partitions end in a transaction marker the
 	// committed offset does not pass), then stop cleanly.
-	waitFor(t, "all input committed", func() bool { return caughtUp(adm, "streams-plaintext-input", 0) })
-	waitFor(t, "repartitioned words counted", func() bool { return caughtUp(adm, "wc-eos-counts-store-repartition", 1) })
+	testwait.Until(t, "all input committed", 20*time.Second, func() bool { return caughtUp(adm, "streams-plaintext-input", 0) })
+	testwait.Until(t, "repartitioned words counted", 20*time.Second, func() bool { return caughtUp(adm, "wc-eos-counts-store-repartition", 1) })
 	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/pebblestate"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // countingListener counts restored records per store.
@@ -148,7 +149,7 @@ func TestRestoreFromChangelogIsIdentical(t *testing.T) {
 				words += n
 			}
 			// Lines, then every word again through the repartition topic.
-			waitFor(t, "all lines counted", func() bool { return app.Stats().Consumed >= int64(len(lines))+words })
+			testwait.Until(t, "all lines counted", 20*time.Second, func() bool { return app.Stats().Consumed >= int64(len(lines))+words })
 			stop()
 			first := storeContents(t, dir1)
 			if len(first) != len(want) {
@@ -158,12 +159,12 @@ func TestRestoreFromChangelogIsIdentical(t *testing.T) {
 			dir2 := t.TempDir()
 			l := &countingListener{restored: map[string]int64{}, ranges: map[string][2]int64{}}
 			app2, stop2 := startApp(t, b, dir2, g, l)
-			waitFor(t, "restore of the 4 changelog partitions", func() bool { return l.endedCount() == 4 })
+			testwait.Until(t, "restore of the 4 changelog partitions", 20*time.Second, func() bool { return l.endedCount() == 4 })
 			// Two more lines: counts continue from the restored values.
 			produceLines(t, b, []string{"kafka", "sluice sluice"})
 			want["kafka"]++
 			want["sluice"] += 2
-			waitFor(t, "new lines counted", func() bool { return app2.Stats().Consumed >= 2+3 })
+			testwait.Until(t, "new lines counted", 20*time.Second, func() bool { return app2.Stats().Consumed >= 2+3 })
 			stop2()
 			second := storeContents(t, dir2)
 			delete(second, "kafka")
@@ -207,17 +208,6 @@ func lastCounts(t *testing.T, b *testbroker.Broker) map[string]int64 {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
 
 // TestStaleLocalStateIsWiped: a state directory whose checkpoints are past
@@ -238,7 +228,7 @@ func TestStaleLocalStateIsWiped(t *testing.T) {
 			words += len(strings.Fields(l))
 		}
 		// Lines, then every word again through the repartition topic.
-		waitFor(t, "words counted", func() bool { return app.Stats().Consumed >= int64(len(lines)+words) })
+		testwait.Until(t, "words counted", 20*time.Second, func() bool { return app.Stats().Consumed >= int64(len(lines)+words) })
 		stop()
 		got := lastCounts(t, b)
 		if round == 1 && (got["go"] != 3 || len(got) != 1) {
