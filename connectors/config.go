@@ -280,7 +280,7 @@ func ParseConnector(reg *Registry, kind Kind, raw map[string]any, opts ParseOpti
 			if spec != nil {
 				known = append(common.names(), spec.names()...)
 				for k := range own {
-					if _, ok := spec.Field(k); !ok {
+					if !spec.claims(k) {
 						errs = append(errs, &FieldError{Key: k, Err: unknownFieldError(k, known)})
 						delete(own, k)
 					}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"sort"
 	"strconv"
@@ -78,8 +79,14 @@ type ConfigField struct {
 	Default  any
 	Required bool
 	// Secret fields (passwords, tokens) are never logged or printed: their
-	// values are read with Config.Secret.
+	// values are read with Config.Secret (a map field's with Config.Map;
+	// Redacted hides each of its values).
 	Secret bool
+	// Prefix (map fields only) also takes the map's entries as keys of
+	// their own, "<Name>.<key>", the way Kafka Connect and Debezium write
+	// pass-through settings (signal.consumer.security.protocol=SASL_SSL).
+	// A configuration gives either the map or such keys, not both.
+	Prefix bool
 	// Allowed lists the accepted values of a string field (matched
 	// case-insensitively, stored as written here).
 	Allowed []string
@@ -107,6 +114,61 @@ func (s *Spec) Field(name string) (ConfigField, bool) {
 		}
 	}
 	return ConfigField{}, false
+}
+
+// claims reports whether key is a field of the spec or an entry of a
+// Prefix map field.
+func (s *Spec) claims(key string) bool {
+	if _, ok := s.Field(key); ok {
+		return true
+	}
+	_, _, ok := s.prefixField(key)
+	return ok
+}
+
+// prefixField returns the Prefix map field that key is an entry of, and
+// the entry's name.
+func (s *Spec) prefixField(key string) (ConfigField, string, bool) {
+	for _, f := range s.Fields {
+		if f.Prefix && f.Type == FieldMap {
+			if entry, ok := strings.CutPrefix(key, f.Name+"."); ok && entry != "" {
+				return f, entry, true
+			}
+		}
+	}
+	return ConfigField{}, "", false
+}
+
+// foldPrefixed returns raw with the entries of Prefix map fields given as
+// keys of their own ("signal.consumer.security.protocol") gathered into
+// the field's map, and an error for a field given both ways.
+func (s *Spec) foldPrefixed(prefix string, raw map[string]any) (map[string]any, []error) {
+	var folded map[string]any
+	var errs []error
+	for k, v := range raw {
+		f, entry, ok := s.prefixField(k)
+		if !ok {
+			continue
+		}
+		if folded == nil {
+			folded = maps.Clone(raw)
+		}
+		delete(folded, k)
+		if _, both := raw[f.Name]; both {
+			errs = append(errs, &FieldError{Key: prefix + k, Err: fmt.Errorf("set either %s (a map) or %s.* keys, not both", f.Name, f.Name)})
+			continue
+		}
+		m, _ := folded[f.Name].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+			folded[f.Name] = m
+		}
+		m[entry] = v
+	}
+	if folded == nil {
+		return raw, nil
+	}
+	return folded, errs
 }
 
 // FieldError is a configuration problem of one field. Key is the full key
@@ -164,7 +226,7 @@ type Config struct {
 // in errors ("transforms.mask.").
 func (s *Spec) Parse(prefix string, raw map[string]any) (*Config, error) {
 	c := &Config{spec: s, prefix: prefix, values: make(map[string]any, len(s.Fields)), set: map[string]bool{}}
-	var errs []error
+	raw, errs := s.foldPrefixed(prefix, raw)
 	keys := make([]string, 0, len(raw))
 	for k := range raw {
 		keys = append(keys, k)
@@ -288,7 +350,13 @@ func (c *Config) Redacted() map[string]any {
 	out := make(map[string]any, len(c.values))
 	for _, f := range c.spec.Fields {
 		v := c.values[f.Name]
-		if f.Secret && v != "" {
+		if m, ok := v.(map[string]string); ok && f.Secret {
+			shown := make(map[string]string, len(m))
+			for k := range m {
+				shown[k] = hidden
+			}
+			v = shown
+		} else if f.Secret && v != "" {
 			v = hidden
 		}
 		if d, ok := v.(time.Duration); ok {

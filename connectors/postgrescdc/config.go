@@ -3,11 +3,13 @@ package postgrescdc
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/kafka"
 )
 
 // Snapshot modes (snapshot.mode), Debezium's names.
@@ -125,7 +127,9 @@ var spec = connectors.Spec{
 		{Name: "signal.kafka.topic", Type: connectors.FieldString,
 			Doc: "The signal topic (partition 0 is read). Each record keyed by topic.prefix with a value {\"type\": \"execute-snapshot\", \"data\": {\"data-collections\": [\"public.orders\"], \"type\": \"incremental\"}} is a signal; the types and data are the signal table's. The position in the topic is kept in the connector's offsets (incremental_snapshot_signal_offset), so each signal is acted on exactly once; a connector without offsets starts at the topic's end. Default: <topic.prefix>-signal."},
 		{Name: "signal.kafka.bootstrap.servers", Type: connectors.FieldList,
-			Doc: "The Kafka brokers holding the signal topic (host:port, ...). Required when signal.enabled.channels includes kafka. Plain connections only (no TLS or SASL for the signal consumer yet)."},
+			Doc: "The Kafka brokers holding the signal topic (host:port, ...). Required when signal.enabled.channels includes kafka. TLS and SASL are set with signal.consumer.*."},
+		{Name: "signal.consumer", Type: connectors.FieldMap, Prefix: true, Secret: true,
+			Doc: "Kafka client properties of the signal consumer, written as signal.consumer.<property> keys (Debezium's pass-through, prefix stripped) or as a map: security.protocol, sasl.mechanism, sasl.username and sasl.password or sasl.jaas.config, sasl.oauthbearer.token.file or sasl.oauthbearer.token.command, ssl.ca.location, ssl.certificate.location, ssl.key.location, ssl.endpoint.identification.algorithm, client.id. They are read as Sluice's --kafka-config files are (the kafka package), so a secured cluster works as for the engine; other consumer properties (group.id, ...) are ignored. The brokers are signal.kafka.bootstrap.servers."},
 		{Name: "signal.kafka.poll.timeout.ms", Type: connectors.FieldDuration, Default: 100, Check: positiveDuration,
 			Doc: "The longest wait of one fetch from the signal topic."},
 		{Name: "incremental.snapshot.chunk.size", Type: connectors.FieldInt, Default: 1024, Check: atLeast(1),
@@ -204,8 +208,8 @@ type settings struct {
 	// signalTableSignalsOff: the signal table holds only watermarks (the
 	// source channel is not enabled).
 	signalTableSignalsOff bool
-	signalTopic           string   // signal.kafka.topic
-	signalBrokers         []string // signal.kafka.bootstrap.servers
+	signalTopic           string       // signal.kafka.topic
+	signalKafka           kafka.Config // signal.kafka.bootstrap.servers and signal.consumer.*
 	signalPollTimeout     time.Duration
 	chunkSize             int
 	insertDelete          bool
@@ -311,13 +315,24 @@ func parseSettings(cfg *connectors.Config) (*settings, error) {
 		s.signalTopic = s.prefix + "-signal"
 	}
 	s.signalPollTimeout = cfg.Duration("signal.kafka.poll.timeout.ms")
+	var brokers []string
 	for _, b := range cfg.List("signal.kafka.bootstrap.servers") {
 		if b = strings.TrimSpace(b); b != "" {
-			s.signalBrokers = append(s.signalBrokers, b)
+			brokers = append(brokers, b)
 		}
 	}
-	if s.kafkaSignals && len(s.signalBrokers) == 0 {
+	if s.kafkaSignals && len(brokers) == 0 {
 		fail("signal.kafka.bootstrap.servers", "must name the brokers of the signal topic when signal.enabled.channels includes kafka")
+	}
+	consumer := maps.Clone(cfg.Map("signal.consumer"))
+	if _, ok := consumer[kafka.BootstrapServers]; ok {
+		fail("signal.consumer", "set the brokers with signal.kafka.bootstrap.servers, not signal.consumer.%s", kafka.BootstrapServers)
+	}
+	consumer[kafka.BootstrapServers] = strings.Join(brokers, ",")
+	if kc, err := kafka.Parse(consumer); err != nil {
+		fail("signal.consumer", "%v", err)
+	} else {
+		s.signalKafka = kc
 	}
 	if !s.sourceSignals && s.signalTable != nil {
 		// Debezium's rule: without the source channel the signal table

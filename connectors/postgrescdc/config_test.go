@@ -30,6 +30,11 @@ func TestConfig(t *testing.T) {
 	if red["database.password"] != "[hidden]" || red["slot.name"] != "debezium" || red["publication.name"] != "dbz_publication" || red["snapshot.mode"] != "initial" {
 		t.Errorf("redacted/defaults %v", red)
 	}
+	// Debezium's signal.consumer.* pass-through keys are fields of their own.
+	if _, err := connectors.ParseConnector(reg, connectors.KindSource, base("signal.enabled.channels", "kafka", "signal.kafka.bootstrap.servers", "k:9093",
+		"signal.consumer.security.protocol", "SSL", "signal.consumer.ssl.ca.location", "/etc/kafka/ca.pem"), connectors.ParseOptions{}); err != nil {
+		t.Errorf("signal.consumer.* keys: %v", err)
+	}
 	// Debezium's class name is an alias.
 	if _, err := connectors.ParseConnector(reg, connectors.KindSource, base("type", "io.debezium.connector.postgresql.PostgresConnector"), connectors.ParseOptions{}); err != nil {
 		t.Errorf("Debezium's class name: %v", err)

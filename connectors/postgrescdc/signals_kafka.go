@@ -47,17 +47,22 @@ type kafkaSignals struct {
 // now, for a connector that has never run: signals sent before it existed
 // are not acted on).
 func startKafkaSignals(ctx context.Context, s *settings, next int64) (*kafkaSignals, int64, error) {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(s.signalBrokers...),
+	// The connection (brokers, TLS, SASL) comes from the kafka package, as
+	// everywhere else; a client.id there wins over this default.
+	conn, err := s.signalKafka.Options()
+	if err != nil {
+		return nil, 0, fmt.Errorf("postgres-cdc: signal topic %q (signal.kafka.bootstrap.servers, signal.consumer.*): %w", s.signalTopic, err)
+	}
+	conn = append([]kgo.Opt{kgo.ClientID("sluice-postgres-cdc-signals-" + s.prefix)}, conn...)
+	opts := append(conn[:len(conn):len(conn)],
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxBytes(1 << 20),
-		kgo.FetchMaxPartitionBytes(1 << 20),
+		kgo.FetchMaxBytes(1<<20),
+		kgo.FetchMaxPartitionBytes(1<<20),
 		kgo.MaxConcurrentFetches(1),
 		kgo.FetchMaxWait(s.signalPollTimeout),
-		kgo.ClientID("sluice-postgres-cdc-signals-" + s.prefix),
-	}
+	)
 	if next < 0 {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(s.signalBrokers...))
+		cl, err := kgo.NewClient(conn...)
 		if err != nil {
 			return nil, 0, fmt.Errorf("postgres-cdc: signal topic %q: %w", s.signalTopic, err)
 		}
@@ -66,7 +71,7 @@ func startKafkaSignals(ctx context.Context, s *settings, next int64) (*kafkaSign
 		cancel()
 		cl.Close()
 		if err != nil {
-			return nil, 0, fmt.Errorf("postgres-cdc: read the end of signal topic %q at %v (signal.kafka.bootstrap.servers): %w", s.signalTopic, s.signalBrokers, err)
+			return nil, 0, fmt.Errorf("postgres-cdc: read the end of signal topic %q (signal.kafka.bootstrap.servers, signal.consumer.*): %w", s.signalTopic, s.signalKafka.Explain(err))
 		}
 		next = 0
 		if o, ok := ends.Lookup(s.signalTopic, 0); ok && o.Err == nil {

@@ -104,6 +104,9 @@ func writeFields(w io.Writer, fields []connectors.ConfigField) error {
 		if f.Secret {
 			attrs = append(attrs, "secret")
 		}
+		if f.Prefix {
+			attrs = append(attrs, "or "+f.Name+".* keys")
+		}
 		if len(f.Allowed) > 0 {
 			attrs = append(attrs, "one of "+strings.Join(f.Allowed, "|"))
 		}
