@@ -1,6 +1,7 @@
 // Package lint holds the repository's static checks, run by the test suite
 // in CI (.ci/run sets SLUICE_REQUIRE_DBS=1) or with SLUICE_LINT=1: gofmt,
-// go mod tidy, go vet and staticcheck over the whole module.
+// go mod tidy, go vet and staticcheck over the whole module. The check
+// that DESIGN.md's package table matches the packages always runs.
 package lint
 
 import (
