@@ -173,6 +173,7 @@ type sessionAggregator[K, V, A any] struct {
 
 func (p *sessionAggregator[K, V, A]) Init(ctx core.ProcessorContext[serde.Windowed[K], change[A]]) error {
 	p.ctx = ctx
+	p.observed = resumedStreamTime(ctx, p.observed)
 	st, err := ctx.StateStore(p.store)
 	if err != nil {
 		return err
