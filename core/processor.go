@@ -110,7 +110,11 @@ type ProcessorContext[K, V any] interface {
 	TaskID() TaskID
 	// ApplicationID is the application id the topology runs under.
 	ApplicationID() string
-	// StreamTime is the task's current stream time (zero before any record).
+	// StreamTime is the task's current stream time: the largest timestamp
+	// read from its input partitions, resumed from the partition times
+	// committed with the input offsets (Kafka Streams' offset metadata) when
+	// the task starts, so it is already known in Init after a restart or a
+	// move; zero when neither a record nor a committed time is known.
 	StreamTime() time.Time
 	// WallClockTime is the current system time (mock time in the test driver).
 	WallClockTime() time.Time

@@ -220,6 +220,9 @@ type task struct {
 	slab            []kgo.Record             // see newRecord
 	state           *taskState               // nil without stores
 	topoStores      map[string]*StoreSpec
+	// processorMeta is the processor metadata read from the committed
+	// offsets (see offsetmeta.go), committed again with every offset.
+	processorMeta map[string]int64
 
 	// counters, read by the owning goroutine for metrics
 	consumed, produced, dropped, enforced int64
@@ -231,9 +234,14 @@ type namedCloser struct {
 }
 
 // newTask instantiates the sub-topology's nodes for partition p.
-// topicsPresent says which source topics have partition p (a merged topic
-// with fewer partitions contributes no queue).
-func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartition func(topic string) bool) (*task, error) {
+// hasPartition says which source topics have partition p (a merged topic
+// with fewer partitions contributes no queue); nil: all. committed, when
+// not nil, returns the decoded metadata committed with a source
+// partition's offset: the partition times it holds are set before the
+// processors' Init, so that stream time resumes where the last commit left
+// it (Kafka Streams' StreamTask#initializeTaskTimeAndProcessorMetadata).
+func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartition func(topic string) bool,
+	committed func(topic string) (offsetMeta, bool)) (*task, error) {
 	tk := &task{
 		id:         TaskID{Subtopology: sub.id, Partition: p},
 		env:        env,
@@ -296,6 +304,14 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 					partitionTime: unknownTime, committable: -1, end: -1, position: -1}
 				tk.queues = append(tk.queues, q)
 				tk.byTopic[cluster] = q
+				if committed == nil {
+					continue
+				}
+				if md, ok := committed(cluster); ok {
+					q.partitionTime = md.partitionTime
+					tk.streamTime = max(tk.streamTime, md.partitionTime)
+					tk.processorMeta = mergeProcessorMeta(tk.processorMeta, md.processor)
+				}
 			}
 		}
 	}
@@ -669,6 +685,19 @@ func (tk *task) send(rec *kgo.Record) error {
 	tk.env.out.send(tk, rec, tk.promise)
 	tk.produced++
 	return nil
+}
+
+// offsetMetadata adds the metadata to commit with each of the task's
+// input partitions' offsets: the partition time, in Kafka Streams' format.
+func (tk *task) offsetMetadata(into map[string]map[int32]string) {
+	for _, q := range tk.queues {
+		m := into[q.topic]
+		if m == nil {
+			m = map[int32]string{}
+			into[q.topic] = m
+		}
+		m[q.partition] = encodeOffsetMeta(q.partitionTime, tk.processorMeta)
+	}
 }
 
 // offsets returns the next offsets to commit for the task's partitions that

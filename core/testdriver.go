@@ -79,7 +79,7 @@ func NewTestDriver(topo *Topology, opts ...Option) (*TestDriver, error) {
 		}
 	}
 	for _, st := range d.subs {
-		tk, err := newTask(d.env, st, topo, 0, nil)
+		tk, err := newTask(d.env, st, topo, 0, nil, nil)
 		if err != nil {
 			d.Close()
 			return nil, err

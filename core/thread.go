@@ -447,7 +447,7 @@ func (t *thread) commit(context.Context) error {
 			return nil
 		}
 		t.syncOut()
-		committed, err := t.sess.End(ctx, kgo.TryCommit)
+		committed, err := t.sess.End(kgo.PreTxnCommitFnContext(ctx, withTxnPartitionTimes(t.tasks)), kgo.TryCommit)
 		t.txnDirty = false
 		if err != nil {
 			return fmt.Errorf("core: %s: commit transaction: %w", t.name, err)
@@ -558,6 +558,7 @@ func (t *thread) commitAtLeastOnce(ctx context.Context, tasks map[TaskID]*task) 
 		return nil
 	}
 	var commitErr error
+	ctx = kgo.PreCommitFnContext(ctx, withPartitionTimes(tasks))
 	t.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			commitErr = err
@@ -581,6 +582,52 @@ func (t *thread) commitAtLeastOnce(ctx context.Context, tasks map[TaskID]*task) 
 		return fmt.Errorf("core: %s: commit offsets: %w", t.name, commitErr)
 	}
 	return nil
+}
+
+// partitionTimes encodes the metadata to commit with the offsets of the
+// tasks' input partitions. It is computed before the commit is issued:
+// franz-go calls the pre-commit functions on its own goroutines.
+func partitionTimes(tasks map[TaskID]*task) map[string]map[int32]string {
+	meta := map[string]map[int32]string{}
+	for _, tk := range tasks {
+		tk.offsetMetadata(meta)
+	}
+	return meta
+}
+
+// withPartitionTimes returns the kgo.PreCommitFnContext function that
+// commits each partition's time with its offset, in place of the member id
+// franz-go commits by default.
+func withPartitionTimes(tasks map[TaskID]*task) func(*kmsg.OffsetCommitRequest) error {
+	meta := partitionTimes(tasks)
+	return func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			for j := range rt.Partitions {
+				if m, ok := meta[rt.Topic][rt.Partitions[j].Partition]; ok {
+					rt.Partitions[j].Metadata = &m
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// withTxnPartitionTimes is withPartitionTimes for the transactional offset
+// commit of GroupTransactSession.End (kgo.PreTxnCommitFnContext).
+func withTxnPartitionTimes(tasks map[TaskID]*task) func(*kmsg.TxnOffsetCommitRequest) error {
+	meta := partitionTimes(tasks)
+	return func(req *kmsg.TxnOffsetCommitRequest) error {
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			for j := range rt.Partitions {
+				if m, ok := meta[rt.Topic][rt.Partitions[j].Partition]; ok {
+					rt.Partitions[j].Metadata = &m
+				}
+			}
+		}
+		return nil
+	}
 }
 
 // report publishes counters (per poll, not per record): it drains the
@@ -636,6 +683,13 @@ func (t *thread) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 // processors, stores (restores started, input paused meanwhile), idle-rule
 // lags. Runs with mu held, before the partitions' input is polled.
 func (t *thread) createTasks(ctx context.Context, assigned map[string][]int32, why string) {
+	var topics []string
+	for topic := range assigned {
+		if _, ok := t.app.topicSub[topic]; ok {
+			topics = append(topics, topic)
+		}
+	}
+	committed := t.fetchCommitted(ctx, topics)
 	var created []*task
 	for topic, parts := range assigned {
 		sub, ok := t.app.topicSub[topic]
@@ -650,7 +704,7 @@ func (t *thread) createTasks(ctx context.Context, assigned map[string][]int32, w
 			tk, err := newTask(t.env, t.app.subs[sub], t.app.topo, p, func(topic string) bool {
 				n, err := t.app.partitionCount(topic)
 				return err == nil && p < n
-			})
+			}, committed.metaOf(p))
 			if err != nil {
 				t.err = err
 				return
@@ -659,7 +713,7 @@ func (t *thread) createTasks(ctx context.Context, assigned map[string][]int32, w
 			created = append(created, tk)
 		}
 	}
-	t.initLags(ctx, created)
+	t.initLags(ctx, created, committed.offsets)
 	for attempt := 0; ; attempt++ {
 		err := t.startRestores(ctx, created)
 		var stale *staleStateError
@@ -680,7 +734,7 @@ func (t *thread) createTasks(ctx context.Context, assigned map[string][]int32, w
 		fresh, err := newTask(t.env, tk.sub, t.app.topo, stale.task.Partition, func(topic string) bool {
 			n, err := t.app.partitionCount(topic)
 			return err == nil && stale.task.Partition < n
-		})
+		}, committed.metaOf(stale.task.Partition))
 		if err != nil {
 			t.err = err
 			return
@@ -692,7 +746,7 @@ func (t *thread) createTasks(ctx context.Context, assigned map[string][]int32, w
 				created[i] = fresh
 			}
 		}
-		t.initLags(ctx, []*task{fresh})
+		t.initLags(ctx, []*task{fresh}, committed.offsets)
 	}
 	for _, tk := range created {
 		if tk.state != nil && tk.state.restoring == 0 {
@@ -730,10 +784,91 @@ func (t *thread) reviveTasks(ctx context.Context) error {
 	return t.err
 }
 
+// committedOffsets are the group's committed offsets of some topics, read
+// when their partitions are assigned, with the decoded metadata of each.
+type committedOffsets struct {
+	offsets kadm.OffsetResponses // nil when the fetch failed
+	meta    map[string]map[int32]offsetMeta
+}
+
+// metaOf returns newTask's committed lookup for partition p.
+func (c committedOffsets) metaOf(p int32) func(topic string) (offsetMeta, bool) {
+	return func(topic string) (offsetMeta, bool) {
+		md, ok := c.meta[topic][p]
+		return md, ok
+	}
+}
+
+// unstableWait bounds how long fetchCommitted waits for pending
+// transactional offset commits (another member's open transaction) to
+// resolve; the transaction timeout resolves a dead member's.
+const unstableWait = 30 * time.Second
+
+// fetchCommitted reads the group's committed offsets of topics and decodes
+// the partition times committed with them. Under exactly_once_v2 the read
+// waits for pending transactional commits (KIP-447's stable offsets), as
+// the consumer's own position does, so the times belong to the offsets the
+// consumer resumes from. Metadata that is not Kafka Streams' format (such
+// as the member id franz-go commits by default) is ignored with a debug
+// log; a failed fetch is logged, and the tasks start without partition
+// times (as before any commit).
+func (t *thread) fetchCommitted(ctx context.Context, topics []string) committedOffsets {
+	var c committedOffsets
+	if len(topics) == 0 {
+		return c
+	}
+	fetchCtx := ctx
+	if t.eos {
+		fetchCtx = kadm.RequireStable(ctx)
+	}
+	deadline := time.Now().Add(unstableWait)
+	for {
+		offsets, err := t.adm.FetchOffsetsForTopics(fetchCtx, t.cfg.appID, topics...)
+		if err == nil {
+			offsets.Each(func(o kadm.OffsetResponse) {
+				if err == nil && errors.Is(o.Err, kerr.UnstableOffsetCommit) {
+					err = o.Err
+				}
+			})
+		}
+		if err == nil {
+			c.offsets = offsets
+			break
+		}
+		if !errors.Is(err, kerr.UnstableOffsetCommit) || time.Now().After(deadline) || ctx.Err() != nil {
+			t.env.log.Warn("sluice: fetch committed offsets; the tasks start without their committed partition times", "topics", topics, "err", err)
+			return c
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.meta = map[string]map[int32]offsetMeta{}
+	c.offsets.Each(func(o kadm.OffsetResponse) {
+		if o.Err != nil || o.At < 0 {
+			return
+		}
+		md, err := decodeOffsetMeta(o.Metadata)
+		if err != nil {
+			t.env.log.Debug("sluice: ignoring committed offset metadata that is not a partition time", "topic", o.Topic, "partition", o.Partition, "err", err)
+			return
+		}
+		m := c.meta[o.Topic]
+		if m == nil {
+			m = map[int32]offsetMeta{}
+			c.meta[o.Topic] = m
+		}
+		m[o.Partition] = md
+		if md.partitionTime != unknownTime {
+			t.env.log.Debug("sluice: resuming partition time from the committed offset", "topic", o.Topic, "partition", o.Partition, "partition_time", md.partitionTime)
+		}
+	})
+	return c
+}
+
 // initLags seeds the idle rules with each new partition's end offset and
 // committed position, so that a task waits for data known to be on the
-// broker before processing its other partitions out of order.
-func (t *thread) initLags(ctx context.Context, tasks []*task) {
+// broker before processing its other partitions out of order. committed
+// are the group's committed offsets (nil: unknown).
+func (t *thread) initLags(ctx context.Context, tasks []*task, committed kadm.OffsetResponses) {
 	if len(tasks) == 0 {
 		return
 	}
@@ -761,7 +896,6 @@ func (t *thread) initLags(ctx context.Context, tasks []*task) {
 	if err != nil {
 		return
 	}
-	committed, _ := t.adm.FetchOffsetsForTopics(ctx, t.cfg.appID, topics...)
 	for _, tk := range tasks {
 		for _, q := range tk.queues {
 			end, ok := ends.Lookup(q.topic, q.partition)
@@ -863,7 +997,7 @@ func (t *thread) shutdown(clean bool) {
 				_, _ = t.sess.End(ctx, kgo.TryAbort)
 			default:
 				start := time.Now()
-				ok, err := t.sess.End(ctx, kgo.TryCommit)
+				ok, err := t.sess.End(kgo.PreTxnCommitFnContext(ctx, withTxnPartitionTimes(t.tasks)), kgo.TryCommit)
 				if err == nil {
 					err = t.afterTransaction(ok)
 				}

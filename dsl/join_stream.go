@@ -363,6 +363,7 @@ type outerEntry struct {
 
 func (p *streamJoinProcessor[K, V1, V2, VR]) Init(ctx core.ProcessorContext[K, VR]) error {
 	p.ctx = ctx
+	p.streamTime = resumedStreamTime(ctx, p.streamTime)
 	var err error
 	if p.leftStore, p.leftTopic, err = core.StoreOf[state.WindowStore](ctx, p.leftStoreName); err != nil {
 		return err

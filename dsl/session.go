@@ -173,6 +173,7 @@ type sessionAggregator[K, V, A any] struct {
 
 func (p *sessionAggregator[K, V, A]) Init(ctx core.ProcessorContext[serde.Windowed[K], change[A]]) error {
 	p.ctx = ctx
+	p.observed = resumedStreamTime(ctx, p.observed)
 	var err error
 	p.ss, p.topic, err = core.StoreOf[state.SessionStore](ctx, p.store)
 	return err

@@ -122,8 +122,9 @@ func (s Suppressed) WithName(name string) Suppressed { s.name = name; return s }
 //
 // The buffer holds the latest update per key, in an in-memory key-value
 // store with a changelog, so held-back updates survive restarts and
-// moves. Stream time itself is not stored: after a restart the first
-// update sets it again, as in Kafka Streams.
+// moves. Stream time resumes from the partition times committed with the
+// input offsets (Kafka Streams forgets it: there the first update after a
+// restart sets it again).
 func (t *KTable[K, V]) Suppress(s Suppressed) *KTable[K, V] {
 	b := t.b
 	name := s.name
@@ -216,6 +217,7 @@ type suppressProcessor[K, V any] struct {
 
 func (p *suppressProcessor[K, V]) Init(ctx core.ProcessorContext[K, change[V]]) error {
 	p.ctx = ctx
+	p.observed = resumedStreamTime(ctx, p.observed)
 	var err error
 	p.kv, p.topic, err = core.StoreOf[state.KeyValueStore](ctx, p.store)
 	return err

@@ -425,8 +425,22 @@ type timeWindowAggregator[K, V, A any] struct {
 // time: nothing emitted yet.
 const noEmit = -1
 
+// resumedStreamTime is the stream time a time-keeping processor (windows,
+// suppression, joins) starts from in Init: the task's stream time, which a
+// restarted or moved task resumes from the partition times committed with
+// its input offsets, so that grace, window closing and suppression go on
+// as without the restart (Kafka Streams starts these processors with no
+// observed time; see DESIGN.md, Deviations). none when the task has none.
+func resumedStreamTime(ctx interface{ StreamTime() time.Time }, none int64) int64 {
+	if st := ctx.StreamTime(); !st.IsZero() {
+		return max(none, st.UnixMilli())
+	}
+	return none
+}
+
 func (p *timeWindowAggregator[K, V, A]) Init(ctx core.ProcessorContext[serde.Windowed[K], change[A]]) error {
 	p.ctx = ctx
+	p.observed = resumedStreamTime(ctx, p.observed)
 	var err error
 	if p.agg, err = openWindowAgg(ctx, p.store, p.keys, p.values, p.windows.size.Milliseconds()); err != nil {
 		return err

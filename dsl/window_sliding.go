@@ -42,6 +42,7 @@ type slidingWindow[A any] struct {
 
 func (p *slidingWindowAggregator[K, V, A]) Init(ctx core.ProcessorContext[serde.Windowed[K], change[A]]) error {
 	p.ctx = ctx
+	p.observed = resumedStreamTime(ctx, p.observed)
 	var err error
 	if p.agg, err = openWindowAgg(ctx, p.store, p.keys, p.values, p.diff); err != nil {
 		return err
