@@ -137,7 +137,8 @@ func TestConfigStruct(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cfg.String()
-	for _, want := range []string{"application.id=cfg", "processing.guarantee=exactly_once_v2", "commit.interval=100ms", "num.stream.threads=1", "statestore.cache.max.bytes=10485760"} {
+	for _, want := range []string{"application.id=cfg", "processing.guarantee=exactly_once_v2", "commit.interval=100ms", "num.stream.threads=1", "statestore.cache.max.bytes=10485760",
+		"statestore.block.cache.bytes=67108864", "statestore.memtable.bytes=16777216", "metrics.recording.level=INFO"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("String() = %s, want %s", s, want)
 		}
