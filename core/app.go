@@ -42,7 +42,8 @@ type App struct {
 	counts   map[string]int32
 	admin    *kadm.Client
 
-	// blockCache is shared by every task's Pebble DB of this instance.
+	// blockCache is shared by every Pebble DB of this instance (tasks and
+	// global stores), sized by WithBlockCacheBytes.
 	blockCache *pebble.Cache
 	// queryable holds the local stores for interactive queries.
 	queryable storeRegistry
@@ -53,9 +54,6 @@ type App struct {
 	// tasks that moved away.
 	dirs *stateDirs
 }
-
-// blockCacheSize is the instance-wide Pebble block cache.
-const blockCacheSize = 64 << 20
 
 // openEngine opens a task's state engine: Pebble under
 // <state dir>/<application id>/<task>, or in memory.
@@ -68,7 +66,7 @@ func (a *App) openEngine(id TaskID, inMemory bool) (state.Engine, error) {
 
 func (a *App) openEngineAt(dir string) (state.Engine, error) {
 	return a.dirs.openEngine(dir, func(dir string) (state.Engine, error) {
-		return pebblestate.Open(dir, pebblestate.WithCache(a.blockCache))
+		return pebblestate.Open(dir, pebblestate.WithCache(a.blockCache), pebblestate.WithMemTableSize(uint64(a.cfg.memTableBytes)))
 	})
 }
 
@@ -149,7 +147,7 @@ func (a *App) run(ctx context.Context) error {
 	}
 	defer cl.Close()
 	a.admin = kadm.NewClient(cl)
-	a.blockCache = pebble.NewCache(blockCacheSize)
+	a.blockCache = pebble.NewCache(a.cfg.blockCacheBytes)
 	defer a.blockCache.Unref()
 	if err := a.prepareTopics(ctx); err != nil {
 		return err

@@ -32,7 +32,7 @@ func SetKeyValueFlushListener(ctx interface{ StateStore(string) (any, error) }, 
 	if err != nil {
 		return err
 	}
-	c, ok := s.(*cachedKV)
+	c, ok := unmetered(s).(*cachedKV)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrNotCached, store)
 	}
@@ -46,7 +46,7 @@ func SetWindowFlushListener(ctx interface{ StateStore(string) (any, error) }, st
 	if err != nil {
 		return err
 	}
-	c, ok := s.(*cachedWindow)
+	c, ok := unmetered(s).(*cachedWindow)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrNotCached, store)
 	}

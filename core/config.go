@@ -69,6 +69,9 @@ type config struct {
 	stateCleanupDelay      time.Duration
 	stateCleanupSet        bool
 	driverStart            time.Time
+	recordingLevel         RecordingLevel
+	blockCacheBytes        int64
+	memTableBytes          int64
 }
 
 // WithBrokers sets the seed brokers. Required.
@@ -204,6 +207,33 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // WithMetrics sets where metrics go, in addition to App.Stats. Default: none.
 func WithMetrics(m Metrics) Option { return func(c *config) { c.metrics = m } }
 
+// WithMetricsRecordingLevel sets which metrics are recorded
+// (metrics.recording.level). Default: RecordingLevelInfo, as in Kafka
+// Streams. RecordingLevelDebug adds the state store metrics (put and get
+// latency), which time every store operation.
+func WithMetricsRecordingLevel(l RecordingLevel) Option {
+	return func(c *config) { c.recordingLevel = l }
+}
+
+// WithBlockCacheBytes sets the size of the Pebble block cache that every
+// persistent store of the instance shares (all tasks and threads, global
+// stores included): Kafka Streams' bounded-memory RocksDB setup, one
+// shared Cache for all stores (BoundedMemoryRocksDBConfig), as one setting
+// (statestore.block.cache.bytes). Default: 64 MiB. The cache is outside
+// the Go heap.
+func WithBlockCacheBytes(n int64) Option { return func(c *config) { c.blockCacheBytes = n } }
+
+// WithMemTableBytes sets the size of a Pebble memtable, the write buffer
+// of each task with persistent stores (statestore.memtable.bytes,
+// RocksDB's write_buffer_size). A task holds one memtable being written
+// and those still being flushed (usually none or one; Pebble stalls
+// writes at four), so the write buffers of an instance take about twice
+// this per task with persistent stores. Default: 16 MiB, which keeps a
+// restore batch (100,000 records) in one memtable. Smaller values lower
+// the budget at the price of more, smaller flushes. At least 1 MiB, below
+// 4 GiB.
+func WithMemTableBytes(n int64) Option { return func(c *config) { c.memTableBytes = n } }
+
 // WithKafkaOptions appends franz-go client options (TLS, SASL, ...) to every
 // client the application creates. Options that the runtime relies on
 // (group, transactional id, isolation level, balancer) are overridden.
@@ -229,6 +259,9 @@ func newConfig(opts []Option) (*config, error) {
 		fetchMaxBytes:       16 << 20,
 		partitionFetchBytes: 256 << 10,
 		maxBufferedRecords:  10_000,
+		recordingLevel:      RecordingLevelInfo,
+		blockCacheBytes:     64 << 20,
+		memTableBytes:       16 << 20,
 	}
 	for _, o := range opts {
 		o(c)
@@ -250,6 +283,9 @@ func newConfig(opts []Option) (*config, error) {
 	}
 	if c.productionHandler == nil {
 		c.productionHandler = ProductionLogAndFail(c.log)
+	}
+	if l, err := ParseRecordingLevel(string(c.recordingLevel)); err == nil {
+		c.recordingLevel = l
 	}
 	if c.commitInterval == 0 {
 		c.commitInterval = 30 * time.Second
@@ -282,6 +318,15 @@ func (c *config) validate() error {
 	}
 	if c.maxBufferedRecords < 1 {
 		errs = append(errs, fmt.Errorf("core: WithMaxBufferedRecords(%d): need at least 1", c.maxBufferedRecords))
+	}
+	if _, err := ParseRecordingLevel(string(c.recordingLevel)); err != nil {
+		errs = append(errs, err)
+	}
+	if c.blockCacheBytes < 1 {
+		errs = append(errs, fmt.Errorf("core: statestore.block.cache.bytes %d must be positive", c.blockCacheBytes))
+	}
+	if c.memTableBytes < 1<<20 || c.memTableBytes >= 4<<30 {
+		errs = append(errs, fmt.Errorf("core: statestore.memtable.bytes %d must be at least 1 MiB and below 4 GiB", c.memTableBytes))
 	}
 	return errors.Join(errs...)
 }

@@ -76,9 +76,22 @@ type Config struct {
 	ProcessingHandler      ProcessingHandler
 	ProductionHandler      ProductionHandler
 
+	// BlockCacheBytes (statestore.block.cache.bytes): the Pebble block
+	// cache shared by every persistent store of the instance. Default
+	// 64 MiB. MemTableBytes (statestore.memtable.bytes): the Pebble
+	// memtable of each task with persistent stores, about twice this per
+	// such task at peak. Default 16 MiB. See WithBlockCacheBytes and
+	// WithMemTableBytes, and DESIGN.md "Memory budget".
+	BlockCacheBytes int64
+	MemTableBytes   int64
+
 	// Logger: default slog.Default(). Metrics: default none.
 	Logger  *slog.Logger
 	Metrics Metrics
+	// MetricsRecordingLevel (metrics.recording.level): RecordingLevelInfo
+	// (default), RecordingLevelDebug (adds state store latencies) or
+	// RecordingLevelTrace.
+	MetricsRecordingLevel RecordingLevel
 	// RestoreListener and StateListener: default none.
 	RestoreListener RestoreListener
 	StateListener   StateListener
@@ -118,6 +131,9 @@ func (c Config) Options() []Option {
 	add(c.ProductionHandler != nil, WithProductionHandler(c.ProductionHandler))
 	add(c.Logger != nil, WithLogger(c.Logger))
 	add(c.Metrics != nil, WithMetrics(c.Metrics))
+	add(c.MetricsRecordingLevel != "", WithMetricsRecordingLevel(c.MetricsRecordingLevel))
+	add(c.BlockCacheBytes != 0, WithBlockCacheBytes(c.BlockCacheBytes))
+	add(c.MemTableBytes != 0, WithMemTableBytes(c.MemTableBytes))
 	add(c.RestoreListener != nil, WithRestoreListener(c.RestoreListener))
 	add(c.StateListener != nil, WithStateListener(c.StateListener))
 	add(len(c.KafkaOptions) > 0, WithKafkaOptions(c.KafkaOptions...))
@@ -140,9 +156,10 @@ func (c Config) Validate() error {
 func (c Config) String() string {
 	cfg, _ := newConfig(c.Options())
 	var b strings.Builder
-	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d fetch.max.bytes=%d max.partition.fetch.bytes=%d max.buffered.records=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v kafka.options=%d",
+	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d fetch.max.bytes=%d max.partition.fetch.bytes=%d max.buffered.records=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v statestore.block.cache.bytes=%d statestore.memtable.bytes=%d metrics.recording.level=%s kafka.options=%d",
 		cfg.appID, strings.Join(cfg.brokers, ","), cfg.guarantee, cfg.commitInterval, cfg.maxTaskIdle, cfg.threads, cfg.stateDir,
-		cfg.stateCleanupDelay, cfg.cacheMaxBytes, cfg.fetchMaxBytes, cfg.partitionFetchBytes, cfg.maxBufferedRecords, cfg.replicationFactor, cfg.instanceID, cfg.txnTimeout, cfg.sessionTimeout, len(cfg.kgoOpts))
+		cfg.stateCleanupDelay, cfg.cacheMaxBytes, cfg.fetchMaxBytes, cfg.partitionFetchBytes, cfg.maxBufferedRecords, cfg.replicationFactor, cfg.instanceID, cfg.txnTimeout, cfg.sessionTimeout,
+		cfg.blockCacheBytes, cfg.memTableBytes, cfg.recordingLevel, len(cfg.kgoOpts))
 	return b.String()
 }
 

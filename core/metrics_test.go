@@ -10,8 +10,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/dsl"
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/internal/testwait"
+	"github.com/sluicehq/sluice/serde"
 )
 
 type recordingMetrics struct {
@@ -138,7 +140,8 @@ func TestConfigStruct(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cfg.String()
-	for _, want := range []string{"application.id=cfg", "processing.guarantee=exactly_once_v2", "commit.interval=100ms", "num.stream.threads=1", "statestore.cache.max.bytes=10485760"} {
+	for _, want := range []string{"application.id=cfg", "processing.guarantee=exactly_once_v2", "commit.interval=100ms", "num.stream.threads=1", "statestore.cache.max.bytes=10485760",
+		"statestore.block.cache.bytes=67108864", "statestore.memtable.bytes=16777216", "metrics.recording.level=INFO"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("String() = %s, want %s", s, want)
 		}
@@ -155,5 +158,59 @@ func TestConfigStruct(t *testing.T) {
 	must(t, stop())
 	if recs := b.ReadAll(t, "cs-out"); len(recs) != 1 || string(recs[0].Value) != "X" {
 		t.Errorf("output %v", recs)
+	}
+}
+
+// At the DEBUG recording level every store is metered (key-value, window
+// and session, cached or not), and the results are those of INFO: the
+// metered layer keeps flush listeners and forwarding as they are.
+func TestDebugStoreMetricsKeepResults(t *testing.T) {
+	run := func(level core.RecordingLevel) ([]string, *recordingMetrics) {
+		b := dsl.NewBuilder()
+		s := dsl.Stream(b, "in", dsl.ConsumedWith(serde.String(), serde.String()))
+		s.GroupByKey().Count(dsl.Materialized[string, int64]{Name: "kv"}).ToStream().
+			To("kv-out", dsl.ProducedWith(serde.String(), serde.Int64()))
+		dsl.WindowedBy(s.GroupByKey(), dsl.TumblingWindows(10*time.Second, time.Second)).Count().ToStream().
+			To("win-out", dsl.ProducedWith(serde.TimeWindowed(serde.String(), 10*time.Second), serde.Int64()))
+		dsl.WindowedBySession(s.GroupByKey(), dsl.SessionWindowsOf(5*time.Second, time.Second)).Count().ToStream().
+			To("ses-out", dsl.ProducedWith(serde.SessionWindowed(serde.String()), serde.Int64()))
+		topo, err := b.Build()
+		must(t, err)
+		m := newRecordingMetrics()
+		d, err := core.NewTestDriver(topo, core.WithMetrics(m), core.WithMetricsRecordingLevel(level))
+		must(t, err)
+		defer d.Close()
+		for i := range 40 {
+			must(t, d.Pipe(&kgo.Record{Topic: "in", Key: fmt.Appendf(nil, "k%d", i%3), Value: []byte("v"), Timestamp: time.UnixMilli(int64(i) * 700)}))
+		}
+		var out []string
+		for _, topic := range []string{"kv-out", "win-out", "ses-out"} {
+			for _, r := range d.ReadOutput(topic) {
+				out = append(out, fmt.Sprintf("%s %q %x %d", topic, r.Key, r.Value, r.Timestamp.UnixMilli()))
+			}
+		}
+		return out, m
+	}
+	info, mi := run(core.RecordingLevelInfo)
+	debug, md := run(core.RecordingLevelDebug)
+	if len(info) == 0 || fmt.Sprint(info) != fmt.Sprint(debug) {
+		t.Fatalf("DEBUG output differs from INFO:\n%v\n%v", debug, info)
+	}
+	puts := 0
+	for k, n := range md.observed {
+		if strings.HasPrefix(k, "store_put_latency_seconds,") {
+			puts++
+			if n == 0 {
+				t.Errorf("%s: no observation", k)
+			}
+		}
+	}
+	if puts != 3 {
+		t.Errorf("put latencies of %d stores, want 3: %v", puts, md.observed)
+	}
+	for k := range mi.observed {
+		if strings.HasPrefix(k, "store_") {
+			t.Errorf("INFO recorded %s", k)
+		}
 	}
 }

@@ -122,6 +122,9 @@ func (s *processorSpec[KIn, VIn, KOut, VOut]) instantiate(tk *task, children []a
 		return nil, fmt.Errorf("core: processor %q: supplier returned nil", s.name)
 	}
 	n := &processorNodeImpl[KIn, VIn, KOut, VOut]{name: s.name, tk: tk, proc: p}
+	if len(s.children) == 0 { // a terminal node
+		n.e2e = tk.e2eFor(s.name)
+	}
 	n.ptr, _ = p.(PointerProcessor[KIn, VIn])
 	n.ctx = &nodeContext[KOut, VOut]{tk: tk, name: s.name, children: cs, childNames: s.children}
 	tk.addCloser(s.name, p.Close)
@@ -140,6 +143,7 @@ type processorNodeImpl[KIn, VIn, KOut, VOut any] struct {
 	proc Processor[KIn, VIn, KOut, VOut]
 	ptr  PointerProcessor[KIn, VIn] // proc's fast path, when it has one
 	ctx  *nodeContext[KOut, VOut]
+	e2e  *e2eLatency // end-to-end latency of a terminal node, when recorded
 }
 
 //lint:ignore U1000 called through the node interface (staticcheck misses generic implementations)
@@ -149,6 +153,9 @@ func (n *processorNodeImpl[KIn, VIn, KOut, VOut]) process(rec *Record[KIn, VIn])
 	// task.recordTime); restored afterwards because forwards nest.
 	prev := n.tk.recordTime
 	n.tk.recordTime = rec.Timestamp.UnixMilli()
+	if n.e2e != nil {
+		n.e2e.record(n.tk.wallMs - n.tk.recordTime)
+	}
 	if n.ptr != nil {
 		err = n.ptr.ProcessPtr(rec)
 	} else {
@@ -275,7 +282,7 @@ type sinkSpec[K, V any] struct {
 func (s *sinkSpec[K, V]) base() *nodeBase { return &s.nodeBase }
 
 func (s *sinkSpec[K, V]) instantiate(tk *task, _ []any) (any, error) {
-	n := &sinkNodeImpl[K, V]{spec: s, tk: tk}
+	n := &sinkNodeImpl[K, V]{spec: s, tk: tk, e2e: tk.e2eFor(s.name)}
 	if s.to.fixed != "" {
 		n.fixedTopic = tk.env.resolveTopic(s.to.fixed)
 	}
@@ -286,10 +293,14 @@ type sinkNodeImpl[K, V any] struct {
 	spec       *sinkSpec[K, V]
 	tk         *task
 	fixedTopic string
+	e2e        *e2eLatency // end-to-end latency, when recorded
 }
 
 //lint:ignore U1000 called through the node interface (staticcheck misses generic implementations)
 func (n *sinkNodeImpl[K, V]) process(rec *Record[K, V]) error {
+	if n.e2e != nil {
+		n.e2e.record(n.tk.wallMs - rec.Timestamp.UnixMilli())
+	}
 	topic := n.fixedTopic
 	if topic == "" {
 		topic = n.tk.env.resolveTopic(n.spec.to.fn(*rec))

@@ -128,6 +128,7 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 		if l := t.cfg.restoreListener; l != nil {
 			l.OnRestoreStart(cl.store, cl.topic, cl.partition, from, end.Offset)
 		}
+		t.reportRestore(cl, owner, 0)
 	}
 	if len(pause) > 0 {
 		t.cl.PauseFetchPartitions(pause)
@@ -211,6 +212,7 @@ func (t *thread) restoreStep(ctx context.Context) error {
 		if l := t.cfg.restoreListener; l != nil && n > 0 {
 			l.OnBatchRestored(cl.store, cl.topic, cl.partition, cl.restorePos, n)
 		}
+		t.reportRestore(cl, t.taskOf(cl), n)
 		if cl.restored/restoreCommitEvery != (cl.restored-n)/restoreCommitEvery || cl.restorePos >= cl.restoreEnd {
 			if err := t.checkpointRestore(cl); err != nil {
 				firstErr = err

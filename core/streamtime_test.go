@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/internal/testbroker"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/serde"
 )
 
@@ -109,7 +110,7 @@ func TestStreamTimeFromCommittedMetadata(t *testing.T) {
 					core.WithStateDir(t.TempDir()), core.WithProcessingGuarantee(g))
 				must(t, err)
 				stop := runApp(t, app)
-				waitFor(t, "the record", 30*time.Second, func() bool { return app.Stats().Consumed >= 1 })
+				testwait.Until(t, "the record", 30*time.Second, func() bool { return app.Stats().Consumed >= 1 })
 				must(t, stop())
 
 				mu.Lock()

@@ -89,6 +89,9 @@ type recordQueue struct {
 	// stable offset under read_committed) and position the next offset the
 	// consumer will return; both -1 when unknown. Used for the idle rules.
 	end, position int64
+	// e2e accumulates the end-to-end latency at the source node (nil when
+	// not recorded).
+	e2e *e2eLatency
 }
 
 func (q *recordQueue) size() int { return q.n }
@@ -226,6 +229,11 @@ type task struct {
 
 	// counters, read by the owning goroutine for metrics
 	consumed, produced, dropped, enforced int64
+	// e2e are the end-to-end latencies of the source and terminal nodes
+	// (empty when not recorded); wallMs is the wall clock (ms) of the
+	// processing step, their "now".
+	e2e    []*e2eLatency
+	wallMs int64
 }
 
 type namedCloser struct {
@@ -301,7 +309,7 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 				}
 				q := &recordQueue{topic: cluster, partition: p, source: src, extractor: extractor,
 					invalid:       env.cfg.invalidTimestamps,
-					partitionTime: unknownTime, committable: -1, end: -1, position: -1}
+					partitionTime: unknownTime, committable: -1, end: -1, position: -1, e2e: tk.e2eFor(b.name)}
 				tk.queues = append(tk.queues, q)
 				tk.byTopic[cluster] = q
 				if committed == nil {
@@ -438,6 +446,9 @@ func (tk *task) processOne(now time.Time, force bool) (bool, error) {
 		tk.idleDeadline = time.Time{}
 	}
 	tk.consumed++
+	if len(tk.e2e) > 0 {
+		tk.wallMs = now.UnixMilli()
+	}
 	if tk.curQ != q {
 		tk.curQ = q
 	}
@@ -491,6 +502,9 @@ func (tk *task) processRecord(q *recordQueue, rec *kgo.Record, ts int64) error {
 	}
 	if ts > tk.streamTime {
 		tk.streamTime = ts
+	}
+	if q.e2e != nil {
+		q.e2e.record(tk.wallMs - ts)
 	}
 	return q.source.processRaw(rec, ts)
 }

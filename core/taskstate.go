@@ -145,7 +145,7 @@ func (tk *task) openState(topo *Topology) error {
 				store = &loggedSession{SessionStore: ss, tk: tk, cl: cl}
 			}
 		}
-		st.stores[name] = store
+		st.stores[name] = tk.meterStore(name, store)
 	}
 	// Where the local data stands in each changelog.
 	for _, cl := range st.changelogs {

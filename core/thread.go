@@ -63,6 +63,8 @@ type thread struct {
 	restoreBy map[string]*changelog // "topic/partition" -> changelog
 	// joined: the consumer has been in the group (see reportState).
 	joined bool
+	// lastE2E is when the end-to-end latencies were last reported.
+	lastE2E time.Time
 }
 
 func newThread(app *App, idx int) (*thread, error) {
@@ -666,6 +668,12 @@ func (t *thread) report() {
 			if l := q.lag(); l >= 0 {
 				m.Gauge("consumer_lag", float64(l+int64(q.size())), Label{"topic", q.topic}, Label{"partition", strconv.Itoa(int(q.partition))})
 			}
+		}
+	}
+	if m := t.cfg.recording(RecordingLevelInfo); m != nil && time.Since(t.lastE2E) >= e2eReportEvery {
+		t.lastE2E = time.Now()
+		for _, tk := range t.tasks {
+			tk.reportE2E(m)
 		}
 	}
 }

@@ -98,6 +98,16 @@ var engineNames = map[string]struct{ name, help string }{
 	"commit_latency_seconds|thread":     {"sluice_stream_thread_commit_latency_seconds", "Commit latency (Kafka Streams: stream-thread-metrics commit-latency-avg/max)."},
 	"consumer_lag|partition,topic":      {"sluice_consumer_records_lag", "Records behind the end of an input partition, fetched but unprocessed included (Kafka consumer: records-lag)."},
 
+	// INFO level (core.WithMetricsRecordingLevel).
+	"record_e2e_latency_avg_seconds|node,task_id": {"sluice_stream_processor_node_record_e2e_latency_avg_seconds", "Average end-to-end latency (wall clock minus record timestamp) of the records that reached a source or terminal node since the previous report, about a second (Kafka Streams: processor-node-metrics record-e2e-latency-avg)."},
+	"record_e2e_latency_min_seconds|node,task_id": {"sluice_stream_processor_node_record_e2e_latency_min_seconds", "Minimum end-to-end latency at a source or terminal node since the previous report (Kafka Streams: processor-node-metrics record-e2e-latency-min)."},
+	"record_e2e_latency_max_seconds|node,task_id": {"sluice_stream_processor_node_record_e2e_latency_max_seconds", "Maximum end-to-end latency at a source or terminal node since the previous report (Kafka Streams: processor-node-metrics record-e2e-latency-max)."},
+	"records_restored_total|store,task_id":        {"sluice_stream_task_restore_records_total", "Changelog records restored into a store of a task (Kafka Streams: restore-total)."},
+	"restore_remaining_records|store,task_id":     {"sluice_stream_task_restore_remaining_records", "Changelog records a store of a task has still to restore (Kafka Streams: restore-remaining-records-total)."},
+	// DEBUG level.
+	"store_put_latency_seconds|store,task_id": {"sluice_stream_state_put_latency_seconds", "Latency of a state store's puts, record cache and changelog write included (Kafka Streams: stream-state-metrics put-latency-avg/max; DEBUG recording level)."},
+	"store_get_latency_seconds|store,task_id": {"sluice_stream_state_get_latency_seconds", "Latency of a state store's gets (window stores: point fetches) (Kafka Streams: stream-state-metrics get-latency-avg/max; DEBUG recording level)."},
+
 	// The connector worker's (worker.Config.Metrics), in Kafka Connect's
 	// connector-task, source-task, sink-task and task-error groups.
 	"source_record_poll_total|connector,task":               {"sluice_connect_source_task_source_record_poll_total", "Records polled from the source (Kafka Connect: source-record-poll-total)."},
@@ -111,6 +121,17 @@ var engineNames = map[string]struct{ name, help string }{
 	"source_record_poll_batch_seconds|connector,task":       {"sluice_connect_source_task_poll_batch_seconds", "Time to poll a batch from the source (Kafka Connect: poll-batch-avg-time-ms)."},
 	"put_batch_seconds|connector,task":                      {"sluice_connect_sink_task_put_batch_seconds", "Time to put a batch into the sink (Kafka Connect: put-batch-avg-time-ms)."},
 	"offset_commit_seconds|connector,task":                  {"sluice_connect_connector_task_offset_commit_seconds", "Time to commit offsets (Kafka Connect: offset-commit-avg-time-ms)."},
+}
+
+// storeLatencyBuckets are the buckets of the store latencies, which are
+// microseconds where the other histograms' are milliseconds.
+var storeLatencyBuckets = []float64{2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, .1}
+
+// engineBuckets are the histogram buckets of engine metrics that do not
+// use the default ones.
+var engineBuckets = map[string][]float64{
+	"store_put_latency_seconds|store,task_id": storeLatencyBuckets,
+	"store_get_latency_seconds|store,task_id": storeLatencyBuckets,
 }
 
 // get returns the series for an engine metric, creating it on first use
@@ -146,8 +167,11 @@ func (m *Metrics) get(kind, name string, labels []core.Label) *series {
 		s.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: promName, Help: help}, names)
 		c = s.gauge
 	default:
-		s.hist = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: promName, Help: help,
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, names)
+		buckets := engineBuckets[key]
+		if buckets == nil {
+			buckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+		}
+		s.hist = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: promName, Help: help, Buckets: buckets}, names)
 		c = s.hist
 	}
 	if err := m.reg.Register(c); err != nil {
@@ -229,6 +253,16 @@ func (e engineMetrics) Histogram(name string, value float64, labels ...core.Labe
 	if c := e.m.child("histogram", name, labels); c.hist != nil {
 		c.hist.Observe(value)
 	}
+}
+
+// BindHistogram implements core.HistogramBinder: the series is looked up
+// once, and each observation is the Prometheus histogram's own (atomic
+// adds, no lock).
+func (e engineMetrics) BindHistogram(name string, labels ...core.Label) func(float64) {
+	if c := e.m.child("histogram", name, labels); c.hist != nil {
+		return c.hist.Observe
+	}
+	return func(float64) {}
 }
 
 // The states an application or a connector task can be in, for the state

@@ -243,10 +243,12 @@ const (
 	// JoinPipeline: every input record joined with a 1,000-row KTable
 	// (Pebble store with its changelog) on its key, then To.
 	JoinPipeline
-	// BytesMetricsPipeline: BytesPipeline with Prometheus metrics on
-	// (observe.Metrics as the engine's metrics, the application watched)
-	// and scraped every second, as a Prometheus server would: the cost of
-	// metrics, next to BytesPipeline in the same run.
+	// BytesMetricsPipeline: BytesPipeline with Prometheus metrics on as a
+	// user turns them on (observe.Metrics as the engine's metrics at the
+	// default INFO recording level, end-to-end latency included; the
+	// application watched) and scraped every second, as a Prometheus
+	// server would: the cost of metrics, next to BytesPipeline (no
+	// metrics at all) in the same run.
 	BytesMetricsPipeline
 )
 
@@ -335,7 +337,7 @@ func Stateless(ctx context.Context, cfg Config, appID, out string, g core.Proces
 	var metrics *observe.Metrics
 	if p == BytesMetricsPipeline {
 		metrics = observe.NewMetrics()
-		opts = append(opts, core.WithMetrics(metrics.Engine()))
+		opts = append(opts, core.WithMetrics(metrics.Engine()), core.WithMetricsRecordingLevel(core.RecordingLevelInfo))
 	}
 	if g == core.ExactlyOnceV2 {
 		opts = append(opts, core.WithCommitInterval(cfg.Commit))

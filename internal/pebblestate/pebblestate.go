@@ -74,17 +74,18 @@ func Open(dir string, opts ...Option) (state.Engine, error) {
 		cache = pebble.NewCache(defaultCacheSize)
 		defer cache.Unref() // the DB holds its own reference
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
+	popts := &pebble.Options{
 		Cache:                       cache,
 		MemTableSize:                cfg.memTableSize,
 		MemTableStopWritesThreshold: 4,
 		FormatMajorVersion:          pebble.FormatNewest,
 		Logger:                      quietLogger{},
-	})
+	}
+	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
-	b := &backend{db: db, dir: dir, wo: pebble.NoSync, ro: map[*roCursor]struct{}{}}
+	b := &backend{db: db, dir: dir, opts: popts, wo: pebble.NoSync, ro: map[*roCursor]struct{}{}}
 	if cfg.sync {
 		b.wo = pebble.Sync
 	}
@@ -100,6 +101,20 @@ func Open(dir string, opts ...Option) (state.Engine, error) {
 	return e, nil
 }
 
+// PebbleOptions returns the options e's Pebble DB was opened with, nil if
+// e is not an engine of this package (for tests that check that settings
+// reach Pebble). The options must not be modified.
+func PebbleOptions(e state.Engine) *pebble.Options {
+	be, ok := e.(interface{ Backend() stateengine.Backend })
+	if !ok {
+		return nil
+	}
+	if b, ok := be.Backend().(*backend); ok {
+		return b.opts
+	}
+	return nil
+}
+
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)              {}
@@ -107,9 +122,10 @@ func (quietLogger) Errorf(format string, args ...any) { log.Printf("pebblestate:
 func (quietLogger) Fatalf(format string, args ...any) { log.Fatalf("pebblestate: "+format, args...) }
 
 type backend struct {
-	db  *pebble.DB
-	dir string
-	wo  *pebble.WriteOptions
+	db   *pebble.DB
+	dir  string
+	opts *pebble.Options // as given to pebble.Open
+	wo   *pebble.WriteOptions
 
 	// Owner only. bulk holds restore writes made while idx was empty; they
 	// precede everything in idx.

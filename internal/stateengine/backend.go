@@ -57,3 +57,7 @@ type BulkLoader interface {
 	RestoreDelete(key []byte) error
 	RestoreDeleteRange(start, end []byte) error
 }
+
+// Backend returns the backend e runs on, for tests and diagnostics that
+// inspect it (internal/pebblestate's PebbleOptions).
+func (e *Engine) Backend() Backend { return e.be }
