@@ -71,6 +71,10 @@ type config struct {
 	stateCleanupSet        bool
 	driverStart            time.Time
 
+	// misrouteLogged holds the topics whose misrouted records were logged
+	// (partitionCheck): each is logged once per application instance.
+	misrouteLogged sync.Map
+
 	fatalOnce sync.Once
 	fatalErr  error
 	fatalCh   chan struct{}

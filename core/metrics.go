@@ -15,7 +15,10 @@ type Label struct{ Name, Value string }
 // records_dropped_total, commits_total (counters; label thread),
 // commit_latency_seconds (histogram; label thread), consumer_lag (gauge:
 // records behind the partition's end, fetched-but-unprocessed included;
-// labels topic, partition).
+// labels topic, partition), misrouted_records_total (counter: records of
+// a co-partitioned user topic on a partition their key does not hash to
+// under the default partitioner; labels topic, partition; sampled, see
+// partitionCheck).
 type Metrics interface {
 	Counter(name string, delta int64, labels ...Label)
 	Gauge(name string, value float64, labels ...Label)

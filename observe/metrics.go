@@ -98,6 +98,9 @@ var engineNames = map[string]struct{ name, help string }{
 	"commit_latency_seconds|thread":     {"sluice_stream_thread_commit_latency_seconds", "Commit latency (Kafka Streams: stream-thread-metrics commit-latency-avg/max)."},
 	"consumer_lag|partition,topic":      {"sluice_consumer_records_lag", "Records behind the end of an input partition, fetched but unprocessed included (Kafka consumer: records-lag)."},
 
+	// Sluice's own: no Kafka Streams equivalent.
+	"misrouted_records_total|partition,topic": {"sluice_stream_misrouted_records_total", "Records of a co-partitioned (joined) input topic found on a partition their key does not hash to under Kafka's default partitioner (murmur2); sampled after the first 1024 keyed records of each partition."},
+
 	// The connector worker's (worker.Config.Metrics), in Kafka Connect's
 	// connector-task, source-task, sink-task and task-error groups.
 	"source_record_poll_total|connector,task":               {"sluice_connect_source_task_source_record_poll_total", "Records polled from the source (Kafka Connect: source-record-poll-total)."},
