@@ -1,10 +1,15 @@
 package dsl_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
 	"github.com/sluicehq/sluice/serde"
 )
@@ -156,4 +161,59 @@ func TestVersionedTableSemantics(t *testing.T) {
 			},
 		},
 	})
+}
+
+// The grace period's buffer keeps each record's headers and timestamp, and
+// its changelog; a left join's null-key record is joined at once (Kafka
+// Streams' buffer rejects null keys).
+func TestStreamTableJoinGraceBuffer(t *testing.T) {
+	b := dsl.NewBuilder()
+	strs := dsl.ConsumedWith(serde.String(), serde.String())
+	table := dsl.Table(b, "table", strs, dsl.MaterializedAs[string, string]("versions").AsVersioned(time.Minute))
+	dsl.LeftJoinTable(dsl.Stream(b, "stream", strs), table, toStringLeftJoiner,
+		dsl.Joined[string, string]{Name: "j", GracePeriod: 10 * time.Millisecond}).To("out")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(topo.Describe(), "Processor: j (stores: [versions, j-Buffer])") {
+		t.Fatalf("the join does not use its buffer store:\n%s", topo.Describe())
+	}
+	d, err := core.NewTestDriver(topo, core.WithDriverStartTime(time.UnixMilli(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	pipe := func(topic string, key []byte, value string, ts int64, headers ...kgo.RecordHeader) {
+		t.Helper()
+		if err := d.Pipe(&kgo.Record{Topic: topic, Key: key, Value: []byte(value), Timestamp: time.UnixMilli(ts), Headers: headers}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := func() []string {
+		var got []string
+		for _, r := range d.ReadOutput("out") {
+			s := fmt.Sprintf("%s=%s@%d", r.Key, r.Value, r.Timestamp.UnixMilli())
+			for _, h := range r.Headers {
+				s += fmt.Sprintf(" %s:%s", h.Key, h.Value)
+			}
+			got = append(got, s)
+		}
+		return got
+	}
+	pipe("stream", []byte("k"), "s1", 100, kgo.RecordHeader{Key: "h", Value: []byte("1")}, kgo.RecordHeader{Key: "empty"})
+	pipe("stream", nil, "nullkey", 100)
+	if got := out(); !slices.Equal(got, []string{"=nullkey+null@100"}) {
+		t.Fatalf("before the grace period passed: %v", got)
+	}
+	pipe("table", []byte("k"), "late-table", 95) // within the grace period: seen by s1
+	pipe("stream", []byte("other"), "s2", 110)
+	if got := out(); !slices.Equal(got, []string{"k=s1+late-table@100 h:1 empty:"}) {
+		t.Fatalf("after the grace period: %v", got)
+	}
+	changelog := d.ReadOutput("test-driver-j-Buffer-changelog")
+	// s1 and s2 put, s1 deleted once joined
+	if len(changelog) != 3 || changelog[2].Value != nil {
+		t.Errorf("buffer changelog: %d records, want 3 ending with a tombstone", len(changelog))
+	}
 }

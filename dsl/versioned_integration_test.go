@@ -88,3 +88,52 @@ func TestVersionedTableRestoredFromChangelog(t *testing.T) {
 		t.Errorf("changelog of k0 = %v, want [v1@1000 v2@2000]", versions)
 	}
 }
+
+// TestJoinGraceBufferRestored: a stream record waiting in the grace
+// period's buffer when the application stops is restored from the
+// buffer's changelog into a new state directory, and joined once the grace
+// period passed, with a table update that arrived late in between.
+func TestJoinGraceBufferRestored(t *testing.T) {
+	t.Parallel()
+	br := testbroker.New(t)
+	for _, topic := range []string{"gb-table", "gb-stream", "gb-out"} {
+		br.CreateTopic(t, topic, 1, nil)
+	}
+	build := func() *core.Topology {
+		b := dsl.NewBuilder()
+		strs := dsl.ConsumedWith(serde.String(), serde.String())
+		tbl := dsl.Table(b, "gb-table", strs, dsl.MaterializedAs[string, string]("gb-versions").AsVersioned(time.Hour))
+		dsl.JoinTable(dsl.Stream(b, "gb-stream", strs), tbl, func(v, tv string) string { return v + ":" + tv },
+			dsl.Joined[string, string]{Name: "gb-join", GracePeriod: time.Second}).To("gb-out")
+		topo, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return topo
+	}
+	run := func(n int64) {
+		app, err := core.New(build(), core.WithBrokers(br.Addr()), core.WithApplicationID("gb"), core.WithStateDir(t.TempDir()),
+			core.WithCommitInterval(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runJoinApp(t, app, n)
+	}
+	rec := func(topic, value string, ts int64) *kgo.Record {
+		return &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte(value), Timestamp: time.UnixMilli(ts)}
+	}
+	br.Produce(t, rec("gb-table", "v1", 1000), rec("gb-stream", "s", 2000))
+	run(2) // s waits in the buffer
+	if got := readCommitted(t, br, "gb-out")["gb-out"]; len(got) != 0 {
+		t.Fatalf("joined before the grace period passed: %d records", len(got))
+	}
+	br.Produce(t, rec("gb-table", "v2", 1500), rec("gb-stream", "x", 3500))
+	run(2)
+	var got []string
+	for _, r := range readCommitted(t, br, "gb-out")["gb-out"] {
+		got = append(got, fmt.Sprintf("%s=%s@%d", r.Key, r.Value, r.Timestamp.UnixMilli()))
+	}
+	if want := []string{"k=s:v2@2000"}; !slices.Equal(got, want) {
+		t.Fatalf("joined %v, want %v", got, want)
+	}
+}
