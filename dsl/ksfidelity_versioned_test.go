@@ -160,6 +160,21 @@ func TestVersionedTableSemantics(t *testing.T) {
 				{in: in("left", 0, "b", 20), want: []ksOut{{0, "b+Y", 20}}},
 			},
 		},
+		{
+			name: "foreign-key join reads the latest value", java: "(Sluice) versioned table in a foreign-key join",
+			build: func(b *dsl.Builder, c *captured) {
+				left := dsl.Table(b, "left", intStrings)
+				right := dsl.Table(b, "right", intStrings, dsl.MaterializedAs[int32, string]("versioned").AsVersioned(time.Minute))
+				captureTable(dsl.FKJoin(left, right, func(v string) int32 { return int32(len(v)) }, toStringJoiner), c)
+			},
+			steps: []ksStep{
+				{in: in("right", 1, "R1", 5)},
+				{in: in("left", 0, "a", 10), want: []ksOut{{0, "a+R1", 10}}},
+				{in: in("right", 1, "old", 3)}, // out of order: not forwarded
+				{in: in("right", 1, "R2", 20), want: []ksOut{{0, "a+R2", 20}}},
+				{in: in("left", 0, "b", 30), want: []ksOut{{0, "b+R2", 30}}},
+			},
+		},
 	})
 }
 
