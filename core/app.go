@@ -361,7 +361,14 @@ func (a *App) prepareChangelogs(ctx context.Context, counts, repartitions map[st
 			}
 			topic := ChangelogTopic(a.cfg.appID, name)
 			configs := map[string]*string{"cleanup.policy": ptr("compact")}
-			if spec.Kind != KeyValueStoreKind {
+			switch spec.Kind {
+			case KeyValueStoreKind:
+			case VersionedKeyValueStoreKind:
+				// Kafka Streams' versioned changelog: compacted, but
+				// not before the history retention (plus a day) passed,
+				// so every version still queryable is in the log.
+				configs["min.compaction.lag.ms"] = ptr(strconv.FormatInt((spec.Retention + changelogAdditionalRetention).Milliseconds(), 10))
+			default:
 				configs["cleanup.policy"] = ptr("compact,delete")
 				configs["retention.ms"] = ptr(strconv.FormatInt((spec.Retention + changelogAdditionalRetention).Milliseconds(), 10))
 			}

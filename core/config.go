@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -72,6 +73,10 @@ type config struct {
 	recordingLevel         RecordingLevel
 	blockCacheBytes        int64
 	memTableBytes          int64
+
+	// misrouteLogged holds the topics whose misrouted records were logged
+	// (partitionCheck): each is logged once per application instance.
+	misrouteLogged sync.Map
 }
 
 // WithBrokers sets the seed brokers. Required.

@@ -21,7 +21,10 @@ type Label struct{ Name, Value string }
 // records_dropped_total, commits_total (counters; label thread),
 // commit_latency_seconds (histogram; label thread), consumer_lag (gauge:
 // records behind the partition's end, fetched-but-unprocessed included;
-// labels topic, partition); at RecordingLevelInfo also
+// labels topic, partition), misrouted_records_total (counter: records of
+// a co-partitioned user topic on a partition their key does not hash to
+// under the default partitioner; labels topic, partition; sampled, see
+// partitionCheck); at RecordingLevelInfo also
 // record_e2e_latency_{avg,min,max}_seconds (gauges; labels task_id, node),
 // records_restored_total (counter) and restore_remaining_records (gauge;
 // labels task_id, store); at RecordingLevelDebug also

@@ -200,7 +200,13 @@ func (t *thread) restoreStep(ctx context.Context) error {
 				break
 			}
 			if !r.Attrs.IsControl() {
-				if err := cl.engine.RawPut(cl.store, r.Key, r.Value); err != nil {
+				var err error
+				if cl.restore != nil {
+					err = cl.restore(r.Key, r.Value, r.Timestamp.UnixMilli())
+				} else {
+					err = cl.engine.RawPut(cl.store, r.Key, r.Value)
+				}
+				if err != nil {
 					firstErr = fmt.Errorf("core: restore store %q from %s[%d]@%d: %w", cl.store, cl.topic, cl.partition, r.Offset, err)
 					return
 				}

@@ -16,6 +16,10 @@ const (
 	WindowStoreKind
 	// SessionStoreKind stores session windows per key.
 	SessionStoreKind
+	// VersionedKeyValueStoreKind stores the values of each key over time
+	// (state.VersionedKeyValueStore, Kafka Streams' versioned stores of
+	// KIP-889), for Retention behind the largest timestamp put.
+	VersionedKeyValueStoreKind
 )
 
 func (k StoreKind) String() string {
@@ -24,6 +28,8 @@ func (k StoreKind) String() string {
 		return "window"
 	case SessionStoreKind:
 		return "session"
+	case VersionedKeyValueStoreKind:
+		return "versioned key-value"
 	}
 	return "key-value"
 }
@@ -44,10 +50,13 @@ type StoreSpec struct {
 	// Caching keeps writes in the task's record cache until the next commit
 	// (or eviction), collapsing repeated updates of a key; flush listeners
 	// (SetKeyValueFlushListener) then see only the latest. Key-value and
-	// window stores; the DSL turns it on, as Kafka Streams does.
+	// window stores; the DSL turns it on, as Kafka Streams does. Versioned
+	// stores are never cached (nor are they in Kafka Streams).
 	Caching bool
 	// Retention is how long window and session stores keep a window after
-	// its start (window) or end (session); required for those kinds.
+	// its start (window) or end (session); required for those kinds. For a
+	// versioned store it is the history retention (0 keeps only what is
+	// valid at the latest timestamp put).
 	Retention time.Duration
 	// SegmentInterval is the granularity in which expired windows are
 	// dropped. Default: max(Retention/2, 60s), as in Kafka Streams.
@@ -62,6 +71,12 @@ type StoreSpec struct {
 func (s *StoreSpec) validate() error {
 	if s.Name == "" {
 		return errors.New("core: store needs a name")
+	}
+	if s.Kind == VersionedKeyValueStoreKind {
+		if s.Retention < 0 {
+			return fmt.Errorf("core: versioned store %q: negative history retention %v", s.Name, s.Retention)
+		}
+		return nil
 	}
 	if s.Kind != KeyValueStoreKind && s.Retention <= 0 {
 		return fmt.Errorf("core: %s store %q needs a retention", s.Kind, s.Name)

@@ -85,6 +85,9 @@ type recordQueue struct {
 	// processed, skipped or dropped.
 	committable      int64
 	committableEpoch int32
+	// keyCheck checks records against the default partitioner; nil
+	// unless the topic is a user topic of a co-partition group.
+	keyCheck *partitionCheck
 	// end is the partition's known end offset (high watermark, or last
 	// stable offset under read_committed) and position the next offset the
 	// consumer will return; both -1 when unknown. Used for the idle rules.
@@ -278,6 +281,7 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 			env.records.put(r)
 		}
 	}
+	copartitioned := topo.copartitionedUserTopics()
 	// Children are always added after their parents, so building in
 	// reverse insertion order builds every child before its parents.
 	for i := len(sub.nodes) - 1; i >= 0; i-- {
@@ -310,6 +314,11 @@ func newTask(env *taskEnv, sub *subtopology, topo *Topology, p int32, hasPartiti
 				q := &recordQueue{topic: cluster, partition: p, source: src, extractor: extractor,
 					invalid:       env.cfg.invalidTimestamps,
 					partitionTime: unknownTime, committable: -1, end: -1, position: -1, e2e: tk.e2eFor(b.name)}
+				if copartitioned[topic] {
+					if n, err := env.out.partitions(cluster); err == nil && n > 1 {
+						q.keyCheck = &partitionCheck{partitions: int(n)}
+					}
+				}
 				tk.queues = append(tk.queues, q)
 				tk.byTopic[cluster] = q
 				if committed == nil {
@@ -442,6 +451,9 @@ func (tk *task) processOne(now time.Time, force bool) (bool, error) {
 		return false, nil
 	}
 	rec, ts := q.pop()
+	if q.keyCheck != nil && rec.Key != nil {
+		q.keyCheck.check(tk, q, rec)
+	}
 	if q.empty() {
 		tk.idleDeadline = time.Time{}
 	}

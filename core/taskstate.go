@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/stateengine"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -61,6 +62,9 @@ type changelog struct {
 	// writes, written by producer goroutines: the checkpoint is acked+1.
 	acked   atomic.Int64
 	promise func(*kgo.Record, error)
+	// restore applies one changelog record, with its timestamp; nil:
+	// Engine.RawPut (which ignores timestamps).
+	restore func(key, value []byte, ts int64) error
 
 	// restore progress (owning goroutine only)
 	restoreFrom, restoreEnd, restorePos int64
@@ -135,6 +139,25 @@ func (tk *task) openState(topo *Topology) error {
 			}
 			st.cached = append(st.cached, c.flush)
 			store = c
+		case VersionedKeyValueStoreKind:
+			kv, err := eng.KeyValue(name)
+			if err != nil {
+				return fmt.Errorf("core: open store %q of task %s: %w", name, tk.id, err)
+			}
+			vs, err := stateengine.NewVersioned(kv, spec.Retention)
+			if err != nil {
+				return fmt.Errorf("core: open store %q of task %s: %w", name, tk.id, err)
+			}
+			store = vs
+			if cl != nil {
+				// Restore replays the puts: the changelog holds (key,
+				// value, timestamp) per put, as Kafka Streams' does.
+				cl.restore = func(key, value []byte, ts int64) error {
+					_, err := vs.Put(key, value, ts)
+					return err
+				}
+				store = &loggedVersioned{VersionedKeyValueStore: vs, tk: tk, cl: cl}
+			}
 		case SessionStoreKind:
 			ss, err := eng.Session(name, spec.Retention, spec.SegmentInterval)
 			if err != nil {
@@ -274,8 +297,13 @@ func (tk *task) nodeUsesStore(node, store string) bool {
 
 // logChange writes a changelog record for the current record's task.
 func (tk *task) logChange(cl *changelog, key, value []byte) {
+	tk.logChangeAt(cl, key, value, tk.currentTime())
+}
+
+// logChangeAt writes a changelog record with the given timestamp.
+func (tk *task) logChangeAt(cl *changelog, key, value []byte, ts time.Time) {
 	rec := tk.newRecord()
-	rec.Topic, rec.Partition, rec.Key, rec.Timestamp, rec.Headers = cl.topic, cl.partition, append([]byte(nil), key...), tk.currentTime(), nil
+	rec.Topic, rec.Partition, rec.Key, rec.Timestamp, rec.Headers = cl.topic, cl.partition, append([]byte(nil), key...), ts, nil
 	rec.Value = nil // a tombstone
 	if value != nil {
 		// Not append([]byte(nil), ...): that is nil for an empty value,
@@ -342,4 +370,24 @@ func (s *loggedSession) Put(key []byte, start, end int64, value []byte) error {
 	}
 	s.tk.logChange(s.cl, state.SessionChangelogKey(key, start, end), value)
 	return nil
+}
+
+// loggedVersioned logs each put as Kafka Streams'
+// ChangeLoggingVersionedKeyValueBytesStore does: the key, the value (nil
+// for a tombstone) and the version's timestamp as the record timestamp.
+// Puts dropped as older than the history retention are not logged:
+// replaying them would drop them again.
+type loggedVersioned struct {
+	state.VersionedKeyValueStore
+	tk *task
+	cl *changelog
+}
+
+func (s *loggedVersioned) Put(key, value []byte, timestamp int64) (int64, error) {
+	validTo, err := s.VersionedKeyValueStore.Put(key, value, timestamp)
+	if err != nil || validTo == state.VersionedNotPut {
+		return validTo, err
+	}
+	s.tk.logChangeAt(s.cl, key, value, time.UnixMilli(timestamp))
+	return validTo, nil
 }

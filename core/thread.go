@@ -665,6 +665,10 @@ func (t *thread) report() {
 	}
 	for _, tk := range t.tasks {
 		for _, q := range tk.queues {
+			if c := q.keyCheck; c != nil && c.misrouted > 0 {
+				m.Counter("misrouted_records_total", c.misrouted, Label{"topic", q.topic}, Label{"partition", strconv.Itoa(int(q.partition))})
+				c.misrouted = 0
+			}
 			if l := q.lag(); l >= 0 {
 				m.Gauge("consumer_lag", float64(l+int64(q.size())), Label{"topic", q.topic}, Label{"partition", strconv.Itoa(int(q.partition))})
 			}

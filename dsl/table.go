@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,6 +29,10 @@ type KTable[K, V any] struct {
 	// window is set on windowed aggregation results and the tables
 	// derived from them: what Suppress(UntilWindowCloses) needs.
 	window *windowBounds[K]
+	// versioned is set when store is a versioned store, which keeps
+	// old values for history.
+	versioned bool
+	history   time.Duration
 }
 
 // NodeName is the name of the node producing the table's updates.
@@ -58,6 +63,28 @@ type Materialized[K, V any] struct {
 	// WindowedBy, WindowedBySliding, WindowedBySession). Ignored by
 	// key-value stores.
 	Retention time.Duration
+	// Versioned makes the store of a table read with Table or ToTable a
+	// versioned store (Kafka Streams' Stores.persistentVersionedKeyValueStore,
+	// KIP-889): it keeps every value of a key for HistoryRetention behind
+	// the latest timestamp the table saw, and stream-table joins look the
+	// table up as of each stream record's timestamp (KIP-914). Updates
+	// older than a key's latest value are kept in the history but neither
+	// replace the latest value nor reach the table's downstream; updates
+	// older than the history retention are dropped. Versioned stores are
+	// not cached, and other operations (aggregations, windows) reject them.
+	// Default: false.
+	Versioned bool
+	// HistoryRetention is how long a versioned store keeps old values
+	// (0: only what is valid at the latest timestamp). Ignored unless
+	// Versioned.
+	HistoryRetention time.Duration
+}
+
+// AsVersioned makes the store versioned with the given history retention
+// (see Materialized.Versioned).
+func (m Materialized[K, V]) AsVersioned(historyRetention time.Duration) Materialized[K, V] {
+	m.Versioned, m.HistoryRetention = true, historyRetention
+	return m
 }
 
 // MaterializedAs returns a Materialized with the given store name.
@@ -124,9 +151,20 @@ func (s *timestamped[K, V]) delete(k K) error {
 }
 
 func openTimestamped[K, V any](ctx core.StoreContext, name string, keys serde.Serde[K], values serde.Serde[V]) (*timestamped[K, V], error) {
-	kv, topic, err := core.StoreOf[state.KeyValueStore](ctx, name)
+	st, topic, err := core.StoreOf[any](ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	var kv state.KeyValueStore
+	switch st := st.(type) {
+	case state.KeyValueStore:
+		kv = st
+	case state.VersionedKeyValueStore:
+		// Readers of a versioned table that are not stream-table joins
+		// (table-table and foreign-key joins) see its latest values.
+		kv = latestView{st}
+	default:
+		return nil, fmt.Errorf("dsl: store %q is not a key-value store", name)
 	}
 	return &timestamped[K, V]{kv: kv, keys: keys, values: values, topic: topic}, nil
 }
@@ -135,14 +173,64 @@ func (b *Builder) addStore(spec core.StoreSpec, processors ...string) {
 	if b.err != nil {
 		return
 	}
+	if spec.Kind == core.VersionedKeyValueStoreKind {
+		b.fail(fmt.Errorf("dsl: store %q: a versioned store (Materialized.Versioned) materializes only tables read with Table or ToTable", spec.Name))
+		return
+	}
 	b.fail(b.topo.AddStateStore(spec, processors...))
 }
 
-// storeSpec is the store behind a materialized DSL operation.
+// addTableStore adds the store of a table source, which may be versioned.
+func (b *Builder) addTableStore(spec core.StoreSpec, processors ...string) {
+	if b.err == nil {
+		b.fail(b.topo.AddStateStore(spec, processors...))
+	}
+}
+
+// storeSpec is the store behind a materialized DSL operation. A versioned
+// Materialized gives a versioned spec whatever the kind asked for, which
+// only the table sources accept (addTableStore).
 func storeSpec[K, V any](m Materialized[K, V], kind core.StoreKind, retention time.Duration) core.StoreSpec {
+	if m.Versioned {
+		return core.StoreSpec{Name: m.Name, Kind: core.VersionedKeyValueStoreKind, InMemory: m.InMemory,
+			DisableLogging: m.DisableLogging, Retention: m.HistoryRetention}
+	}
 	return core.StoreSpec{Name: m.Name, Kind: kind, InMemory: m.InMemory, DisableLogging: m.DisableLogging,
 		Caching: !m.DisableCaching, Retention: retention}
 }
+
+// latestView reads a versioned store as a timestamped key-value store of
+// its latest values ([8-byte timestamp][value]), for the joins that read a
+// table's current values. Writes and range reads are refused: only the
+// table source writes the store, and the versioned layout offers no
+// ordered scan of latest values.
+type latestView struct{ vs state.VersionedKeyValueStore }
+
+var errLatestView = errors.New("dsl: operation not supported on a versioned store's latest view")
+
+func (l latestView) Name() string { return l.vs.Name() }
+
+func (l latestView) Get(key []byte) ([]byte, error) {
+	rec, found, err := l.vs.Get(key)
+	if err != nil || !found {
+		return nil, err
+	}
+	out := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(rec.Value)), uint64(rec.Timestamp))
+	return append(out, rec.Value...), nil
+}
+
+func (l latestView) Put([]byte, []byte) error { return fmt.Errorf("%w: put", errLatestView) }
+func (l latestView) Delete([]byte) error      { return fmt.Errorf("%w: delete", errLatestView) }
+func (l latestView) Range(_, _ []byte) (state.Iterator, error) {
+	return nil, fmt.Errorf("%w: range", errLatestView)
+}
+func (l latestView) ReverseRange(_, _ []byte) (state.Iterator, error) {
+	return nil, fmt.Errorf("%w: reverse range", errLatestView)
+}
+func (l latestView) Prefix([]byte) (state.Iterator, error) {
+	return nil, fmt.Errorf("%w: prefix", errLatestView)
+}
+func (l latestView) All() (state.Iterator, error) { return nil, fmt.Errorf("%w: all", errLatestView) }
 
 // decode reads a store update for a flush listener: the key, and the new
 // and old values in the timestamped layout ([8-byte timestamp][value]).
@@ -192,14 +280,15 @@ func Table[K, V any](b *Builder, topic string, consumed Consumed[K, V], material
 	}
 	keys, values := orSerde(m.Keys, consumed.Keys), orSerde(m.Values, consumed.Values)
 	storeName := m.Name
-	t := &KTable[K, V]{b: b, node: name, keys: keys, values: values, store: storeName} // the store's serdes, as in Kafka Streams
+	t := &KTable[K, V]{b: b, node: name, keys: keys, values: values, store: storeName, // the store's serdes, as in Kafka Streams
+		versioned: m.Versioned, history: m.HistoryRetention}
 	if b.err != nil {
 		return t
 	}
 	b.fail(core.AddProcessor(b.topo, name, func() core.Processor[K, V, K, change[V]] {
 		return &tableSourceProcessor[K, V]{store: storeName, keys: keys, values: values}
 	}, src.node))
-	b.addStore(storeSpec(m, core.KeyValueStoreKind, 0), name)
+	b.addTableStore(storeSpec(m, core.KeyValueStoreKind, 0), name)
 	return t
 }
 
@@ -216,11 +305,21 @@ type tableSourceProcessor[K, V any] struct {
 	values serde.Serde[V]
 	ctx    core.ProcessorContext[K, change[V]]
 	kv     *timestamped[K, V]
+	// versioned is the store when it is versioned (kv is nil then).
+	versioned state.VersionedKeyValueStore
+	topic     string // for serde calls: the changelog topic's role
 }
 
 func (p *tableSourceProcessor[K, V]) Init(ctx core.ProcessorContext[K, change[V]]) error {
 	p.ctx = ctx
-	var err error
+	st, err := ctx.StateStore(p.store)
+	if err != nil {
+		return err
+	}
+	if vs, ok := st.(state.VersionedKeyValueStore); ok {
+		p.versioned, p.topic = vs, core.ChangelogTopic(ctx.ApplicationID(), p.store)
+		return nil
+	}
 	if p.kv, err = openTimestamped(ctx, p.store, p.keys, p.values); err != nil {
 		return err
 	}
@@ -232,6 +331,9 @@ func (p *tableSourceProcessor[K, V]) Close() error { return nil }
 func (p *tableSourceProcessor[K, V]) Process(r core.Record[K, V]) error {
 	if r.NullKey {
 		return nil // a table has no null key (Kafka Streams drops it)
+	}
+	if p.versioned != nil {
+		return p.processVersioned(r)
 	}
 	// A non-versioned table applies updates in processing order, out of
 	// order ones included (as Kafka Streams' non-versioned stores do); the
@@ -327,7 +429,7 @@ func (s *KStream[K, V]) ToTable(materialized ...Materialized[K, V]) *KTable[K, V
 		m.Name = name + "-STATE-STORE"
 	}
 	keys, values := orSerde(m.Keys, s.keys), orSerde(m.Values, s.values)
-	t := &KTable[K, V]{b: b, node: name, keys: keys, values: values, store: m.Name}
+	t := &KTable[K, V]{b: b, node: name, keys: keys, values: values, store: m.Name, versioned: m.Versioned, history: m.HistoryRetention}
 	if b.err != nil {
 		return t
 	}
@@ -339,6 +441,54 @@ func (s *KStream[K, V]) ToTable(materialized ...Materialized[K, V]) *KTable[K, V
 	b.fail(core.AddProcessor(b.topo, name, func() core.Processor[K, V, K, change[V]] {
 		return &tableSourceProcessor[K, V]{store: storeName, keys: keys, values: values}
 	}, s.node))
-	b.addStore(storeSpec(m, core.KeyValueStoreKind, 0), name)
+	b.addTableStore(storeSpec(m, core.KeyValueStoreKind, 0), name)
 	return t
+}
+
+// processVersioned is Kafka Streams' KTableSource over a versioned store:
+// the update is put at its timestamp and, when it is the key's latest
+// value, forwarded with the value it replaces. Versioned stores are not
+// cached, so every latest update is forwarded at once. An update older
+// than the latest (out of order) goes into the history only: Kafka
+// Streams forwards it marked as not latest, which table-table joins and
+// aggregations then drop; Sluice does not forward it (DESIGN.md,
+// deviations). An update older than the history retention is dropped.
+func (p *tableSourceProcessor[K, V]) processVersioned(r core.Record[K, V]) error {
+	kb, err := p.keys.Serialize(p.topic, r.Key)
+	if err != nil {
+		return fmt.Errorf("dsl: table store %q: serialize key: %w", p.store, err)
+	}
+	var vb []byte
+	if !r.NullValue {
+		if vb, err = p.values.Serialize(p.topic, r.Value); err != nil {
+			return fmt.Errorf("dsl: table store %q: serialize value: %w", p.store, err)
+		}
+		if vb == nil {
+			vb = []byte{} // a present value, not a tombstone
+		}
+	}
+	old, hasOld, err := p.versioned.Get(kb)
+	if err != nil {
+		return fmt.Errorf("dsl: table store %q: %w", p.store, err)
+	}
+	validTo, err := p.versioned.Put(kb, vb, r.Timestamp.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("dsl: table store %q: %w", p.store, err)
+	}
+	switch validTo {
+	case state.VersionedNotPut:
+		p.ctx.DropRecord("expired")
+		return nil
+	case state.VersionedValidToUndefined:
+	default:
+		return nil // out of order: history only
+	}
+	c := change[V]{New: r.Value, HasNew: !r.NullValue}
+	if hasOld {
+		if c.Old, err = p.values.Deserialize(p.topic, old.Value); err != nil {
+			return fmt.Errorf("dsl: table store %q: deserialize value: %w", p.store, err)
+		}
+		c.HasOld = true
+	}
+	return p.ctx.Forward(core.Record[K, change[V]]{Key: r.Key, Value: c, Timestamp: r.Timestamp, Headers: r.Headers})
 }

@@ -107,6 +107,8 @@ var engineNames = map[string]struct{ name, help string }{
 	// DEBUG level.
 	"store_put_latency_seconds|store,task_id": {"sluice_stream_state_put_latency_seconds", "Latency of a state store's puts, record cache and changelog write included (Kafka Streams: stream-state-metrics put-latency-avg/max; DEBUG recording level)."},
 	"store_get_latency_seconds|store,task_id": {"sluice_stream_state_get_latency_seconds", "Latency of a state store's gets (window stores: point fetches) (Kafka Streams: stream-state-metrics get-latency-avg/max; DEBUG recording level)."},
+	// Sluice's own: no Kafka Streams equivalent.
+	"misrouted_records_total|partition,topic": {"sluice_stream_misrouted_records_total", "Records of a co-partitioned (joined) input topic found on a partition their key does not hash to under Kafka's default partitioner (murmur2); sampled after the first 1024 keyed records of each partition."},
 
 	// The connector worker's (worker.Config.Metrics), in Kafka Connect's
 	// connector-task, source-task, sink-task and task-error groups.

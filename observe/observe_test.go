@@ -223,15 +223,7 @@ func TestStreamMetricsScraped(t *testing.T) {
 			}
 		}
 	}
-	waitFor := func(what string, cond func() bool) {
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitFor := func(what string, cond func() bool) { testwait.Until(t, what, 30*time.Second, cond) }
 
 	m := observe.NewMetrics()
 	app, err := core.New(countTopology(t), core.WithBrokers(br.Addr()), core.WithApplicationID("scraped"), core.WithStateDir(t.TempDir()),
