@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/converters"
 	"github.com/sluicehq/sluice/internal/kpart"
 )
 
@@ -72,6 +73,11 @@ type sinkRun struct {
 	instanceID string // group.instance.id, "" for dynamic membership
 	opts       []kgo.Opt
 	slab       []connectors.Record // records not yet handed out (see newRecord)
+	// keyBytes and valueBytes are the schemas of the bytes converter when
+	// it converts keys or values: the worker then boxes the fetched bytes
+	// itself (see bytesBoxer) instead of calling it.
+	keyBytes, valueBytes *connectors.Schema
+	boxer                bytesBoxer
 
 	maxPoll       int
 	flushInterval time.Duration
@@ -109,6 +115,8 @@ func newSinkRun(c *Connector, t *taskState, task connectors.SinkTask) *sinkRun {
 		origin:        map[*connectors.Record]*kgo.Record{},
 	}
 	r.tc = &sinkTaskContext{taskContext: taskContext{c: c, t: t, log: log}, r: r}
+	r.keyBytes, _ = converters.PassesBytes(cc.KeyConverter)
+	r.valueBytes, _ = converters.PassesBytes(cc.ValueConverter)
 	opts := append(c.w.kafkaOpts(),
 		kgo.ConsumerGroup("connect-"+cc.Name),
 		kgo.ClientID(fmt.Sprintf("connector-consumer-%s-%d", cc.Name, t.id)),
@@ -320,20 +328,26 @@ func (r *sinkRun) process(ctx context.Context, fs kgo.Fetches) error {
 func (r *sinkRun) convert(ctx context.Context, dst []*connectors.Record, kr *kgo.Record) ([]*connectors.Record, error) {
 	cc := r.c.cc
 	rec := r.newRecord()
-	*rec = connectors.Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Timestamp: kr.Timestamp}
+	// The slab's records are zero: setting only these fields spares
+	// writing (and write-barriering) the whole struct.
+	rec.Topic, rec.Partition, rec.Offset, rec.Timestamp = kr.Topic, kr.Partition, kr.Offset, kr.Timestamp
 	if len(kr.Headers) > 0 {
 		rec.Headers = make([]connectors.Header, len(kr.Headers))
 		for i, h := range kr.Headers {
 			rec.Headers[i] = connectors.Header{Key: h.Key, Value: h.Value}
 		}
 	}
-	if kr.Key != nil {
+	if kr.Key != nil && r.keyBytes != nil {
+		rec.KeySchema, rec.Key = r.keyBytes, r.boxer.box(kr.Key)
+	} else if kr.Key != nil {
 		var err error
 		if rec.KeySchema, rec.Key, err = r.toConnect(ctx, cc.KeyConverter, "key converter", kr.Topic, kr.Key); err != nil {
 			return dst, r.failed(kr, rec, connectors.StageKeyConverter, cc.KeyConverterType, err)
 		}
 	}
-	if kr.Value != nil {
+	if kr.Value != nil && r.valueBytes != nil {
+		rec.ValueSchema, rec.Value = r.valueBytes, r.boxer.box(kr.Value)
+	} else if kr.Value != nil {
 		var err error
 		if rec.ValueSchema, rec.Value, err = r.toConnect(ctx, cc.ValueConverter, "value converter", kr.Topic, kr.Value); err != nil {
 			return dst, r.failed(kr, rec, connectors.StageValueConverter, cc.ValueConverterType, err)

@@ -143,7 +143,8 @@ func (m *firstMetric) untilLastCommit() time.Duration {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // Run runs the selected comparisons, cfg.Rounds times each (alternating
-// the baseline and Sluice), and prints the medians and ratios.
+// the baseline and Sluice, the baseline first in odd-numbered rounds and
+// last in even-numbered ones), and prints the medians and ratios.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	cfg.defaults()
 	dir, err := os.MkdirTemp("", "sluice-connbench-")
@@ -195,11 +196,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	if want("file-sink") {
 		pairs = append(pairs, pair{"Kafka → file sink",
+			// Each run's files are removed after it (they are durable by
+			// then): the page cache starts every run alike.
 			func(r int) (Result, error) {
-				return PlainFileWriter(ctx, cfg, filepath.Join(dir, fmt.Sprintf("plain-%d", r)))
+				d := filepath.Join(dir, fmt.Sprintf("plain-%d", r))
+				defer os.RemoveAll(d)
+				return PlainFileWriter(ctx, cfg, d)
 			},
 			[]func(int) (Result, error){func(r int) (Result, error) {
-				return FileSink(ctx, cfg, filepath.Join(dir, fmt.Sprintf("sink-%d", r)), fmt.Sprintf("file-sink-%d", r))
+				d := filepath.Join(dir, fmt.Sprintf("sink-%d", r))
+				defer os.RemoveAll(d)
+				return FileSink(ctx, cfg, d, fmt.Sprintf("file-sink-%d", r))
 			}}})
 	}
 	if want("s3-sink") {
@@ -216,12 +223,23 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		base := make([]Result, 0, cfg.Rounds)
 		runs := make([][]Result, len(p.sluice))
 		for round := 0; round < cfg.Rounds; round++ {
-			b, err := p.baseline(round)
-			if err != nil {
-				return fmt.Errorf("connbench: %s baseline: %w", p.name, err)
+			baseline := func() error {
+				b, err := p.baseline(round)
+				if err != nil {
+					return fmt.Errorf("connbench: %s baseline: %w", p.name, err)
+				}
+				base = append(base, b)
+				fmt.Fprintf(out, "  round %d  %-58s %10.0f records/s  peak heap %4d MiB\n", round+1, b.Name, b.PerSec(), b.PeakHeap>>20)
+				return nil
 			}
-			base = append(base, b)
-			fmt.Fprintf(out, "  round %d  %-58s %10.0f records/s  peak heap %4d MiB\n", round+1, b.Name, b.PerSec(), b.PeakHeap>>20)
+			// Odd rounds run the baseline last: whatever the machine
+			// carries over from one run to the next (dirty pages being
+			// written back, a grown heap) falls on both sides alike.
+			if round%2 == 0 {
+				if err := baseline(); err != nil {
+					return err
+				}
+			}
 			for i, run := range p.sluice {
 				r, err := run(round)
 				if err != nil {
@@ -229,6 +247,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 				}
 				runs[i] = append(runs[i], r)
 				fmt.Fprintf(out, "  round %d  %-58s %10.0f records/s  peak heap %4d MiB\n", round+1, r.Name, r.PerSec(), r.PeakHeap>>20)
+			}
+			if round%2 == 1 {
+				if err := baseline(); err != nil {
+					return err
+				}
 			}
 		}
 		mb := median(base)

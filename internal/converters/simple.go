@@ -371,3 +371,13 @@ func (c *numberConverter) ToConnect(topic string, data []byte) (*connectors.Sche
 	}
 	return c.schema, math.Float64frombits(binary.BigEndian.Uint64(data)), nil
 }
+
+// PassesBytes reports whether conv is the bytes converter, whose ToConnect
+// returns the data itself with the given schema and never fails: a caller
+// converting many records may skip the call and box the bytes itself.
+func PassesBytes(conv connectors.Converter) (*connectors.Schema, bool) {
+	if _, ok := conv.(bytesConverter); ok {
+		return optionalBytes, true
+	}
+	return nil, false
+}

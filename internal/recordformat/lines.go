@@ -196,24 +196,25 @@ func newLinesWriter(w io.Writer) *linesWriter {
 }
 
 func (l *linesWriter) Write(rec *connectors.Record) error {
-	b := l.buf[:0]
+	var err error
 	switch v := rec.Value.(type) {
 	case string:
-		b = append(b, v...)
+		_, err = l.bw.WriteString(v)
 	case []byte:
-		b = append(b, v...)
+		_, err = l.bw.Write(v)
 	case nil:
 	case bool:
-		b = strconv.AppendBool(b, v)
+		_, err = l.bw.Write(strconv.AppendBool(l.buf[:0], v))
 	case int8, int16, int32, int64, float32, float64:
-		b = fmt.Append(b, v)
+		l.buf = fmt.Append(l.buf[:0], v)
+		_, err = l.bw.Write(l.buf)
 	default:
 		return fmt.Errorf("recordformat: lines: %s: the lines format writes string and bytes values, not %T (use format json)", rec.Where(), rec.Value)
 	}
-	b = append(b, '\n')
-	l.buf = b
-	_, err := l.bw.Write(b)
-	return err
+	if err != nil {
+		return err
+	}
+	return l.bw.WriteByte('\n')
 }
 
 func (l *linesWriter) Buffered() int64 { return int64(l.bw.Buffered()) }
