@@ -41,11 +41,15 @@ type Job struct {
 	Threads        int
 	CommitInterval time.Duration
 	CacheMaxBytes  int
-	MaxTaskIdle    time.Duration
-	Topics         []*TopicDecl
-	Sources        []*ConnectorDecl
-	Sinks          []*ConnectorDecl
-	Topology       *Topology
+	// Memory budget (0: the engine's defaults; see DESIGN.md "Memory
+	// budget").
+	BlockCacheBytes, MemTableBytes        int64
+	FetchMaxBytes, MaxPartitionFetchBytes int32
+	MaxTaskIdle                           time.Duration
+	Topics                                []*TopicDecl
+	Sources                               []*ConnectorDecl
+	Sinks                                 []*ConnectorDecl
+	Topology                              *Topology
 
 	root        *Value
 	registryPos map[string]Pos         // the registry section's keys
@@ -232,6 +236,25 @@ func (b *builder) build(root *Value) {
 	}
 	if v := root.Get("cache.max.bytes"); v != nil {
 		j.CacheMaxBytes = int(v.Int)
+	}
+	for _, m := range []struct {
+		key string
+		min int64
+		max int64
+		set func(int64)
+	}{
+		{"statestore.block.cache.bytes", 1, 1 << 40, func(n int64) { j.BlockCacheBytes = n }},
+		{"statestore.memtable.bytes", 1 << 20, 4<<30 - 1, func(n int64) { j.MemTableBytes = n }},
+		{"fetch.max.bytes", 1 << 10, 1<<31 - 1, func(n int64) { j.FetchMaxBytes = int32(n) }},
+		{"max.partition.fetch.bytes", 1 << 10, 1<<31 - 1, func(n int64) { j.MaxPartitionFetchBytes = int32(n) }},
+	} {
+		if v := root.Get(m.key); v != nil {
+			if v.Int < m.min || v.Int > m.max {
+				b.fail(v.Pos, "%s: %d is out of range [%d, %d]", m.key, v.Int, m.min, m.max)
+				continue
+			}
+			m.set(v.Int)
+		}
 	}
 	if v := root.Get("max.task.idle.ms"); v != nil {
 		j.MaxTaskIdle, _ = parseDuration(v)

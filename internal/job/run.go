@@ -142,6 +142,18 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 		if j.MaxTaskIdle != 0 {
 			appOpts = append(appOpts, core.WithMaxTaskIdle(j.MaxTaskIdle))
 		}
+		if j.BlockCacheBytes != 0 {
+			appOpts = append(appOpts, core.WithBlockCacheBytes(j.BlockCacheBytes))
+		}
+		if j.MemTableBytes != 0 {
+			appOpts = append(appOpts, core.WithMemTableBytes(j.MemTableBytes))
+		}
+		if j.FetchMaxBytes != 0 {
+			appOpts = append(appOpts, core.WithFetchMaxBytes(j.FetchMaxBytes))
+		}
+		if j.MaxPartitionFetchBytes != 0 {
+			appOpts = append(appOpts, core.WithMaxPartitionFetchBytes(j.MaxPartitionFetchBytes))
+		}
 		if j.CommitInterval > 0 {
 			appOpts = append(appOpts, core.WithCommitInterval(j.CommitInterval))
 		}
