@@ -144,3 +144,4 @@ func TestCommittedCache(t *testing.T) {
 	must(e.Commit(nil))
 	expect("re-created", "4")
 }
+
