@@ -294,6 +294,7 @@ func (s *Schema) Finish() *Schema {
 type Struct struct {
 	schema *Schema
 	values []any
+	shared bool // see Share
 }
 
 // NewStructValue returns an empty struct of schema s (every field nil).
@@ -357,12 +358,33 @@ func (st *Struct) Put(name string, v any) *Struct {
 	if !ok {
 		panic(fmt.Sprintf("connectors: struct %s has no field %q", st.schema, name))
 	}
+	if st.shared {
+		panic(fmt.Sprintf("connectors: Put on a shared struct %s (build a new one)", st.schema))
+	}
 	st.values[f.Index] = v
 	return st
 }
 
-// Set sets the field at index i.
-func (st *Struct) Set(i int, v any) { st.values[i] = v }
+// Set sets the field at index i. It panics on a shared struct (see Share).
+func (st *Struct) Set(i int, v any) {
+	if st.shared {
+		panic(fmt.Sprintf("connectors: Set on a shared struct %s (build a new one)", st.schema))
+	}
+	st.values[i] = v
+}
+
+// Share declares st immutable from now on and referenced by many records,
+// as a CDC source's source block is by the rows of a batch, and returns
+// it. Converters may then cache its encoding by identity, so that it is
+// encoded once rather than once per record. Set and Put panic on a shared
+// struct: build a new one to change it (as transforms do).
+func (st *Struct) Share() *Struct {
+	st.shared = true
+	return st
+}
+
+// Shared reports whether Share was called on st.
+func (st *Struct) Shared() bool { return st.shared }
 
 // Validate checks that every field's value fits its schema.
 func (st *Struct) Validate() error { return Validate(st.schema, st) }

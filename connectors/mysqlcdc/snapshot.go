@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/connectors"
@@ -66,9 +68,19 @@ type snapshotRun struct {
 	ptrs       []any
 	held       *connectors.Record // the last row built, emitted when the next one comes
 	heldSn     *connectors.Struct // its source block (its snapshot marker is set late)
-	nRows      int64              // rows of the current table
-	any        bool               // a row was emitted (the first is "first")
-	offMap     map[string]any
+	heldShared bool               // heldSn is shared with other records
+	// shared is the source block (snapshot=true) of the rows of one table
+	// read in one poll: records and their values are immutable once
+	// handed over, so they share it (a block per row was a fifth of the
+	// snapshot's allocations). A row with a marker gets its own copy.
+	shared      *connectors.Struct
+	sharedTable *tableState
+	sharedAt    time.Time
+	recs        []connectors.Record // storage for the rows' records, one allocation per batch
+	raw         []any               // the values of the rows read in a poll, back to back (reused)
+	nRows       int64               // rows of the current table
+	any         bool                // a row was emitted (the first is "first")
+	offMap      map[string]any
 }
 
 func (s *snapshotRun) offset(t *task) map[string]any {
@@ -124,6 +136,9 @@ func (t *task) pollSnapshot(ctx context.Context) error {
 			return nil
 		}
 	}
+	// One processing time per poll: the rows' ts_ms are the poll's.
+	now := time.Now()
+	at := debezium.At(now)
 	for len(t.out) < t.cfg.maxBatch {
 		if s.rows == nil {
 			more, err := t.openNextTable(ctx)
@@ -137,7 +152,44 @@ func (t *task) pollSnapshot(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if !s.rows.Next() {
+		// Read as many rows of the table as the batch has room for, then
+		// convert them together (on several goroutines: the conversion to
+		// Debezium's values is most of the per-row work), then build their
+		// events in order.
+		ncols := len(s.vals)
+		raw := s.raw[:0]
+		ended := false
+		for n := t.cfg.maxBatch - len(t.out); n > 0; n-- {
+			if !s.rows.Next() {
+				ended = true
+				break
+			}
+			if err := s.rows.Scan(s.ptrs...); err != nil {
+				return t.snapshotFailed(fmt.Errorf("mysql-cdc: snapshot of %s: %w", s.cur.id, err))
+			}
+			raw = append(raw, s.vals...)
+		}
+		s.raw = raw
+		nrows := 0
+		if ncols > 0 {
+			nrows = len(raw) / ncols
+		}
+		rowStructs, rowErrs := convertRows(s.cur.schema, raw, ncols, nrows)
+		for i, row := range rowStructs {
+			if err := rowErrs[i]; err != nil {
+				vals := raw[i*ncols : (i+1)*ncols]
+				rawRec := &connectors.Record{Topic: s.cur.schema.topic, Partition: -1, Offset: -1,
+					Value: []byte(fmt.Sprint(vals...)), SourcePartition: t.partition, SourceOffset: s.offset(t)}
+				if rerr := t.tc.Report(rawRec, err); rerr != nil {
+					clear(raw)
+					return rerr
+				}
+				continue
+			}
+			t.snapshotRow(row, now, at)
+		}
+		clear(raw) // the values are in the records now
+		if ended {
 			err := s.rows.Err()
 			s.rows.Close()
 			s.rows = nil
@@ -145,39 +197,74 @@ func (t *task) pollSnapshot(ctx context.Context) error {
 				return t.snapshotFailed(fmt.Errorf("mysql-cdc: snapshot of %s: %w", s.cur.id, err))
 			}
 			if s.nRows > 0 && s.heldSn.At(srcSnapshot) != debezium.SnapshotFirst {
-				s.heldSn.Set(srcSnapshot, "last_in_data_collection")
+				s.markHeld("last_in_data_collection")
 			}
-			continue
 		}
-		if err := s.rows.Scan(s.ptrs...); err != nil {
-			return t.snapshotFailed(fmt.Errorf("mysql-cdc: snapshot of %s: %w", s.cur.id, err))
-		}
-		row, err := s.cur.schema.rowFromSQL(s.vals)
-		if err != nil {
-			raw := &connectors.Record{Topic: s.cur.schema.topic, Partition: -1, Offset: -1,
-				Value: []byte(fmt.Sprint(s.vals...)), SourcePartition: t.partition, SourceOffset: s.offset(t)}
-			if rerr := t.tc.Report(raw, err); rerr != nil {
-				return rerr
-			}
-			continue
-		}
-		marker := debezium.SnapshotTrue
-		switch {
-		case !s.any:
-			marker = debezium.SnapshotFirst
-		case s.nRows == 0:
-			marker = "first_in_data_collection"
-		}
-		s.any = true
-		s.nRows++
-		src := t.snapshotSource(s.cur.schema.def, marker)
-		rec := s.cur.schema.dbz.Record(debezium.OpRead, nil, row, src, time.Now(), t.partition, nil)
-		if s.held != nil {
-			t.out = append(t.out, s.held)
-		}
-		s.held, s.heldSn = rec, src
 	}
 	return nil
+}
+
+// snapshotRow makes a snapshot row's read event and holds it back (the
+// held one goes out), so that the last row's marker can still be set.
+func (t *task) snapshotRow(row *connectors.Struct, now time.Time, at debezium.Processed) {
+	s := t.snap
+	marker := debezium.SnapshotTrue
+	switch {
+	case !s.any:
+		marker = debezium.SnapshotFirst
+	case s.nRows == 0:
+		marker = "first_in_data_collection"
+	}
+	s.any = true
+	s.nRows++
+	if s.shared == nil || s.sharedTable != s.cur || !s.sharedAt.Equal(now) {
+		s.shared, s.sharedTable, s.sharedAt = t.snapshotSourceAt(s.cur.schema.def, debezium.SnapshotTrue, now).Share(), s.cur, now
+	}
+	src := s.shared
+	if marker != debezium.SnapshotTrue {
+		src = copyStruct(src)
+		src.Set(srcSnapshot, marker)
+	}
+	if len(s.recs) == 0 {
+		s.recs = make([]connectors.Record, t.cfg.maxBatch+1)
+	}
+	rec := &s.recs[0]
+	s.recs = s.recs[1:]
+	s.cur.schema.dbz.FillRecord(rec, debezium.OpRead, nil, row, src, at, t.partition, nil)
+	if s.held != nil {
+		t.out = append(t.out, s.held)
+	}
+	s.held, s.heldSn, s.heldShared = rec, src, src == s.shared
+}
+
+// minConvertRows is the fewest rows a conversion goroutine gets.
+const minConvertRows = 128
+
+// convertRows converts nrows rows of ncols values each (raw, back to back)
+// into row structs, on up to GOMAXPROCS goroutines; a row that does not
+// convert has a nil struct and its error.
+func convertRows(ts *tableSchema, raw []any, ncols, nrows int) ([]*connectors.Struct, []error) {
+	out := make([]*connectors.Struct, nrows)
+	errs := make([]error, nrows)
+	convert := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i], errs[i] = ts.rowFromSQL(raw[i*ncols : (i+1)*ncols])
+		}
+	}
+	workers := max(1, min(runtime.GOMAXPROCS(0), nrows/minConvertRows))
+	per := (nrows + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		lo, hi := min(w*per, nrows), min((w+1)*per, nrows)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			convert(lo, hi)
+		}()
+	}
+	convert(0, min(per, nrows))
+	wg.Wait()
+	return out, errs
 }
 
 func (t *task) snapshotFailed(err error) error {
@@ -191,8 +278,31 @@ func (t *task) snapshotFailed(err error) error {
 	return connectors.Retriable(err)
 }
 
+// markHeld sets the held record's snapshot marker, giving it a source
+// block of its own if it shares one.
+func (s *snapshotRun) markHeld(marker string) {
+	if s.heldShared {
+		s.heldSn, s.heldShared = copyStruct(s.heldSn), false
+		s.held.Value.(*connectors.Struct).Put("source", s.heldSn)
+	}
+	s.heldSn.Set(srcSnapshot, marker)
+}
+
+// copyStruct is a shallow copy of a struct (its values are immutable).
+func copyStruct(st *connectors.Struct) *connectors.Struct {
+	out := connectors.NewStructValue(st.Schema())
+	for i := range st.Schema().Fields {
+		out.Set(i, st.At(i))
+	}
+	return out
+}
+
 func (t *task) snapshotSource(def *tableDef, marker string) *connectors.Struct {
-	now := time.Now()
+	return t.snapshotSourceAt(def, marker, time.Now())
+}
+
+// snapshotSourceAt is a snapshot row's source block, read at now.
+func (t *task) snapshotSourceAt(def *tableDef, marker string, now time.Time) *connectors.Struct {
 	s := connectors.NewStructValue(sourceSchema)
 	s.Set(srcVersion, connectorVersion)
 	s.Set(srcConnector, "mysql")
@@ -378,7 +488,7 @@ func (t *task) finishSnapshot(ctx context.Context) error {
 	}
 	done := mainOffset{binlogPos: s.pos, Epoch: t.state.epoch, Seq: t.state.seq}
 	if s.held != nil {
-		s.heldSn.Set(srcSnapshot, debezium.SnapshotLast)
+		s.markHeld(debezium.SnapshotLast)
 		s.held.SourceOffset = done.toMap("")
 		t.out = append(t.out, s.held)
 		s.held = nil

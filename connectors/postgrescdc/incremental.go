@@ -384,23 +384,28 @@ func (t *task) closeWindow() []*connectors.Record {
 	now := time.Now()
 	marker := debezium.SnapshotIncremental
 	var recs []*connectors.Record
+	// One source block for the chunk's rows (the same table and time).
+	src := connectors.NewStructValue(sourceSchema)
+	us := now.UnixMicro()
+	src.Set(srcVersion, connectorVersion)
+	src.Set(srcConnector, "postgresql")
+	src.Set(srcName, t.s.prefix)
+	src.Set(srcTsMs, us/1000)
+	src.Set(srcTsUs, us)
+	src.Set(srcTsNs, us*1000)
+	src.Set(srcSnapshot, marker)
+	src.Set(srcDB, t.s.dbname)
+	src.Set(srcSchema, w.plan.id.schema)
+	src.Set(srcTable, w.plan.id.name)
+	src.Share()
+	at := debezium.At(now)
 	for _, row := range w.rows {
 		if row == nil {
 			continue
 		}
-		src := connectors.NewStructValue(sourceSchema)
-		us := now.UnixMicro()
-		src.Set(srcVersion, connectorVersion)
-		src.Set(srcConnector, "postgresql")
-		src.Set(srcName, t.s.prefix)
-		src.Set(srcTsMs, us/1000)
-		src.Set(srcTsUs, us)
-		src.Set(srcTsNs, us*1000)
-		src.Set(srcSnapshot, marker)
-		src.Set(srcDB, t.s.dbname)
-		src.Set(srcSchema, w.plan.id.schema)
-		src.Set(srcTable, w.plan.id.name)
-		recs = append(recs, fixKey(w.plan.tbl.Record(debezium.OpRead, nil, row, src, now, t.partition, nil)))
+		rec := new(connectors.Record)
+		w.plan.tbl.FillRecord(rec, debezium.OpRead, nil, row, src, at, t.partition, nil)
+		recs = append(recs, fixKey(rec))
 	}
 	t.metrics.snapshotRows += int64(len(recs))
 	inc.key = w.lastKey

@@ -311,6 +311,7 @@ type sourceRun struct {
 	reportedWritten int64 // written as of the last source_record_write_total
 	lastCommit      time.Time
 	outBuf          []*connectors.Record
+	chunks          []convChunk // parallel conversion (sourceconv.go), reused
 	promise         func(*kgo.Record, error)
 }
 
@@ -512,6 +513,12 @@ func (r *sourceRun) write(ctx context.Context, recs []*connectors.Record) error 
 		r.cl.Produce(ctx, dl, r.promiseDLQ)
 	}
 	r.dlqQueue = r.dlqQueue[:0]
+	if w := r.convWorkers(len(recs)); w > 1 {
+		if err := r.writeParallel(ctx, recs, w); err != nil {
+			return err
+		}
+		return r.producedFatal()
+	}
 	for _, rec := range recs {
 		if err := r.send(ctx, rec); err != nil {
 			return err
@@ -576,20 +583,9 @@ func (r *sourceRun) send(ctx context.Context, rec *connectors.Record) error {
 			}
 			continue
 		}
-		if o.Topic == "" {
-			return fmt.Errorf("worker: connector %q task %d: a record has no topic (%s)", r.c.cc.Name, r.t.id, o.Where())
-		}
-		if err := r.ensureTopic(ctx, o.Topic); err != nil {
+		if err := r.produce(ctx, o, key, val); err != nil {
 			return err
 		}
-		kr := &kgo.Record{Topic: o.Topic, Key: key, Value: val, Partition: o.Partition, Timestamp: o.Timestamp}
-		if len(o.Headers) > 0 {
-			kr.Headers = make([]kgo.RecordHeader, len(o.Headers))
-			for i, h := range o.Headers {
-				kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
-			}
-		}
-		r.cl.Produce(ctx, kr, r.promise)
 	}
 	return nil
 }

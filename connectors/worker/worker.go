@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,13 @@ type Config struct {
 	// itself, sink task i "<id>-<i>" (each connector has its own group).
 	// Unique per worker process. Default: dynamic membership.
 	InstanceID string
+	// SourceConversionWorkers is how many goroutines of a source task run
+	// transforms and converters over a large poll batch (chunks of at
+	// least 128 records); records are produced in poll order whatever the
+	// number, so ordering, offsets and transactions are as with one.
+	// 1 converts on the task's own goroutine. Default:
+	// runtime.GOMAXPROCS(0) when the worker is created.
+	SourceConversionWorkers int
 	// Logger. Default: slog.Default().
 	Logger *slog.Logger
 	// Metrics receives the connectors' metrics, labelled connector and
@@ -115,6 +123,9 @@ func (c *Config) validate() error {
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 45 * time.Second
+	}
+	if c.SourceConversionWorkers <= 0 {
+		c.SourceConversionWorkers = runtime.GOMAXPROCS(0)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -594,3 +594,79 @@ func TestConnectorsThroughLeaderMoves(t *testing.T) {
 	inOrder(t, values(e.b.ReadAll(t, "moved")), items("m", 0, n))
 	inOrder(t, e.store.All(), items("m", 0, n))
 }
+
+// TestSourceParallelConversion: poll batches large enough to be converted
+// on several goroutines reach Kafka in poll order, with failures
+// dead-lettered in order (errors.tolerance=all) or stopping the task at
+// the failing record with nothing of its batch committed (none).
+func TestSourceParallelConversion(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.b.CreateTopic(t, "out", 1, nil)
+	e.b.CreateTopic(t, "out-none", 1, nil)
+	w, err := worker.New(worker.Config{
+		Brokers: []string{e.b.Addr()}, Plugins: e.reg, Guarantee: core.ExactlyOnceV2,
+		OffsetsTopicPartitions: 4, TransactionTimeout: 10 * time.Second, SessionTimeout: 2 * time.Second,
+		SourceConversionWorkers: 4,
+		Logger:                  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = w.Close(ctx)
+	})
+	var in, want, wantDead []string
+	for i := range 3000 {
+		it := fmt.Sprintf("x-%04d", i)
+		if i%397 == 5 {
+			it = fmt.Sprintf("UNCONVERTIBLE-%04d", i)
+			wantDead = append(wantDead, it)
+		} else {
+			want = append(want, it)
+		}
+		in = append(in, it)
+	}
+	e.log.Append("a", in...)
+	ctx := context.Background()
+	c, err := w.StartSource(ctx, sourceConfig("par", "out", map[string]any{
+		"batch.size": 1000, "bounded": true,
+		"errors.tolerance": "all", "errors.deadletterqueue.topic.name": "out-dlq",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := c.Wait(wctx); err != nil {
+		t.Fatal(err)
+	}
+	inOrder(t, values(e.b.ReadAll(t, "out")), want)
+	inOrder(t, values(e.b.ReadAll(t, "out-dlq")), wantDead)
+	offs, err := worker.ReadSourceOffsets(ctx, []kgo.Opt{kgo.SeedBrokers(e.b.Addr())}, worker.DefaultOffsetsTopic, "par")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(offs) != 1 || offs[0].Offset["pos"] != int64(3000) {
+		t.Fatalf("committed offsets: %+v", offs)
+	}
+
+	// errors.tolerance=none: the first batch (y-0000..y-0999) is
+	// committed; nothing of the batch holding the failing record is.
+	e.log.Append("b", items("y", 0, 1500)...)
+	e.log.Append("b", "UNCONVERTIBLE-y")
+	e.log.Append("b", items("y", 1500, 1800)...)
+	c, err = w.StartSource(ctx, sourceConfig("par-none", "out-none", map[string]any{"streams": "b", "batch.size": 1000}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Wait(wctx)
+	var rerr *connectors.RecordError
+	if !errors.As(err, &rerr) || rerr.Stage != connectors.StageValueConverter {
+		t.Fatalf("Wait: %v", err)
+	}
+	stop(t, c)
+	inOrder(t, values(e.b.ReadAll(t, "out-none")), items("y", 0, 1000))
+}

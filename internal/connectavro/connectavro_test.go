@@ -507,3 +507,42 @@ func TestGenericThroughOCF(t *testing.T) {
 		t.Fatalf("value changed through the file: %v", err)
 	}
 }
+
+// TestSharedStructMemo: records sharing a struct (Share) encode to the
+// same bytes as unshared copies of it, whichever shared struct came
+// before.
+func TestSharedStructMemo(t *testing.T) {
+	src := connectors.NewStruct("src").Field("table", connectors.StringSchema()).Field("ts", connectors.Int64Schema()).MustBuild()
+	env := connectors.NewStruct("env").Field("id", connectors.Int32Schema()).Field("source", src).MustBuild()
+	codec, err := NewCodec(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := func(id int32, table string, share bool) *connectors.Struct {
+		s := connectors.NewStructValue(src)
+		s.Set(0, table)
+		s.Set(1, int64(id))
+		if share {
+			s.Share()
+		}
+		v := connectors.NewStructValue(env)
+		v.Set(0, id)
+		v.Set(1, s)
+		return v
+	}
+	a := event(1, "a", true)
+	b := event(2, "bb", true)
+	for i, v := range []*connectors.Struct{a, a, b, a, b} {
+		want, err := codec.Append(nil, event(v.At(0).(int32), v.At(1).(*connectors.Struct).At(0).(string), false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := codec.Append(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("event %d: %x, want %x", i, got, want)
+		}
+	}
+}

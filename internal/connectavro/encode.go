@@ -1,6 +1,7 @@
 package connectavro
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -18,6 +19,18 @@ import (
 // maps are written as one block with a positive count, as Java's
 // BinaryEncoder (and so Confluent's serializer) writes them; map entries
 // are sorted by key so that equal values give equal bytes.
+
+// encodeFields writes a record's fields.
+func (n *node) encodeFields(dst []byte, st *connectors.Struct) ([]byte, error) {
+	var err error
+	for i := range n.fields {
+		f := &n.fields[i]
+		if dst, err = f.node.encode(dst, st.At(f.index)); err != nil {
+			return dst, atPath(err, "."+f.name)
+		}
+	}
+	return dst, nil
+}
 
 func appendLong(dst []byte, v int64) []byte {
 	u := uint64((v << 1) ^ (v >> 63))
@@ -174,14 +187,18 @@ func (n *node) encode(dst []byte, v any) ([]byte, error) {
 		if st.Schema() != n.cs && !connectors.SameSchema(st.Schema(), n.cs) {
 			return dst, valueErrorf("%w: struct of schema %s where schema %s is wanted", connectors.ErrSchemaMismatch, st.Schema(), n.cs)
 		}
-		var err error
-		for i := range n.fields {
-			f := &n.fields[i]
-			if dst, err = f.node.encode(dst, st.At(f.index)); err != nil {
-				return dst, atPath(err, "."+f.name)
-			}
+		if !st.Shared() {
+			return n.encodeFields(dst, st)
 		}
-		return dst, nil
+		if m := n.memo.Load(); m != nil && m.st == st {
+			return append(dst, m.b...), nil
+		}
+		start := len(dst)
+		dst, err := n.encodeFields(dst, st)
+		if err == nil {
+			n.memo.Store(&structMemo{st: st, b: bytes.Clone(dst[start:])})
+		}
+		return dst, err
 	case kArray:
 		arr, ok := v.([]any)
 		if !ok {

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	havro "github.com/hamba/avro/v2"
 
@@ -59,6 +60,18 @@ type node struct {
 	genName string              // the branch name hamba's generic unions use
 	fixedT  reflect.Type        // kFixed: [size]byte, hamba's generic fixed
 	entry   *havro.RecordSchema // kMapEntries: the entry record
+
+	// memo is a kRecord's encoding of the last shared struct it wrote
+	// (connectors.Struct.Share): the records of a batch that share one (a
+	// CDC event's source block) copy its bytes instead of encoding it
+	// again. It holds the struct, whose identity therefore cannot be
+	// reused while remembered.
+	memo atomic.Pointer[structMemo]
+}
+
+type structMemo struct {
+	st *connectors.Struct
+	b  []byte
 }
 
 type recordField struct {

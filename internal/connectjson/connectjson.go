@@ -17,6 +17,7 @@ package connectjson
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -27,6 +28,26 @@ type Options struct {
 	// decimal.format=NUMERIC) instead of base64 strings of the unscaled
 	// bytes (BASE64, the default).
 	DecimalNumeric bool
+	// Memo, if set, caches the encoding of shared structs
+	// ([connectors.Struct.Share]) by identity. It must be used with one
+	// Options value only (the bytes depend on the other options).
+	Memo *StructMemo
+}
+
+// StructMemo remembers the encoding of the last shared struct written
+// (nested in a value: a CDC event's source block, shared by the events of
+// a batch), so that the records sharing it copy its bytes instead of
+// encoding it again. It holds the struct, so the identity cannot be
+// reused while remembered; shared structs are immutable. Safe for
+// concurrent use.
+type StructMemo struct {
+	last atomic.Pointer[memoEntry]
+}
+
+type memoEntry struct {
+	st     *connectors.Struct
+	schema *connectors.Schema
+	b      []byte
 }
 
 // Append appends the JSON encoding of value to dst. schema may be nil for a

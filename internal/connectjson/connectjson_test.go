@@ -503,3 +503,44 @@ func TestTwosComplement(t *testing.T) {
 		}
 	}
 }
+
+// TestStructMemo: records sharing a struct (Share) encode to the same
+// bytes with and without the memo, and a new shared struct replaces the
+// remembered one.
+func TestStructMemo(t *testing.T) {
+	src := connectors.NewStruct("src").Field("table", connectors.StringSchema()).Field("ts", connectors.Int64Schema()).MustBuild()
+	env := connectors.NewStruct("env").Field("id", connectors.Int32Schema()).Field("source", src).MustBuild()
+	event := func(id int32, s *connectors.Struct) *connectors.Struct {
+		v := connectors.NewStructValue(env)
+		v.Set(0, id)
+		v.Set(1, s)
+		return v
+	}
+	block := func(table string) *connectors.Struct {
+		s := connectors.NewStructValue(src)
+		s.Set(0, table)
+		s.Set(1, int64(7))
+		return s.Share()
+	}
+	memo := Options{Memo: new(StructMemo)}
+	a, b := block("a"), block("b")
+	for i, v := range []*connectors.Struct{event(1, a), event(2, a), event(3, b), event(4, a), event(5, block("a\"q"))} {
+		want, err := Append(nil, env, v, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Append(nil, env, v, memo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("event %d: %s, want %s", i, got, want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Set on a shared struct did not panic")
+		}
+	}()
+	a.Set(0, "changed")
+}

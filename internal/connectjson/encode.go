@@ -173,6 +173,17 @@ func (e *encoder) value(dst []byte, p *path, s *connectors.Schema, v any) ([]byt
 		if st.Schema() != s && !connectors.SameSchema(st.Schema(), s) {
 			return dst, fmt.Errorf("connectjson: %s: %w: struct of schema %s where schema %s is wanted", where(p), connectors.ErrSchemaMismatch, st.Schema(), s)
 		}
+		if m := e.opts.Memo; m != nil && st.Shared() {
+			if last := m.last.Load(); last != nil && last.st == st && last.schema == s {
+				return append(dst, last.b...), nil
+			}
+			start := len(dst)
+			dst, err := e.structFields(dst, p, s, st)
+			if err == nil {
+				m.last.Store(&memoEntry{st: st, schema: s, b: bytes.Clone(dst[start:])})
+			}
+			return dst, err
+		}
 		return e.structFields(dst, p, s, st)
 	case connectors.TypeArray:
 		arr, ok := v.([]any)

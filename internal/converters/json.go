@@ -57,7 +57,8 @@ func newJSONConverter(cfg *connectors.Config, isKey bool) (connectors.Converter,
 	c := &jsonConverter{
 		key:      isKey,
 		envelope: cfg.Bool("schemas.enable"),
-		opts:     connectjson.Options{DecimalNumeric: cfg.String("decimal.format") == "NUMERIC"},
+		opts: connectjson.Options{DecimalNumeric: cfg.String("decimal.format") == "NUMERIC",
+			Memo: new(connectjson.StructMemo)},
 	}
 	c.codec = connectjson.NewEnvelopeCodec(cfg.Int("schemas.cache.size"), c.opts)
 	c.sizeHint.Store(64)
