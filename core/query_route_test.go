@@ -48,8 +48,9 @@ func (in *routeInstance) close(t *testing.T) {
 func startRouteInstance(t *testing.T, b *testbroker.Broker, appID, topic, store string) *routeInstance {
 	t.Helper()
 	db := dsl.NewBuilder()
-	counts := dsl.Stream(db, topic, dsl.ConsumedWith(serde.String(), serde.Int64())).
-		GroupByKey().Count(dsl.MaterializedAs[string, int64](store))
+	grouped := dsl.Stream(db, topic, dsl.ConsumedWith(serde.String(), serde.Int64())).GroupByKey()
+	counts := grouped.Count(dsl.MaterializedAs[string, int64](store))
+	dsl.WindowedBy(grouped, dsl.TumblingWindows(time.Minute, time.Hour)).Count(dsl.MaterializedAs[string, int64](store + "-windows"))
 	topo, err := db.Build()
 	must(t, err)
 	// The listener exists before the App, so its address can be the
@@ -63,7 +64,8 @@ func startRouteInstance(t *testing.T, b *testbroker.Broker, appID, topic, store 
 	must(t, err)
 	codec, err := dsl.TableQueryCodec(counts, func(s string) (string, error) { return s, nil }, nil)
 	must(t, err)
-	h, err := core.QueryHandler(in.app, codec)
+	windows := core.NewQueryCodec(store+"-windows", serde.String(), serde.Int64(), func(s string) (string, error) { return s, nil }, nil, core.WithTimestampedValues())
+	h, err := core.QueryHandler(in.app, codec, windows)
 	must(t, err)
 	srv.Config.Handler = h
 	srv.Start()
@@ -96,7 +98,8 @@ func routeGet(t *testing.T, url string) routeAnswer {
 // each with its query server on its application.server. A key query sent
 // to any instance answers the owner's value (forwarded), or the owner's
 // address with route=address; the metadata calls agree with where each
-// key is; range queries fan out and return every key once, in key order.
+// key is; range queries fan out and return every key once, in key order
+// (window queries: in partition order).
 // MetadataForLocalThreads matches the map. After one instance stops and
 // the group rebalances, every query still
 // answers correctly, and until then answers are right or 503, never a
@@ -118,6 +121,9 @@ func TestQueryRoutingThreeInstances(t *testing.T) {
 	}
 
 	// Key i is counted i%4+1 times, so a value tells which key it is.
+	// All records are in one window (of a recent minute: the changelogs
+	// of window stores drop records older than the retention).
+	windowStart := time.Now().Truncate(time.Minute)
 	want := map[string]int64{}
 	var recs []*kgo.Record
 	for i := range keys {
@@ -125,7 +131,7 @@ func TestQueryRoutingThreeInstances(t *testing.T) {
 		want[key] = int64(i%4 + 1)
 		for range i%4 + 1 {
 			v, _ := serde.Int64().Serialize("", 1)
-			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(key), Value: v})
+			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(key), Value: v, Timestamp: windowStart.Add(time.Second)})
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -176,6 +182,38 @@ func TestQueryRoutingThreeInstances(t *testing.T) {
 		}
 		return true, a
 	}
+	// windowsOK asks in for every key's windows (fan-out) and for one
+	// key's windows (routed): one window per key, the key's count, in
+	// partition order.
+	windowsOK := func(in *routeInstance, key string) bool {
+		a := routeGet(t, "http://"+in.addr+"/stores/"+store+"-windows/windows")
+		var all struct {
+			Entries []struct {
+				Key       string `json:"key"`
+				Value     int64  `json:"value"`
+				Start     int64  `json:"start"`
+				Partition int32  `json:"partition"`
+			}
+		}
+		if a.status != http.StatusOK || json.Unmarshal([]byte(a.body), &all) != nil || len(all.Entries) != len(want) {
+			lastSeen = fmt.Sprintf("windows from %s: %d %d entries %s", in.addr, a.status, len(all.Entries), a.body)
+			return false
+		}
+		seen := map[string]bool{}
+		for i, e := range all.Entries {
+			if seen[e.Key] || e.Value != want[e.Key] || e.Start != windowStart.UnixMilli() || (i > 0 && e.Partition < all.Entries[i-1].Partition) {
+				lastSeen = fmt.Sprintf("windows from %s: entry %d %+v", in.addr, i, e)
+				return false
+			}
+			seen[e.Key] = true
+		}
+		a = routeGet(t, "http://"+in.addr+"/stores/"+store+"-windows/windows/"+key)
+		if a.status != http.StatusOK || !strings.Contains(a.body, fmt.Sprintf(`"value":%d,"start":%d`, want[key], windowStart.UnixMilli())) {
+			lastSeen = fmt.Sprintf("windows of %s from %s: %d %s", key, in.addr, a.status, a.body)
+			return false
+		}
+		return true
+	}
 	everyKeyEverywhere := func(live []*routeInstance) func() bool {
 		return func() bool {
 			for _, in := range live {
@@ -186,6 +224,11 @@ func TestQueryRoutingThreeInstances(t *testing.T) {
 				}
 				if ok, _ := scan(in); !ok {
 					return false
+				}
+				for _, key := range sortedKeys[:6] {
+					if !windowsOK(in, key) {
+						return false
+					}
 				}
 			}
 			return true
@@ -331,6 +374,7 @@ func TestQueryRoutingThreeInstances(t *testing.T) {
 		return done
 	}, detail)
 	t.Logf("503 answers while the group rebalanced: %d", unavailable)
+	testwait.Until(t, "window queries of the remaining instances", 30*time.Second, everyKeyEverywhere(live), detail)
 	testwait.Until(t, "metadata of the remaining instances", 30*time.Second, func() bool {
 		return checkAllClients(live)() && metadataAgrees(live)()
 	}, detail)
