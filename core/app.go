@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -33,6 +34,11 @@ type App struct {
 	topicSub            map[string]int // cluster topic -> sub-topology
 	clusterSourceTopics []string
 	balancer            *taskBalancer
+	// process identifies this instance in the group (all its threads).
+	process processID
+	// threadTasks holds each stream thread's published tasks
+	// (MetadataForLocalThreads).
+	threadTasks []atomic.Pointer[threadTasks]
 
 	stats   stats
 	running atomic.Bool
@@ -93,10 +99,15 @@ func New(topo *Topology, opts ...Option) (*App, error) {
 		}
 	}
 	sort.Strings(a.clusterSourceTopics)
-	a.balancer = newTaskBalancer(a.topicSub)
+	if _, err := rand.Read(a.process[:]); err != nil {
+		return nil, fmt.Errorf("core: process id: %w", err)
+	}
+	a.balancer = newTaskBalancer(a.topicSub, subscriptionInfo{version: groupInfoVersion, latestVersion: groupInfoVersion,
+		process: a.process, server: cfg.applicationServer}, cfg.log)
 	a.dirs = newStateDirs(filepath.Join(cfg.stateDir, cfg.appID), cfg.stateCleanupDelay, cfg.log)
 	a.state.listener = cfg.stateListener
 	a.state.threads = make([]atomic.Int32, cfg.threads)
+	a.threadTasks = make([]atomic.Pointer[threadTasks], cfg.threads)
 	a.state.fatalCh = make(chan struct{})
 	return a, nil
 }

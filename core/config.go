@@ -73,6 +73,7 @@ type config struct {
 	recordingLevel         RecordingLevel
 	blockCacheBytes        int64
 	memTableBytes          int64
+	applicationServer      string
 
 	// misrouteLogged holds the topics whose misrouted records were logged
 	// (partitionCheck): each is logged once per application instance.
@@ -246,6 +247,18 @@ func WithKafkaOptions(opts ...kgo.Opt) Option {
 	return func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) }
 }
 
+// WithApplicationServer sets where this instance serves interactive
+// queries, as "host:port" (Kafka Streams' application.server): other
+// instances and clients reach it there. It travels in the consumer group
+// protocol, so every instance knows which instance holds which tasks
+// (App.MetadataForAllStreamsClients, App.QueryMetadataForKey) and
+// QueryHandler routes a request for another instance's key to it.
+// Default: none (the instance's stores are queryable only locally, and
+// requests for its keys answer 421 without an address).
+func WithApplicationServer(hostPort string) Option {
+	return func(c *config) { c.applicationServer = hostPort }
+}
+
 // WithReplicationFactor sets the replication factor of internal topics.
 // Default: -1, the broker's default.
 func WithReplicationFactor(rf int16) Option { return func(c *config) { c.replicationFactor = rf } }
@@ -329,6 +342,11 @@ func (c *config) validate() error {
 	}
 	if c.blockCacheBytes < 1 {
 		errs = append(errs, fmt.Errorf("core: statestore.block.cache.bytes %d must be positive", c.blockCacheBytes))
+	}
+	if c.applicationServer != "" {
+		if _, err := ParseHostInfo(c.applicationServer); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.memTableBytes < 1<<20 || c.memTableBytes >= 4<<30 {
 		errs = append(errs, fmt.Errorf("core: statestore.memtable.bytes %d must be at least 1 MiB and below 4 GiB", c.memTableBytes))

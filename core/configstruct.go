@@ -58,6 +58,11 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// SessionTimeout (session.timeout.ms). Default 45s.
 	SessionTimeout time.Duration
+	// ApplicationServer (application.server): "host:port" where this
+	// instance serves interactive queries; carried in the group protocol
+	// for metadata and query routing (see WithApplicationServer). Default
+	// none.
+	ApplicationServer string
 	// KeepGroupOnClose: a graceful stop does not leave the group (a static
 	// member's tasks then wait for it to return). Default false: leave.
 	KeepGroupOnClose bool
@@ -123,6 +128,7 @@ func (c Config) Options() []Option {
 	add(c.GroupInstanceID != "", WithInstanceID(c.GroupInstanceID))
 	add(c.TransactionTimeout != 0, WithTransactionTimeout(c.TransactionTimeout))
 	add(c.SessionTimeout != 0, WithSessionTimeout(c.SessionTimeout))
+	add(c.ApplicationServer != "", WithApplicationServer(c.ApplicationServer))
 	add(c.KeepGroupOnClose, WithLeaveGroupOnClose(false))
 	add(c.TimestampExtractor != nil, WithTimestampExtractor(c.TimestampExtractor))
 	add(c.InvalidTimestampPolicy != FailOnInvalidTimestamp, WithInvalidTimestampPolicy(c.InvalidTimestampPolicy))
@@ -156,9 +162,9 @@ func (c Config) Validate() error {
 func (c Config) String() string {
 	cfg, _ := newConfig(c.Options())
 	var b strings.Builder
-	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d fetch.max.bytes=%d max.partition.fetch.bytes=%d max.buffered.records=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v statestore.block.cache.bytes=%d statestore.memtable.bytes=%d metrics.recording.level=%s kafka.options=%d",
+	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d fetch.max.bytes=%d max.partition.fetch.bytes=%d max.buffered.records=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v application.server=%s statestore.block.cache.bytes=%d statestore.memtable.bytes=%d metrics.recording.level=%s kafka.options=%d",
 		cfg.appID, strings.Join(cfg.brokers, ","), cfg.guarantee, cfg.commitInterval, cfg.maxTaskIdle, cfg.threads, cfg.stateDir,
-		cfg.stateCleanupDelay, cfg.cacheMaxBytes, cfg.fetchMaxBytes, cfg.partitionFetchBytes, cfg.maxBufferedRecords, cfg.replicationFactor, cfg.instanceID, cfg.txnTimeout, cfg.sessionTimeout,
+		cfg.stateCleanupDelay, cfg.cacheMaxBytes, cfg.fetchMaxBytes, cfg.partitionFetchBytes, cfg.maxBufferedRecords, cfg.replicationFactor, cfg.instanceID, cfg.txnTimeout, cfg.sessionTimeout, cfg.applicationServer,
 		cfg.blockCacheBytes, cfg.memTableBytes, cfg.recordingLevel, len(cfg.kgoOpts))
 	return b.String()
 }

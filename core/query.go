@@ -287,10 +287,13 @@ func (q *storeQuery) rangeRaw(from, to []byte, bounded bool) (*mergedIterator, e
 		upper = append(bytes.Clone(to), 0) // the successor of to: includes to
 	}
 	m := &mergedIterator{q: q}
-	if bounded && from != nil && upper != nil && bytes.Compare(from, upper) >= 0 {
-		return m, nil // an empty range (from after to)
-	}
 	ps, ls := q.app.queryable.partitions(q.store)
+	if bounded && from != nil && upper != nil && bytes.Compare(from, upper) >= 0 {
+		// An empty range (from after to): nothing to read, but the
+		// partitions still count as read (see QueryHandler's fan-out).
+		m.parts = ps
+		return m, nil
+	}
 	for i, l := range ls {
 		st, err := l.engine.KeyValue(q.store)
 		if err != nil {
@@ -318,9 +321,9 @@ func (q *storeQuery) rangeRaw(from, to []byte, bounded bool) (*mergedIterator, e
 type mergedIterator struct {
 	q     *storeQuery
 	its   []state.Iterator
-	parts []int32
-	live  []bool // its[i] has a current entry
-	cur   int    // index of the current entry, -1 before the first / after the end
+	parts []int32 // the partition of each of its; all partitions read
+	live  []bool  // its[i] has a current entry
+	cur   int     // index of the current entry, -1 before the first / after the end
 	err   error
 }
 

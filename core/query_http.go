@@ -1,12 +1,16 @@
 package core
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"sort"
 	"strconv"
+	"time"
 
 	"github.com/sluicehq/sluice/serde"
 	"github.com/sluicehq/sluice/state"
@@ -22,13 +26,15 @@ type QueryCodec struct {
 
 // storeEndpoint is one store's typed queries behind untyped closures.
 type storeEndpoint struct {
-	kind StoreKind
-	// key-value
+	kind  StoreKind
+	query *storeQuery // the store's partitions and owners
+	// key-value; scan also returns the local partitions it read, and each
+	// entry's serialized key (RawKey) for merging across instances
 	get  func(key string) (queryEntry, bool, error)
-	scan func(from, to *string) ([]queryEntry, error)
-	// window
+	scan func(from, to *string) ([]queryEntry, []int32, error)
+	// window; allWindows also returns the local partitions it read
 	windows    func(key string, from, to int64) ([]queryEntry, error)
-	allWindows func(from, to int64) ([]queryEntry, error)
+	allWindows func(from, to int64) ([]queryEntry, []int32, error)
 	// session
 	sessions func(key string) ([]queryEntry, error)
 }
@@ -41,6 +47,9 @@ type queryEntry struct {
 	End       *int64 `json:"end,omitempty"`   // session end (epoch ms, inclusive)
 	Timestamp *int64 `json:"timestamp,omitempty"`
 	Partition *int32 `json:"partition,omitempty"`
+	// RawKey is the serialized key, sent between instances only (with the
+	// hop header) so that a fan-out merges in serialized-key order.
+	RawKey []byte `json:"rawKey,omitempty"`
 }
 
 // errBadRequest marks request errors (unparsable keys or times).
@@ -81,6 +90,7 @@ func NewQueryCodec[K, V any](store string, keys serde.Serde[K], values serde.Ser
 			if err != nil {
 				return nil, err
 			}
+			ep.query = kq.q
 			ep.get = func(text string) (queryEntry, bool, error) {
 				k, err := parse(text)
 				if err != nil {
@@ -93,7 +103,7 @@ func NewQueryCodec[K, V any](store string, keys serde.Serde[K], values serde.Ser
 				p, _ := kq.Partition(k)
 				return queryEntry{Key: k, Value: render(v), Timestamp: ts(t), Partition: &p}, true, nil
 			}
-			ep.scan = func(from, to *string) ([]queryEntry, error) {
+			ep.scan = func(from, to *string) ([]queryEntry, []int32, error) {
 				var fb, tb []byte
 				for _, b := range []struct {
 					text *string
@@ -104,54 +114,60 @@ func NewQueryCodec[K, V any](store string, keys serde.Serde[K], values serde.Ser
 					}
 					k, err := parse(*b.text)
 					if err != nil {
-						return nil, err
+						return nil, nil, err
 					}
 					if *b.out, err = serializeKey(kq.q, keys, k); err != nil {
-						return nil, err
+						return nil, nil, err
 					}
 				}
 				it, err := kq.iterate(fb, tb, from != nil || to != nil)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				defer it.Close()
+				parts := append([]int32{}, it.raw.parts...)
 				out := []queryEntry{}
 				for it.Next() {
 					p := it.Partition()
-					out = append(out, queryEntry{Key: it.Key(), Value: render(it.Value()), Timestamp: ts(it.Timestamp()), Partition: &p})
+					out = append(out, queryEntry{Key: it.Key(), Value: render(it.Value()), Timestamp: ts(it.Timestamp()), Partition: &p,
+						RawKey: bytes.Clone(it.raw.key())})
 				}
-				return out, it.Err()
+				return out, parts, it.Err()
 			}
 		case WindowStoreKind:
 			wq, err := QueryWindow(app, store, keys, values, opts...)
 			if err != nil {
 				return nil, err
 			}
-			collect := func(it *WindowIterator[K, V], err error) ([]queryEntry, error) {
+			ep.query = wq.q
+			collect := func(it *WindowIterator[K, V], err error) ([]queryEntry, []int32, error) {
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				defer it.Close()
+				parts := append([]int32{}, it.parts...)
 				out := []queryEntry{}
 				for it.Next() {
-					start := it.WindowStart()
-					out = append(out, queryEntry{Key: it.Key(), Value: render(it.Value()), Start: &start, Timestamp: ts(it.Timestamp())})
+					start, p := it.WindowStart(), it.parts[it.i]
+					out = append(out, queryEntry{Key: it.Key(), Value: render(it.Value()), Start: &start, Timestamp: ts(it.Timestamp()), Partition: &p})
 				}
-				return out, it.Err()
+				return out, parts, it.Err()
 			}
 			ep.windows = func(text string, from, to int64) ([]queryEntry, error) {
 				k, err := parse(text)
 				if err != nil {
 					return nil, err
 				}
-				return collect(wq.FetchRange(k, from, to))
+				out, _, err := collect(wq.FetchRange(k, from, to))
+				return out, err
 			}
-			ep.allWindows = func(from, to int64) ([]queryEntry, error) { return collect(wq.FetchAll(from, to)) }
+			ep.allWindows = func(from, to int64) ([]queryEntry, []int32, error) { return collect(wq.FetchAll(from, to)) }
 		case SessionStoreKind:
 			sq, err := QuerySession(app, store, keys, values, opts...)
 			if err != nil {
 				return nil, err
 			}
+			ep.query = sq.q
 			ep.sessions = func(text string) ([]queryEntry, error) {
 				k, err := parse(text)
 				if err != nil {
@@ -175,24 +191,42 @@ func NewQueryCodec[K, V any](store string, keys serde.Serde[K], values serde.Ser
 }
 
 // QueryHandler serves interactive queries over HTTP, as JSON, for the
-// stores given codecs (a store without a codec is not served):
+// stores given codecs (a store without a codec is not served), across all
+// instances of the application:
 //
 //	GET /stores/{store}/keys/{key}                  key-value lookup: {"key","value","timestamp","partition"}
-//	GET /stores/{store}?from=&to=                   key-value range (bounds optional, inclusive) or all,
-//	                                                local partitions merged: {"entries": [...]}
+//	GET /stores/{store}?from=&to=                   key-value range (bounds optional, inclusive) or all:
+//	                                                {"entries": [...]} in serialized-key byte order
 //	GET /stores/{store}/windows/{key}?from=&to=     a key's windows with start in [from, to] (epoch ms;
 //	                                                default: all): {"entries": [{"key","start","value",...}]}
-//	GET /stores/{store}/windows?from=&to=           every local key's windows
+//	GET /stores/{store}/windows?from=&to=           every key's windows, ordered by partition, then
+//	                                                as the store orders them (window start, key)
 //	GET /stores/{store}/sessions/{key}              a key's sessions: {"entries": [{"key","start","end","value"}]}
 //
 // Keys in the path are URL-escaped text parsed by the store's codec.
+//
+// Routing (DESIGN.md "Interactive queries across instances"): a key whose
+// partition another instance holds is answered by that instance, which
+// this one finds in the group's task map (App.QueryMetadataForKey) and
+// asks on its application.server (WithApplicationServer), passing the
+// answer through. With ?route=address a key request is answered 421
+// instead, with the owner's "host" and "partition" in the body and a
+// Location header, for callers that route themselves (range requests fan
+// out regardless). Range and all-key requests
+// fan out to the instances holding the store's other partitions and merge
+// the answers; every key appears once. ?route=local answers from this
+// instance's partitions only (adding "partitions": the partitions read).
+// Requests between instances carry the header X-Sluice-Query-Hop and are
+// always answered locally, so a request is forwarded at most once.
+//
 // Errors are JSON {"error": "..."}: 404 for an unknown store or key, 400 for
-// an unparsable key or time or an endpoint of another store kind, 421
-// (Misdirected Request, with "partition") when the key's partition is held
-// by another instance, 503 before the application is ready or when the
-// task closed during the query (retry). Only local
-// data is served: route requests for other partitions to the instances
-// holding them. The handler is safe for concurrent use.
+// an unparsable key, time or route, or an endpoint of another store kind;
+// 421 (with "partition") when the key's owner has no application.server
+// (or with route=address); 503 before the application is ready, while the
+// key's partition has no known owner or its owner cannot serve it yet
+// (a rebalance is moving it, or it is restoring), or when the owner is
+// unreachable: retry. A 503 never stands for a missing key. The handler
+// is safe for concurrent use.
 func QueryHandler(app *App, codecs ...QueryCodec) (http.Handler, error) {
 	if app == nil {
 		return nil, errors.New("core: QueryHandler: nil App")
@@ -211,7 +245,7 @@ func QueryHandler(app *App, codecs ...QueryCodec) (http.Handler, error) {
 		}
 		eps[c.store] = ep
 	}
-	h := &queryHandler{stores: eps}
+	h := &queryHandler{app: app, stores: eps, client: &http.Client{Timeout: queryForwardTimeout}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stores/{store}/keys/{key}", h.get)
 	mux.HandleFunc("GET /stores/{store}", h.scan)
@@ -224,33 +258,88 @@ func QueryHandler(app *App, codecs ...QueryCodec) (http.Handler, error) {
 	return mux, nil
 }
 
+// QueryHopHeader marks a query forwarded by another instance of the
+// application (its value names the sender's application.server). Such a
+// request is answered from local partitions only, never forwarded again.
+const QueryHopHeader = "X-Sluice-Query-Hop"
+
+// queryOwnerHeader names, on a forwarded answer, the instance that served
+// it.
+const queryOwnerHeader = "X-Sluice-Query-Owner"
+
+// queryForwardTimeout bounds one request to another instance.
+const queryForwardTimeout = 30 * time.Second
+
+// Values of the route query parameter.
+const (
+	routeProxy   = "proxy"   // default: forward / fan out
+	routeAddress = "address" // 421 with the owner's address
+	routeLocal   = "local"   // this instance's partitions only
+)
+
 type queryHandler struct {
+	app    *App
 	stores map[string]*storeEndpoint
+	client *http.Client
 }
 
-// endpoint returns the store's endpoint if it has the wanted kind, else
-// writes the error.
-func (h *queryHandler) endpoint(w http.ResponseWriter, r *http.Request, kind StoreKind) *storeEndpoint {
+// statusError is an answer other than 200 worked out while routing.
+type statusError struct {
+	status int
+	body   map[string]any
+}
+
+func (e *statusError) Error() string { return fmt.Sprint(e.body["error"]) }
+
+func newStatusError(status int, format string, args ...any) *statusError {
+	return &statusError{status: status, body: map[string]any{"error": fmt.Sprintf(format, args...)}}
+}
+
+// route returns the request's routing mode: routeLocal for a forwarded
+// request, else the route parameter (default routeProxy).
+func route(r *http.Request) (string, error) {
+	if r.Header.Get(QueryHopHeader) != "" {
+		return routeLocal, nil
+	}
+	switch v := r.URL.Query().Get("route"); v {
+	case "", routeProxy:
+		return routeProxy, nil
+	case routeAddress, routeLocal:
+		return v, nil
+	default:
+		return "", fmt.Errorf("%w: route=%q (want %s, %s or %s)", errBadRequest, v, routeProxy, routeAddress, routeLocal)
+	}
+}
+
+// endpoint returns the store's endpoint if it has the wanted kind and the
+// route parameter is valid, else writes the error.
+func (h *queryHandler) endpoint(w http.ResponseWriter, r *http.Request, kind StoreKind) (*storeEndpoint, string) {
 	name := r.PathValue("store")
 	ep := h.stores[name]
 	if ep == nil {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("unknown store %q", name)})
-		return nil
+		return nil, ""
 	}
 	if ep.kind != kind {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("store %q is a %s store, not a %s store", name, ep.kind, kind)})
-		return nil
+		return nil, ""
 	}
-	return ep
+	mode, err := route(r)
+	if err != nil {
+		writeQueryError(w, err)
+		return nil, ""
+	}
+	return ep, mode
 }
 
 func (h *queryHandler) get(w http.ResponseWriter, r *http.Request) {
-	ep := h.endpoint(w, r, KeyValueStoreKind)
+	ep, mode := h.endpoint(w, r, KeyValueStoreKind)
 	if ep == nil {
 		return
 	}
 	e, found, err := ep.get(r.PathValue("key"))
 	switch {
+	case h.routed(w, r, ep, mode, err):
 	case err != nil:
 		writeQueryError(w, err)
 	case !found:
@@ -261,7 +350,7 @@ func (h *queryHandler) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *queryHandler) scan(w http.ResponseWriter, r *http.Request) {
-	ep := h.endpoint(w, r, KeyValueStoreKind)
+	ep, mode := h.endpoint(w, r, KeyValueStoreKind)
 	if ep == nil {
 		return
 	}
@@ -274,16 +363,18 @@ func (h *queryHandler) scan(w http.ResponseWriter, r *http.Request) {
 		s := q.Get("to")
 		to = &s
 	}
-	entries, err := ep.scan(from, to)
+	entries, parts, err := ep.scan(from, to)
 	if err != nil {
 		writeQueryError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	h.respondAll(w, r, ep, mode, entries, parts, func(all []queryEntry) {
+		sort.SliceStable(all, func(i, j int) bool { return bytes.Compare(all[i].RawKey, all[j].RawKey) < 0 })
+	})
 }
 
 func (h *queryHandler) windows(w http.ResponseWriter, r *http.Request) {
-	ep := h.endpoint(w, r, WindowStoreKind)
+	ep, mode := h.endpoint(w, r, WindowStoreKind)
 	if ep == nil {
 		return
 	}
@@ -297,30 +388,251 @@ func (h *queryHandler) windows(w http.ResponseWriter, r *http.Request) {
 		writeQueryError(w, err)
 		return
 	}
-	var entries []queryEntry
 	if key := r.PathValue("key"); key != "" {
-		entries, err = ep.windows(key, from, to)
-	} else {
-		entries, err = ep.allWindows(from, to)
+		entries, err := ep.windows(key, from, to)
+		switch {
+		case h.routed(w, r, ep, mode, err):
+		case err != nil:
+			writeQueryError(w, err)
+		default:
+			writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+		}
+		return
 	}
+	entries, parts, err := ep.allWindows(from, to)
 	if err != nil {
 		writeQueryError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	// Each partition's windows come from one instance, in the store's
+	// order: a stable sort by partition keeps it.
+	h.respondAll(w, r, ep, mode, entries, parts, func(all []queryEntry) {
+		sort.SliceStable(all, func(i, j int) bool { return *all[i].Partition < *all[j].Partition })
+	})
 }
 
 func (h *queryHandler) sessions(w http.ResponseWriter, r *http.Request) {
-	ep := h.endpoint(w, r, SessionStoreKind)
+	ep, mode := h.endpoint(w, r, SessionStoreKind)
 	if ep == nil {
 		return
 	}
 	entries, err := ep.sessions(r.PathValue("key"))
-	if err != nil {
+	switch {
+	case h.routed(w, r, ep, mode, err):
+	case err != nil:
 		writeQueryError(w, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	}
+}
+
+// routed answers a key request whose partition is not local (err wraps a
+// *NotLocalError) and reports whether it did: forwarded to the owner, or
+// 421 with its address, or 503 while the owner is unknown or cannot serve.
+func (h *queryHandler) routed(w http.ResponseWriter, r *http.Request, ep *storeEndpoint, mode string, err error) bool {
+	var nl *NotLocalError
+	if !errors.As(err, &nl) {
+		return false
+	}
+	body := map[string]any{"store": nl.Store, "partition": nl.Partition}
+	reply := func(status int, format string, args ...any) bool {
+		body["error"] = fmt.Sprintf(format, args...)
+		writeJSON(w, status, body)
+		return true
+	}
+	if r.Header.Get(QueryHopHeader) != "" {
+		return reply(http.StatusServiceUnavailable, "store %q partition %d is not served by this instance (the group is rebalancing, or the task is restoring); retry",
+			nl.Store, nl.Partition)
+	}
+	o, err := h.app.partitionOwner(ep.query, nl.Partition)
+	switch {
+	case err != nil:
+		return reply(http.StatusServiceUnavailable, "%v; retry", err)
+	case o.self:
+		return reply(http.StatusServiceUnavailable, "store %q partition %d is assigned to this instance but not queryable yet (restoring, or the rebalance is in progress); retry",
+			nl.Store, nl.Partition)
+	case o.server == "":
+		return reply(http.StatusMisdirectedRequest, "store %q partition %d is held by an instance without application.server; set it (WithApplicationServer) on every instance to route queries",
+			nl.Store, nl.Partition)
+	case mode != routeProxy:
+		body["host"] = o.server
+		w.Header().Set("Location", "http://"+o.server+r.URL.RequestURI())
+		return reply(http.StatusMisdirectedRequest, "store %q partition %d is held by the instance at %s", nl.Store, nl.Partition, o.server)
+	}
+	resp, err := h.forward(r, o.server, r.URL.RequestURI())
+	if err != nil {
+		return reply(http.StatusServiceUnavailable, "store %q partition %d: its owner %s did not answer (%v); retry once the group has rebalanced",
+			nl.Store, nl.Partition, o.server, err)
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	w.Header().Set(queryOwnerHeader, o.server)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+	return true
+}
+
+// forward sends a GET of uri to the instance at server, marked as a hop.
+func (h *queryHandler) forward(r *http.Request, server, uri string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://"+server+uri, nil)
+	if err != nil {
+		return nil, err
+	}
+	self := h.app.cfg.applicationServer
+	if self == "" {
+		self = "unknown"
+	}
+	req.Header.Set(QueryHopHeader, self)
+	return h.client.Do(req)
+}
+
+// respondAll answers a range or all-key request: this instance's entries
+// (read from local partitions parts) with route=local or for a hop
+// (raw keys kept for the hop's sender), else merged with the other
+// instances' answers for the store's remaining partitions, ordered by
+// order.
+func (h *queryHandler) respondAll(w http.ResponseWriter, r *http.Request, ep *storeEndpoint, mode string, entries []queryEntry, parts []int32, order func([]queryEntry)) {
+	hop := r.Header.Get(QueryHopHeader) != ""
+	if mode == routeLocal {
+		if !hop {
+			stripRawKeys(entries)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"entries": entries, "partitions": parts})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	all, err := h.fanOut(r, ep, entries, parts)
+	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) {
+			writeJSON(w, se.status, se.body)
+		} else {
+			writeQueryError(w, err)
+		}
+		return
+	}
+	order(all)
+	stripRawKeys(all)
+	writeJSON(w, http.StatusOK, map[string]any{"entries": all})
+}
+
+func stripRawKeys(entries []queryEntry) {
+	for i := range entries {
+		entries[i].RawKey = nil
+	}
+}
+
+// remoteAnswer is another instance's local answer to a forwarded range.
+type remoteAnswer struct {
+	Entries []struct {
+		Key       json.RawMessage `json:"key"`
+		Value     json.RawMessage `json:"value"`
+		Start     *int64          `json:"start"`
+		End       *int64          `json:"end"`
+		Timestamp *int64          `json:"timestamp"`
+		Partition *int32          `json:"partition"`
+		RawKey    []byte          `json:"rawKey"`
+	} `json:"entries"`
+	Partitions []int32 `json:"partitions"`
+	Error      string  `json:"error"`
+}
+
+// fanOut completes local entries (from partitions local) with the other
+// partitions of the store, asked of their owners in parallel. Each
+// partition is read from exactly one instance: this one if it holds it,
+// else the owner in the task map, whose answer must include it; else the
+// request fails with 503 (a rebalance is moving it), so no key is missed
+// or repeated.
+func (h *queryHandler) fanOut(r *http.Request, ep *storeEndpoint, entries []queryEntry, local []int32) ([]queryEntry, error) {
+	n, err := ep.query.tasks()
+	if err != nil {
+		return nil, err
+	}
+	have := map[int32]bool{}
+	for _, p := range local {
+		have[p] = true
+	}
+	byServer := map[string]map[int32]bool{}
+	for p := range n {
+		if have[p] {
+			continue
+		}
+		o, err := h.app.partitionOwner(ep.query, p)
+		switch {
+		case err != nil:
+			return nil, newStatusError(http.StatusServiceUnavailable, "%v; retry", err)
+		case o.self:
+			return nil, newStatusError(http.StatusServiceUnavailable, "store %q partition %d is assigned to this instance but not queryable yet (restoring, or the rebalance is in progress); retry", ep.query.store, p)
+		case o.server == "":
+			return nil, newStatusError(http.StatusMisdirectedRequest, "store %q partition %d is held by an instance without application.server; set it (WithApplicationServer) on every instance, or ask with route=local", ep.query.store, p)
+		}
+		if byServer[o.server] == nil {
+			byServer[o.server] = map[int32]bool{}
+		}
+		byServer[o.server][p] = true
+	}
+	type result struct {
+		server  string
+		entries []queryEntry
+		err     error
+	}
+	results := make(chan result, len(byServer))
+	for server, want := range byServer {
+		go func() {
+			got, err := h.fetchPartitions(r, server, want)
+			results <- result{server, got, err}
+		}()
+	}
+	all := entries
+	var firstErr error
+	for range byServer {
+		res := <-results
+		if res.err != nil && firstErr == nil {
+			firstErr = res.err
+		}
+		all = append(all, res.entries...)
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return all, nil
+}
+
+// fetchPartitions asks the instance at server for its local answer to r
+// and keeps the entries of the partitions wanted from it.
+func (h *queryHandler) fetchPartitions(r *http.Request, server string, want map[int32]bool) ([]queryEntry, error) {
+	resp, err := h.forward(r, server, r.URL.RequestURI())
+	if err != nil {
+		return nil, newStatusError(http.StatusServiceUnavailable, "the instance at %s did not answer (%v); retry once the group has rebalanced", server, err)
+	}
+	defer resp.Body.Close()
+	var ans remoteAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+		return nil, newStatusError(http.StatusBadGateway, "the instance at %s answered %d with an undecodable body: %v", server, resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		status := http.StatusBadGateway
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			status = http.StatusServiceUnavailable
+		}
+		return nil, newStatusError(status, "the instance at %s answered %d: %s", server, resp.StatusCode, ans.Error)
+	}
+	served := map[int32]bool{}
+	for _, p := range ans.Partitions {
+		served[p] = true
+	}
+	for p := range want {
+		if !served[p] {
+			return nil, newStatusError(http.StatusServiceUnavailable, "the instance at %s does not serve partition %d any more (the group is rebalancing); retry", server, p)
+		}
+	}
+	out := make([]queryEntry, 0, len(ans.Entries))
+	for _, e := range ans.Entries {
+		if e.Partition == nil || !want[*e.Partition] {
+			continue // a partition read from another instance
+		}
+		out = append(out, queryEntry{Key: e.Key, Value: e.Value, Start: e.Start, End: e.End, Timestamp: e.Timestamp, Partition: e.Partition, RawKey: e.RawKey})
+	}
+	return out, nil
 }
 
 func msParam(r *http.Request, name string, def int64) (int64, error) {

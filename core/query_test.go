@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -279,6 +280,23 @@ func TestQueryHTTP(t *testing.T) {
 		first, second = second, first
 	}
 	esc := url.PathEscape
+	// Before the group's task map: key queries for other partitions and
+	// fan-outs cannot be routed yet.
+	if status, body := get("/stores/kv/keys/" + esc(in1[0])); status != 503 || !strings.Contains(body, "not received a group assignment") {
+		t.Errorf("before the task map: %d %s, want 503", status, body)
+	}
+	if status, body := get("/stores/kv"); status != 503 {
+		t.Errorf("fan-out before the task map: %d %s, want 503", status, body)
+	}
+	// This instance runs task 0_0; another, without application.server,
+	// the others.
+	other := processID{1}
+	info := &assignmentInfo{generation: 1, hosts: []hostAssignment{
+		{process: f.app.process, active: []TaskID{{0, 0}, {0, 2}}}, // 0_2 still restoring
+		{process: other, active: []TaskID{{0, 1}, {0, 3}}},
+	}}
+	sortHosts(info.hosts)
+	f.app.balancer.observe(info)
 	for _, c := range []struct {
 		path   string
 		status int
@@ -286,18 +304,20 @@ func TestQueryHTTP(t *testing.T) {
 	}{
 		{"/stores/kv/keys/" + esc(in0[0]), 200, fmt.Sprintf(`{"key":%q,"value":"a","timestamp":100,"partition":0}`, in0[0])},
 		{"/stores/kv/keys/" + esc(in0[2]), 404, `{"error":"key \"` + in0[2] + `\" not found in store \"kv\""}`},
-		{"/stores/kv/keys/" + esc(in1[0]), 421, `{"error":"core: store partition is not local to this instance: store \"kv\" partition 1","partition":1,"store":"kv"}`},
+		{"/stores/kv/keys/" + esc(in1[0]), 421, `{"error":"store \"kv\" partition 1 is held by an instance without application.server; set it (WithApplicationServer) on every instance to route queries","partition":1,"store":"kv"}`},
+		{"/stores/kv/keys/" + esc(in1[0]) + "?route=nowhere", 400, `{"error":"bad request: route=\"nowhere\" (want proxy, address or local)"}`},
+		{"/stores/kv", 421, `{"error":"store \"kv\" partition 1 is held by an instance without application.server; set it (WithApplicationServer) on every instance, or ask with route=local"}`},
 		{"/stores/nope/keys/x", 404, `{"error":"unknown store \"nope\""}`},
-		{"/stores/kv", 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":%q,"timestamp":%d,"partition":0},{"key":%q,"value":%q,"timestamp":%d,"partition":0}]}`,
+		{"/stores/kv?route=local", 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":%q,"timestamp":%d,"partition":0},{"key":%q,"value":%q,"timestamp":%d,"partition":0}],"partitions":[0]}`,
 			first, map[string]string{in0[0]: "a", in0[1]: "b"}[first], map[string]int{in0[0]: 100, in0[1]: 102}[first],
 			second, map[string]string{in0[0]: "a", in0[1]: "b"}[second], map[string]int{in0[0]: 100, in0[1]: 102}[second])},
-		{"/stores/kv?from=" + esc(second), 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":%q,"timestamp":%d,"partition":0}]}`,
+		{"/stores/kv?route=local&from=" + esc(second), 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":%q,"timestamp":%d,"partition":0}],"partitions":[0]}`,
 			second, map[string]string{in0[0]: "a", in0[1]: "b"}[second], map[string]int{in0[0]: 100, in0[1]: 102}[second])},
-		{"/stores/kv?to=" + esc(first) + "&from=" + esc(first), 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":%q,"timestamp":%d,"partition":0}]}`,
+		{"/stores/kv?route=local&to=" + esc(first) + "&from=" + esc(first), 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":%q,"timestamp":%d,"partition":0}],"partitions":[0]}`,
 			first, map[string]string{in0[0]: "a", in0[1]: "b"}[first], map[string]int{in0[0]: 100, in0[1]: 102}[first])},
-		{"/stores/win/windows/" + esc(in0[0]) + "?from=1500&to=3000", 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":{"v":"w2"},"start":2000,"timestamp":2005},{"key":%q,"value":{"v":"w3"},"start":3000,"timestamp":3005}]}`, in0[0], in0[0])},
-		{"/stores/win/windows?to=1000", 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":{"v":"w1"},"start":1000,"timestamp":1005}]}`, in0[0])},
-		{"/stores/win/windows/" + esc(in1[0]), 421, `{"error":"core: store partition is not local to this instance: store \"win\" partition 1","partition":1,"store":"win"}`},
+		{"/stores/win/windows/" + esc(in0[0]) + "?from=1500&to=3000", 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":{"v":"w2"},"start":2000,"timestamp":2005,"partition":0},{"key":%q,"value":{"v":"w3"},"start":3000,"timestamp":3005,"partition":0}]}`, in0[0], in0[0])},
+		{"/stores/win/windows?route=local&to=1000", 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":{"v":"w1"},"start":1000,"timestamp":1005,"partition":0}],"partitions":[0]}`, in0[0])},
+		{"/stores/win/windows/" + esc(in1[0]), 421, `{"error":"store \"win\" partition 1 is held by an instance without application.server; set it (WithApplicationServer) on every instance to route queries","partition":1,"store":"win"}`},
 		{"/stores/win/windows/x?from=yesterday", 400, `{"error":"bad request: from=\"yesterday\" is not epoch milliseconds"}`},
 		{"/stores/sess/sessions/" + esc(in0[1]), 200, fmt.Sprintf(`{"entries":[{"key":%q,"value":"s1","start":10,"end":20},{"key":%q,"value":"s2","start":50,"end":70}]}`, in0[1], in0[1])},
 		{"/stores/sess/keys/x", 400, `{"error":"store \"sess\" is a session store, not a key-value store"}`},
@@ -307,6 +327,25 @@ func TestQueryHTTP(t *testing.T) {
 		if status != c.status || body != c.body+"\n" {
 			t.Errorf("GET %s = %d %s\nwant      %d %s", c.path, status, body, c.status, c.body)
 		}
+	}
+	// A partition assigned here but not restored yet, and a forwarded
+	// request for a partition not held here: 503, never a 404.
+	if status, body := get("/stores/kv/keys/" + esc(keysIn(2, 1)[0])); status != 503 || !strings.Contains(body, "assigned to this instance but not queryable yet") {
+		t.Errorf("restoring partition: %d %s, want 503", status, body)
+	}
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/stores/kv/keys/"+esc(in1[0]), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(QueryHopHeader, "elsewhere:1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hopBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(hopBody), "not served by this instance") {
+		t.Errorf("forwarded request for another partition: %d %s, want 503", resp.StatusCode, hopBody)
 	}
 	// Before Run (no partition counts): 503.
 	delete(f.app.counts, "in")

@@ -695,6 +695,7 @@ func (t *thread) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 // processors, stores (restores started, input paused meanwhile), idle-rule
 // lags. Runs with mu held, before the partitions' input is polled.
 func (t *thread) createTasks(ctx context.Context, assigned map[string][]int32, why string) {
+	defer t.publishTasks()
 	var topics []string
 	for topic := range assigned {
 		if _, ok := t.app.topicSub[topic]; ok {
@@ -982,6 +983,7 @@ func (t *thread) closeTasks(tasks map[TaskID]*task, why string) {
 		ids = append(ids, id.String())
 	}
 	t.app.stats.tasks.Add(-int64(n))
+	t.publishTasks()
 	if len(ids) > 0 {
 		t.env.log.Info("sluice: tasks closed", "tasks", ids, "why", why)
 	}

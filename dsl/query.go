@@ -31,6 +31,16 @@ func TableQueryCodec[K, V any](t *KTable[K, V], parseKey func(text string) (K, e
 	return core.NewQueryCodec(t.store, t.keys, t.values, parseKey, render, core.WithTimestampedValues()), nil
 }
 
+// QueryMetadataForKey says which instance of the application holds key in
+// a materialized table's store, and in which partition
+// (core.App.QueryMetadataForKey with the table's key serde).
+func QueryMetadataForKey[K, V any](app *core.App, t *KTable[K, V], key K) (core.KeyQueryMetadata, error) {
+	if err := queryable(t); err != nil {
+		return core.KeyQueryMetadata{}, err
+	}
+	return core.QueryMetadataForKeyOf(app, t.store, key, t.keys)
+}
+
 func queryable[K, V any](t *KTable[K, V]) error {
 	if t.store == "" {
 		return fmt.Errorf("dsl: table of node %q is not materialized; it has no store to query", t.node)
