@@ -2,13 +2,16 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/listoffsets"
+	"github.com/sluicehq/sluice/state"
 )
 
 // RestoreListener is told about state restoration, like Kafka Streams'
@@ -30,6 +33,15 @@ type RestoreListener interface {
 // WithRestoreListener sets a listener for state restoration. Default: none
 // (progress is logged either way).
 func WithRestoreListener(l RestoreListener) Option { return func(c *config) { c.restoreListener = l } }
+
+// restorePartitionFetchBytes is the restore consumer's
+// max.partition.fetch.bytes unless WithMaxPartitionFetchBytes is larger:
+// Kafka's default (1 MiB), four times the stream threads' 256 KiB. A
+// restore applies every fetched record at once, with no queue waiting on
+// other partitions, so larger fetches cost little memory (a thread restores
+// at most fetch.max.bytes per fetch, with one more fetch buffered by the
+// client) and save round trips.
+const restorePartitionFetchBytes = 1 << 20
 
 // restoreCommitEvery bounds the uncommitted batch a long restore builds:
 // progress is made durable (with its checkpoint) every so many records.
@@ -53,6 +65,9 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 	}
 	if len(cls) == 0 {
 		return nil
+	}
+	if t.restoring == 0 {
+		t.restoreLogged = time.Time{} // progress is logged from the first step
 	}
 	var names []string
 	for topic := range topics {
@@ -137,7 +152,9 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 		return nil
 	}
 	if t.restoreCl == nil {
-		opts := append([]kgo.Opt{}, t.cfg.kgoOpts...)
+		// Fetch sizes first, so that WithKafkaOptions can override them.
+		opts := []kgo.Opt{kgo.FetchMaxBytes(t.cfg.fetchMaxBytes), kgo.FetchMaxPartitionBytes(max(t.cfg.partitionFetchBytes, restorePartitionFetchBytes))}
+		opts = append(opts, t.cfg.kgoOpts...)
 		opts = append(opts, kgo.SeedBrokers(t.cfg.brokers...), kgo.ClientID(t.name+"-restore"),
 			kgo.ConsumePartitions(add), kgo.KeepControlRecords())
 		if t.eos {
@@ -167,37 +184,104 @@ func (t *thread) taskOf(cl *changelog) *task {
 	return nil
 }
 
+// restoreBatch is one fetched changelog partition's records for one
+// changelog being restored.
+type restoreBatch struct {
+	cl      *changelog
+	records []*kgo.Record
+	applied int64 // records applied (control records and records past the end excluded)
+	err     error
+}
+
 // restoreStep applies what the restore consumer fetched, and finishes the
 // changelogs that reached their end.
+//
+// The records of different tasks are applied in parallel, one goroutine per
+// state engine (a task's engines are independent; the stores of one engine
+// stay on one goroutine), while the thread waits: ownership does not move,
+// the thread lends the engines for the duration of the call. Listener and
+// metric calls stay on the thread.
 func (t *thread) restoreStep(ctx context.Context) error {
 	if t.restoring == 0 {
 		return nil
 	}
-	pollCtx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	pollCtx, cancel := context.WithTimeout(ctx, restorePollWait)
 	fetches := t.restoreCl.PollFetches(pollCtx)
 	cancel()
 	var err error
 	fetches.EachError(func(topic string, p int32, e error) {
-		if e != context.DeadlineExceeded && e != context.Canceled && err == nil {
+		if !errors.Is(e, context.DeadlineExceeded) && !errors.Is(e, context.Canceled) && err == nil {
 			err = fmt.Errorf("core: restore from %s[%d]: %w", topic, p, e)
 		}
 	})
 	if err != nil {
 		return err
 	}
-	var firstErr error
+	var batches []*restoreBatch
+	byEngine := map[state.Engine][]*restoreBatch{}
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if firstErr != nil || len(fp.Records) == 0 {
+		if len(fp.Records) == 0 {
 			return
 		}
 		cl := t.restoreBy[fp.Topic+"/"+itoa(int(fp.Partition))]
 		if cl == nil {
 			return // finished, or its task closed
 		}
-		var n int64
-		for _, r := range fp.Records {
+		b := &restoreBatch{cl: cl, records: fp.Records}
+		batches = append(batches, b)
+		byEngine[cl.engine] = append(byEngine[cl.engine], b)
+	})
+	if len(batches) == 0 {
+		return nil
+	}
+	if len(byEngine) == 1 {
+		for _, bs := range byEngine {
+			applyRestoreBatches(bs)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for _, bs := range byEngine {
+			wg.Go(func() { applyRestoreBatches(bs) })
+		}
+		wg.Wait()
+	}
+	for _, b := range batches {
+		if b.err != nil {
+			return b.err
+		}
+	}
+	for _, b := range batches {
+		cl := b.cl
+		if l := t.cfg.restoreListener; l != nil && b.applied > 0 {
+			l.OnBatchRestored(cl.store, cl.topic, cl.partition, cl.restorePos, b.applied)
+		}
+		t.reportRestore(cl, t.taskOf(cl), b.applied)
+		if cl.restorePos >= cl.restoreEnd {
+			t.finishRestore(cl)
+		}
+	}
+	t.logRestoreProgress()
+	return nil
+}
+
+// restorePollWait bounds the restore consumer's poll in a loop step: the
+// step returns as soon as something was fetched.
+const restorePollWait = 20 * time.Millisecond
+
+// applyRestoreBatches applies the batches of one state engine in order and
+// commits the engine with its checkpoints every restoreCommitEvery records
+// of a changelog and at a changelog's end. It runs on a goroutine of its
+// own while the thread waits (see restoreStep) and touches nothing but the
+// engine and the batches' changelogs.
+func applyRestoreBatches(batches []*restoreBatch) {
+	for _, b := range batches {
+		cl := b.cl
+		for _, r := range b.records {
 			if r.Offset >= cl.restoreEnd {
 				break
+			}
+			if r.Offset < cl.restorePos {
+				continue // fetched before a seek (a task closed and created again)
 			}
 			if !r.Attrs.IsControl() {
 				var err error
@@ -207,33 +291,54 @@ func (t *thread) restoreStep(ctx context.Context) error {
 					err = cl.engine.RawPut(cl.store, r.Key, r.Value)
 				}
 				if err != nil {
-					firstErr = fmt.Errorf("core: restore store %q from %s[%d]@%d: %w", cl.store, cl.topic, cl.partition, r.Offset, err)
+					b.err = fmt.Errorf("core: restore store %q from %s[%d]@%d: %w", cl.store, cl.topic, cl.partition, r.Offset, err)
 					return
 				}
-				n++
+				b.applied++
 			}
 			cl.restorePos = r.Offset + 1
 		}
-		cl.restored += n
-		if l := t.cfg.restoreListener; l != nil && n > 0 {
-			l.OnBatchRestored(cl.store, cl.topic, cl.partition, cl.restorePos, n)
-		}
-		t.reportRestore(cl, t.taskOf(cl), n)
-		if cl.restored/restoreCommitEvery != (cl.restored-n)/restoreCommitEvery || cl.restorePos >= cl.restoreEnd {
-			if err := t.checkpointRestore(cl); err != nil {
-				firstErr = err
+		before := cl.restored
+		cl.restored += b.applied
+		if cl.restored/restoreCommitEvery != before/restoreCommitEvery || cl.restorePos >= cl.restoreEnd {
+			if err := checkpointRestore(cl); err != nil {
+				b.err = err
 				return
 			}
 		}
-		if cl.restorePos >= cl.restoreEnd {
-			t.finishRestore(cl)
-		}
-	})
-	return firstErr
+	}
 }
 
+// logRestoreProgress logs, every restoreLogEvery while changelogs restore,
+// where each one stands (Kafka Streams' StoreChangelogReader logs its
+// restoration in progress the same way).
+func (t *thread) logRestoreProgress() {
+	if t.restoring == 0 {
+		t.restoreLogged = time.Time{}
+		return
+	}
+	now := time.Now()
+	if t.restoreLogged.IsZero() {
+		t.restoreLogged = now // the first report restoreLogEvery from now
+		return
+	}
+	if now.Sub(t.restoreLogged) < restoreLogEvery {
+		return
+	}
+	t.restoreLogged = now
+	for _, cl := range t.restoreBy {
+		elapsed := now.Sub(cl.restoreStart)
+		t.env.log.Info("sluice: restoring store", "store", cl.store, "changelog", cl.topic, "partition", cl.partition,
+			"restored", cl.restored, "position", cl.restorePos, "end", cl.restoreEnd, "remaining_offsets", cl.restoreEnd-cl.restorePos,
+			"records_per_sec", int64(float64(cl.restored)/max(elapsed.Seconds(), 1e-9)))
+	}
+}
+
+// restoreLogEvery is how often restore progress is logged while it runs.
+const restoreLogEvery = 10 * time.Second
+
 // checkpointRestore commits the restored data with its changelog offset.
-func (t *thread) checkpointRestore(cl *changelog) error {
+func checkpointRestore(cl *changelog) error {
 	if err := cl.engine.Commit(map[string]int64{cl.key: cl.restorePos}); err != nil {
 		return fmt.Errorf("core: checkpoint restore of store %q: %w", cl.store, err)
 	}

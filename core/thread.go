@@ -61,6 +61,8 @@ type thread struct {
 	restoreCl *kgo.Client
 	restoring int
 	restoreBy map[string]*changelog // "topic/partition" -> changelog
+	// restoreLogged is when restore progress was last logged.
+	restoreLogged time.Time
 	// joined: the consumer has been in the group (see reportState).
 	joined bool
 	// lastE2E is when the end-to-end latencies were last reported.
@@ -231,14 +233,34 @@ func (t *thread) run(ctx context.Context) (err error) {
 // pollWait bounds a poll so that commits and wall-clock punctuators run on
 // time when no records arrive.
 func (t *thread) pollWait() time.Duration {
-	if !t.commitPendingSince.IsZero() || t.restoring > 0 {
-		return 5 * time.Millisecond // re-check idle deadlines / restore promptly
+	if t.restoring > 0 {
+		// The restore consumer's poll in the same step waits for changelog
+		// records (restorePollWait); waiting here as well would leave the
+		// restore idle. With every task restoring, nothing can arrive here
+		// (their input is paused): do not wait at all.
+		if t.allRestoring() {
+			return 0
+		}
+		return time.Millisecond
+	}
+	if !t.commitPendingSince.IsZero() {
+		return 5 * time.Millisecond // re-check idle deadlines promptly
 	}
 	wait := t.cfg.pollTimeout
 	if left := time.Until(t.lastCommit.Add(t.cfg.commitInterval)); left < wait {
 		wait = max(left, time.Millisecond)
 	}
 	return wait
+}
+
+// allRestoring reports whether every task of the thread is restoring.
+func (t *thread) allRestoring() bool {
+	for _, tk := range t.tasks {
+		if tk.state == nil || tk.state.restoring == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // step handles one poll's worth of work: buffer, process, punctuate, commit.

@@ -144,4 +144,3 @@ func TestCommittedCache(t *testing.T) {
 	must(e.Commit(nil))
 	expect("re-created", "4")
 }
-

@@ -47,6 +47,12 @@ type Backend interface {
 	Destroy() error
 }
 
+// MetaPrefix is the first byte of every key the engine keeps for itself
+// (store registry, checkpoints, observed times); store data keys start
+// with another byte. A backend may keep the two apart (pebblestate's
+// restore ingestion writes them to separate tables).
+const MetaPrefix = metaPrefix
+
 // BulkLoader is an optional Backend capability: RestoreSet writes like Set
 // but the write need not be readable before Commit. The engine uses it for
 // RawPut while no other write is pending, so restore skips the indexing an
