@@ -388,6 +388,14 @@ func (t *sinkTask) createTable(ctx context.Context, ts *tableState, fields []fie
 	b.WriteString(")")
 	t.log.Info("jdbc: creating table (auto.create)", "table", ts.id.String(), "sql", b.String())
 	if _, err := t.db.ExecContext(ctx, b.String()); err != nil {
+		// Another task or instance may have created it at the same moment:
+		// PostgreSQL then fails the later CREATE with a unique violation on
+		// pg_type or duplicate_table, MySQL with error 1050. A table that
+		// is there now is used as it is (auto.evolve adds what it lacks).
+		if info, derr := t.d.describeTable(ctx, t.db, ts.id); derr == nil && info != nil {
+			t.log.Info("jdbc: table created concurrently by another task", "table", ts.id.String(), "create_error", err)
+			return t.redescribe(ctx, ts)
+		}
 		return fmt.Errorf("create table %s: %w", ts.id, err)
 	}
 	return t.redescribe(ctx, ts)
