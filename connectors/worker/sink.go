@@ -254,7 +254,11 @@ func (r *sinkRun) process(ctx context.Context, fs kgo.Fetches) error {
 		if fetchErr != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
 			return
 		}
-		if kerr.IsRetriable(err) {
+		// A lost group session (the coordinator moved, or forgot the
+		// member) is not fatal: the client rejoins on its own, and the
+		// partitions lost meanwhile are handled by the lost callback.
+		var session *kgo.ErrGroupSession
+		if kerr.IsRetriable(err) || errors.As(err, &session) {
 			r.log.Warn("worker: fetch error, retrying", "topic", topic, "partition", p, "error", err)
 			return
 		}
