@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,12 +46,70 @@ type HistogramBinder interface {
 	BindHistogram(name string, labels ...Label) func(value float64)
 }
 
+// SeriesBinder is an optional capability of a Metrics, as HistogramBinder
+// for counters and gauges: the runtime binds the series it reports on
+// every poll step (the thread's record counters, each partition's lag)
+// once per thread or partition assignment, so that a step costs a few
+// atomic operations instead of series lookups. The functions must be
+// safe for concurrent use.
+type SeriesBinder interface {
+	BindCounter(name string, labels ...Label) func(delta int64)
+	BindGauge(name string, labels ...Label) func(value float64)
+}
+
 // bindHistogram returns the recording function of one histogram series.
 func bindHistogram(m Metrics, name string, labels ...Label) func(float64) {
 	if b, ok := m.(HistogramBinder); ok {
 		return b.BindHistogram(name, labels...)
 	}
 	return func(v float64) { m.Histogram(name, v, labels...) }
+}
+
+// bindCounter returns the recording function of one counter series.
+func bindCounter(m Metrics, name string, labels ...Label) func(int64) {
+	if b, ok := m.(SeriesBinder); ok {
+		return b.BindCounter(name, labels...)
+	}
+	return func(d int64) { m.Counter(name, d, labels...) }
+}
+
+// bindGauge returns the recording function of one gauge series.
+func bindGauge(m Metrics, name string, labels ...Label) func(float64) {
+	if b, ok := m.(SeriesBinder); ok {
+		return b.BindGauge(name, labels...)
+	}
+	return func(v float64) { m.Gauge(name, v, labels...) }
+}
+
+// threadSeries are a thread's per-step series, bound on first use.
+type threadSeries struct {
+	consumed, produced, dropped func(int64)
+}
+
+func (s *threadSeries) bind(m Metrics, thread string) {
+	if s.consumed != nil {
+		return
+	}
+	l := Label{"thread", thread}
+	s.consumed = bindCounter(m, "records_consumed_total", l)
+	s.produced = bindCounter(m, "records_produced_total", l)
+	s.dropped = bindCounter(m, "records_dropped_total", l)
+}
+
+// queueSeries are a partition's per-step series, bound on first use for
+// each assignment of the partition.
+type queueSeries struct {
+	lag       func(float64)
+	misrouted func(int64)
+}
+
+func (q *recordQueue) series(m Metrics) *queueSeries {
+	if q.metrics.lag == nil {
+		topic, partition := Label{"topic", q.topic}, Label{"partition", strconv.Itoa(int(q.partition))}
+		q.metrics.lag = bindGauge(m, "consumer_lag", topic, partition)
+		q.metrics.misrouted = bindCounter(m, "misrouted_records_total", topic, partition)
+	}
+	return &q.metrics
 }
 
 // RecordingLevel selects which metrics are recorded, as Kafka Streams'

@@ -95,6 +95,8 @@ type recordQueue struct {
 	// e2e accumulates the end-to-end latency at the source node (nil when
 	// not recorded).
 	e2e *e2eLatency
+	// metrics are the partition's bound series (see thread.report).
+	metrics queueSeries
 }
 
 func (q *recordQueue) size() int { return q.n }

@@ -67,6 +67,8 @@ type thread struct {
 	joined bool
 	// lastE2E is when the end-to-end latencies were last reported.
 	lastE2E time.Time
+	// series are the thread's bound metric series (see report).
+	series threadSeries
 }
 
 func newThread(app *App, idx int) (*thread, error) {
@@ -315,7 +317,7 @@ func (t *thread) step(ctx context.Context, fetches kgo.Fetches) error {
 	if t.out != nil {
 		t.out.push()
 	}
-	t.report()
+	t.report(now)
 	if t.commitDue(now) || !t.commitPendingSince.IsZero() {
 		return t.commitOrPostpone(ctx, now)
 	}
@@ -655,8 +657,8 @@ func withTxnPartitionTimes(tasks map[TaskID]*task) func(*kmsg.TxnOffsetCommitReq
 }
 
 // report publishes counters (per poll, not per record): it drains the
-// tasks' counters into the application's totals.
-func (t *thread) report() {
+// tasks' counters into the application's totals. now is the step's clock.
+func (t *thread) report(now time.Time) {
 	var dc, dp, dd, lag int64
 	for _, tk := range t.tasks {
 		dc += tk.consumed
@@ -679,25 +681,25 @@ func (t *thread) report() {
 	if m == nil {
 		return
 	}
-	l := Label{"thread", t.name}
+	t.series.bind(m, t.name)
 	if dc != 0 || dp != 0 || dd != 0 {
-		m.Counter("records_consumed_total", dc, l)
-		m.Counter("records_produced_total", dp, l)
-		m.Counter("records_dropped_total", dd, l)
+		t.series.consumed(dc)
+		t.series.produced(dp)
+		t.series.dropped(dd)
 	}
 	for _, tk := range t.tasks {
 		for _, q := range tk.queues {
 			if c := q.keyCheck; c != nil && c.misrouted > 0 {
-				m.Counter("misrouted_records_total", c.misrouted, Label{"topic", q.topic}, Label{"partition", strconv.Itoa(int(q.partition))})
+				q.series(m).misrouted(c.misrouted)
 				c.misrouted = 0
 			}
 			if l := q.lag(); l >= 0 {
-				m.Gauge("consumer_lag", float64(l+int64(q.size())), Label{"topic", q.topic}, Label{"partition", strconv.Itoa(int(q.partition))})
+				q.series(m).lag(float64(l + int64(q.size())))
 			}
 		}
 	}
-	if m := t.cfg.recording(RecordingLevelInfo); m != nil && time.Since(t.lastE2E) >= e2eReportEvery {
-		t.lastE2E = time.Now()
+	if m := t.cfg.recording(RecordingLevelInfo); m != nil && now.Sub(t.lastE2E) >= e2eReportEvery {
+		t.lastE2E = now
 		for _, tk := range t.tasks {
 			tk.reportE2E(m)
 		}
@@ -992,7 +994,7 @@ func (t *thread) tasksOf(parts map[string][]int32) map[TaskID]*task {
 }
 
 func (t *thread) closeTasks(tasks map[TaskID]*task, why string) {
-	t.report()
+	t.report(time.Now())
 	n := len(tasks) // tasks may be t.tasks itself, emptied below
 	ids := make([]string, 0, n)
 	for id, tk := range tasks {

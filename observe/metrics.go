@@ -257,6 +257,26 @@ func (e engineMetrics) Histogram(name string, value float64, labels ...core.Labe
 	}
 }
 
+// BindCounter implements core.SeriesBinder: the series is looked up once.
+func (e engineMetrics) BindCounter(name string, labels ...core.Label) func(int64) {
+	if c := e.m.child("counter", name, labels); c.counter != nil {
+		return func(delta int64) {
+			if delta > 0 {
+				c.counter.Add(float64(delta))
+			}
+		}
+	}
+	return func(int64) {}
+}
+
+// BindGauge implements core.SeriesBinder: the series is looked up once.
+func (e engineMetrics) BindGauge(name string, labels ...core.Label) func(float64) {
+	if c := e.m.child("gauge", name, labels); c.gauge != nil {
+		return c.gauge.Set
+	}
+	return func(float64) {}
+}
+
 // BindHistogram implements core.HistogramBinder: the series is looked up
 // once, and each observation is the Prometheus histogram's own (atomic
 // adds, no lock).

@@ -83,20 +83,38 @@ type Result struct {
 	// cycles during the whole call (the in-process broker's included).
 	Mallocs uint64
 	GCs     uint32
+	// CPU is the process's user and system CPU time during the whole
+	// call (the in-process broker's included, which is the same work for
+	// every pipeline of a run): per record, it measures a pipeline's cost
+	// with far less noise than wall time on a shared machine.
+	CPU time.Duration
 }
 
-type memSnapshot runtime.MemStats
+type memSnapshot struct {
+	runtime.MemStats
+	cpu time.Duration
+}
 
 func memNow() memSnapshot {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return memSnapshot(m)
+	var m memSnapshot
+	runtime.ReadMemStats(&m.MemStats)
+	m.cpu = processCPU()
+	return m
 }
 
 func (r *Result) since(before memSnapshot) {
 	after := memNow()
 	r.Mallocs = after.Mallocs - before.Mallocs
 	r.GCs = after.NumGC - before.NumGC
+	r.CPU = after.cpu - before.cpu
+}
+
+// CPUPerRecord is the process CPU time per record of the run.
+func (r Result) CPUPerRecord() time.Duration {
+	if r.Records == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Records)
 }
 
 // PerSec is the run's throughput.
@@ -474,24 +492,27 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 		{core.ExactlyOnceV2, JoinPipeline, false, nil},
 		{core.ExactlyOnceV2, BytesMetricsPipeline, false, nil},
 	}
-	for round := range cfg.Rounds {
-		order := make([]int, len(slots))
-		for i := range order {
-			order[i] = i
+	var active []int
+	for i, s := range slots {
+		if cfg.Only != "" && cfg.Only != string(s.guarantee) {
+			continue
 		}
-		if round%2 == 1 {
-			// Odd rounds run the slots in reverse, so that no run always
-			// follows the same one (a grown heap, the GC's pacing).
+		if !s.base && len(cfg.Pipelines) > 0 && !slices.Contains(cfg.Pipelines, s.pipeline) {
+			continue
+		}
+		active = append(active, i)
+	}
+	for round := range cfg.Rounds {
+		// The runs take turns in every position: round r starts at the
+		// r-th run, and every other cycle of len(active) rounds goes in
+		// reverse, so that no run always comes first, last, or after the
+		// same one (a grown heap, the GC's pacing, the broker's state).
+		order := append(slices.Clone(active[round%len(active):]), active[:round%len(active)]...)
+		if (round/len(active))%2 == 1 {
 			slices.Reverse(order)
 		}
 		for _, i := range order {
 			s := slots[i]
-			if cfg.Only != "" && cfg.Only != string(s.guarantee) {
-				continue
-			}
-			if !s.base && len(cfg.Pipelines) > 0 && !slices.Contains(cfg.Pipelines, s.pipeline) {
-				continue
-			}
 			id := fmt.Sprintf("%d-%d", i, round)
 			var r Result
 			var err error
@@ -514,8 +535,8 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 			// memory: drop what this run wrote so that later runs do not pay
 			// for scanning it (GC), which would favour the runs that go first.
 			dropRunTopics(ctx, cfg, out, app)
-			fmt.Fprintf(w, "round %d: %-62s %10.0f records/s  %5.2f allocs/record  %d GCs\n", round+1, r.Name, r.PerSec(),
-				float64(r.Mallocs)/float64(r.Records), r.GCs)
+			fmt.Fprintf(w, "round %d: %-62s %10.0f records/s  %5.2f allocs/record  %d GCs  %4.0f ns CPU/record\n", round+1, r.Name, r.PerSec(),
+				float64(r.Mallocs)/float64(r.Records), r.GCs, float64(r.CPUPerRecord()))
 			s.runs = append(s.runs, r)
 		}
 	}
@@ -533,6 +554,12 @@ func RunStateless(ctx context.Context, cfg Config, w io.Writer) ([][2]Result, er
 		pairs = append(pairs, [2]Result{base, median(s.runs)})
 	}
 	Report(w, pairs)
+	fmt.Fprintln(w, "process CPU per record, median of the rounds (the in-process broker's work included):")
+	for _, s := range slots {
+		if len(s.runs) > 0 {
+			fmt.Fprintf(w, "  %-62s %6.0f ns\n", s.runs[0].Name, float64(medianCPU(s.runs)))
+		}
+	}
 	return pairs, nil
 }
 
@@ -560,6 +587,16 @@ func dropRunTopics(ctx context.Context, cfg Config, out, appID string) {
 
 // median returns the run with the median throughput (the lower middle one
 // for an even count).
+// medianCPU is the median CPU time per record of runs.
+func medianCPU(runs []Result) time.Duration {
+	cpu := make([]time.Duration, len(runs))
+	for i, r := range runs {
+		cpu[i] = r.CPUPerRecord()
+	}
+	slices.Sort(cpu)
+	return cpu[(len(cpu)-1)/2]
+}
+
 func median(runs []Result) Result {
 	sorted := append([]Result(nil), runs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].PerSec() < sorted[j].PerSec() })
