@@ -1,8 +1,10 @@
 package pebblestate_test
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -42,8 +44,14 @@ func TestKillHelper(t *testing.T) {
 		if err := e.Commit(map[string]int64{"c/0": i}); err != nil {
 			t.Fatal(err)
 		}
+		if i == cps["c/0"]+1 {
+			fmt.Println(killCommitted) // the parent kills after this
+		}
 	}
 }
+
+// killCommitted is the line the child prints after its first commit.
+const killCommitted = "sluice-kill-helper: committed"
 
 // TestKillConsistency kills a writing process (SIGKILL, no Close) and checks
 // that the reopened store matches its checkpoint exactly.
@@ -56,10 +64,35 @@ func TestKillConsistency(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$")
 		cmd.Env = append(os.Environ(), "SLUICE_KILL_DIR="+dir)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(400+200*round) * time.Millisecond)
+		// Kill at a point that varies by round, but only once the child has
+		// committed in this run: a loaded machine may take seconds to
+		// start it.
+		committed := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if sc.Text() == killCommitted {
+					close(committed)
+					break
+				}
+			}
+			_, _ = io.Copy(io.Discard, out)
+		}()
+		select {
+		case <-committed:
+		case <-time.After(2 * time.Minute):
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: the child did not commit within 2 minutes", round)
+		}
+		time.Sleep(time.Duration(100+150*round) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()
 
