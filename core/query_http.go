@@ -194,6 +194,7 @@ func NewQueryCodec[K, V any](store string, keys serde.Serde[K], values serde.Ser
 // stores given codecs (a store without a codec is not served), across all
 // instances of the application:
 //
+//	GET /stores                                     the stores served: {"stores": [{"name","kind"}]} by name
 //	GET /stores/{store}/keys/{key}                  key-value lookup: {"key","value","timestamp","partition"}
 //	GET /stores/{store}?from=&to=                   key-value range (bounds optional, inclusive) or all:
 //	                                                {"entries": [...]} in serialized-key byte order
@@ -247,6 +248,7 @@ func QueryHandler(app *App, codecs ...QueryCodec) (http.Handler, error) {
 	}
 	h := &queryHandler{app: app, stores: eps, client: &http.Client{Timeout: queryForwardTimeout}}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stores", h.list)
 	mux.HandleFunc("GET /stores/{store}/keys/{key}", h.get)
 	mux.HandleFunc("GET /stores/{store}", h.scan)
 	mux.HandleFunc("GET /stores/{store}/windows/{key}", h.windows)
@@ -281,6 +283,20 @@ type queryHandler struct {
 	app    *App
 	stores map[string]*storeEndpoint
 	client *http.Client
+}
+
+// list answers the names and kinds of the stores served.
+func (h *queryHandler) list(w http.ResponseWriter, _ *http.Request) {
+	type store struct {
+		Name string `json:"name"`
+		Kind string `json:"kind"`
+	}
+	stores := make([]store, 0, len(h.stores))
+	for name, ep := range h.stores {
+		stores = append(stores, store{name, ep.kind.String()})
+	}
+	sort.Slice(stores, func(i, j int) bool { return stores[i].Name < stores[j].Name })
+	writeJSON(w, http.StatusOK, map[string]any{"stores": stores})
 }
 
 // statusError is an answer other than 200 worked out while routing.

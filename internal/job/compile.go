@@ -80,6 +80,8 @@ type compiler struct {
 	// writes, for `sluice test`.
 	topics     map[string]topicSerdes
 	lastTopics map[string]topicSerdes
+	// queries are the codecs of the stores served to interactive queries.
+	queries []core.QueryCodec
 }
 
 // topicSerdes are a topic's key and value serdes and types.
@@ -128,6 +130,7 @@ func (j *Job) Compile(opts CompileOptions) (*core.Topology, error) {
 	}
 	c.lastTopics = c.topics
 	j.compiled = c.topics
+	j.queries = c.queries
 	return topo, nil
 }
 
@@ -214,6 +217,7 @@ func (c *compiler) input(in *Input) {
 		n.kind, n.stream = kStream, dsl.Stream(c.b, in.Topic, consumed)
 	case InputTable:
 		n.kind, n.table = kTable, dsl.Table(c.b, in.Topic, consumed, dsl.Materialized[any, any]{Name: in.Name, Keys: consumed.Keys, Values: consumed.Values})
+		c.queryable(in.Name, kt, consumed.Keys, consumed.Values, core.KeyValueStoreKind)
 	case InputGlobal:
 		n.kind, n.global = kGlobal, dsl.GlobalTable(c.b, in.Topic, consumed, dsl.Materialized[any, any]{Name: in.Name, Keys: consumed.Keys, Values: consumed.Values})
 	}

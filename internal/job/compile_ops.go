@@ -399,6 +399,7 @@ func (c *compiler) finishAgg(n *node, s *Step, name dsl.Named, keys, values serd
 	init func() any, add func(k, v, agg any) any, reduce func(agg, v any) any) *node {
 	mat := dsl.Materialized[any, any]{Name: string(name), Keys: keys, Values: values}
 	aggFn := func(k, v, agg any) any { return add(k, v, agg) }
+	c.queryableAggregation(string(name), n, keys, values)
 	if n.windows == nil {
 		var t *dsl.KTable[any, any]
 		if reduce != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -186,9 +187,70 @@ func TestExamplePageViewsHTTP(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	checkObservability(t, "http://"+httpAddr, "page-views")
+	checkWindowQuery(t, "http://"+httpAddr, "/home", 5)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
+	}
+}
+
+// checkWindowQuery: the job's windowed count is served to interactive
+// queries (`--http`): the store is listed, and a page's windows sum to
+// its views.
+func checkWindowQuery(t *testing.T, base, page string, views int64) {
+	t.Helper()
+	getJSON := func(path string, v any) int {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == 200 {
+			if err := json.Unmarshal(body, v); err != nil {
+				t.Fatalf("GET %s: %v: %s", path, err, body)
+			}
+		}
+		return resp.StatusCode
+	}
+	var list struct{ Stores []struct{ Name, Kind string } }
+	if code := getJSON("/stores", &list); code != 200 {
+		t.Fatalf("GET /stores: %d", code)
+	}
+	var store string
+	for _, s := range list.Stores {
+		if s.Kind == "window" {
+			store = s.Name
+		}
+	}
+	if store == "" {
+		t.Fatalf("GET /stores lists no window store: %+v", list)
+	}
+	var windows struct {
+		Entries []struct {
+			Key   string
+			Start int64
+			Value struct{ Count int64 } // the count step's record
+		}
+	}
+	path := "/stores/" + store + "/windows/" + url.PathEscape(page)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var sum int64
+		code := getJSON(path, &windows)
+		for _, e := range windows.Entries {
+			if e.Key != page {
+				t.Fatalf("GET %s: an entry of key %q", path, e.Key)
+			}
+			sum += e.Value.Count
+		}
+		if code == 200 && sum == views {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %d, windows %+v summing to %d, want %d views", path, code, windows.Entries, sum, views)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

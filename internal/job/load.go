@@ -7,6 +7,7 @@ package job
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,7 @@ type Job struct {
 	BlockCacheBytes, MemTableBytes        int64
 	FetchMaxBytes, MaxPartitionFetchBytes int32
 	MaxTaskIdle                           time.Duration
+	ApplicationServer                     string // host:port, for routed interactive queries
 	Topics                                []*TopicDecl
 	Sources                               []*ConnectorDecl
 	Sinks                                 []*ConnectorDecl
@@ -54,6 +56,7 @@ type Job struct {
 	root        *Value
 	registryPos map[string]Pos         // the registry section's keys
 	compiled    map[string]topicSerdes // the last Compile's topic serdes
+	queries     []core.QueryCodec      // the last Compile's queryable stores
 }
 
 // TopicDecl is a topic the job creates if missing.
@@ -258,6 +261,13 @@ func (b *builder) build(root *Value) {
 	}
 	if v := root.Get("max.task.idle.ms"); v != nil {
 		j.MaxTaskIdle, _ = parseDuration(v)
+	}
+	if v := root.Get("application.server"); v != nil {
+		if _, port, err := net.SplitHostPort(v.Str); err != nil || port == "" {
+			b.fail(v.Pos, "application.server: %q is not host:port", v.Str)
+		} else {
+			j.ApplicationServer = v.Str
+		}
 	}
 	if ts := root.Get("topics"); ts != nil {
 		for _, e := range ts.Map {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,6 +160,9 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 		}
 		if opts.InstanceID != "" {
 			appOpts = append(appOpts, core.WithInstanceID(opts.InstanceID))
+		}
+		if server := j.applicationServer(opts.HTTPAddr); server != "" {
+			appOpts = append(appOpts, core.WithApplicationServer(server))
 		}
 		if metrics != nil {
 			appOpts = append(appOpts, core.WithMetrics(metrics.Engine()))
@@ -752,10 +756,41 @@ func (r *runtime) serveHTTP(m *observe.Metrics, app *core.App, conns []*worker.C
 	if err := m.WatchConnectors(statuses); err != nil {
 		return nil, err
 	}
-	addr, stop, err := observe.Serve(r.opts.HTTPAddr, observe.Handler(m, checks))
+	var h http.Handler = observe.Handler(m, checks)
+	served := "/metrics, /healthz, /readyz"
+	if app != nil && len(r.job.queries) > 0 {
+		queries, err := core.QueryHandler(app, r.job.queries...)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: interactive queries: %w", r.job.Name, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/", h)
+		mux.Handle("/stores", queries)
+		mux.Handle("/stores/", queries)
+		h = mux
+		served += ", /stores/{store}"
+	}
+	addr, stop, err := observe.Serve(r.opts.HTTPAddr, h)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: --http: %w", r.job.Name, err)
 	}
-	fmt.Fprintf(r.opts.Out, "job %s: metrics and health on http://%s (/metrics, /healthz, /readyz)\n", r.job.Name, addr)
+	fmt.Fprintf(r.opts.Out, "job %s: metrics, health and queries on http://%s (%s)\n", r.job.Name, addr, served)
 	return stop, nil
+}
+
+// applicationServer is where other instances reach this one's queries:
+// the job's application.server, else the --http address when it names a
+// host and a port (not a wildcard or port 0, which others cannot dial).
+func (j *Job) applicationServer(httpAddr string) string {
+	if j.ApplicationServer != "" {
+		return j.ApplicationServer
+	}
+	host, port, err := net.SplitHostPort(httpAddr)
+	if err != nil || port == "0" || port == "" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return ""
+	}
+	return httpAddr
 }
