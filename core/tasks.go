@@ -50,6 +50,12 @@ func (t *thread) createTasks(ctx context.Context, assigned map[string][]int32, w
 			if t.tasks[id] != nil {
 				continue
 			}
+			if t.app.standbys != nil {
+				// A standby of the task on this instance hands its store
+				// over: the active restores only the tail since the
+				// standby's checkpoint.
+				t.app.standbys.release(id)
+			}
 			tk, err := newTask(t.env, t.app.subs[sub], t.app.topo, p, func(topic string) bool {
 				n, err := t.app.partitionCount(topic)
 				return err == nil && p < n
@@ -79,6 +85,9 @@ func (t *thread) createTasks(ctx context.Context, assigned map[string][]int32, w
 		if err := os.RemoveAll(filepath.Join(t.cfg.stateDir, t.cfg.appID, stale.task.String())); err != nil {
 			t.err = fmt.Errorf("core: wipe state of task %s: %w", stale.task, err)
 			return
+		}
+		if t.app.standbys != nil {
+			t.app.standbys.release(stale.task) // closeTasks unclaimed it
 		}
 		fresh, err := newTask(t.env, tk.sub, t.app.topo, stale.task.Partition, func(topic string) bool {
 			n, err := t.app.partitionCount(topic)
@@ -312,8 +321,12 @@ func (t *thread) closeTasks(tasks map[TaskID]*task, why string) {
 	for id, tk := range tasks {
 		t.app.queryable.remove(tk)
 		t.stopRestores(tk)
+		sum, onDisk := persistentOffsetSum(tk.state)
 		if err := tk.close(); err != nil {
 			t.env.log.Warn("sluice: closing task", "task", id, "err", err)
+		}
+		if t.app.standbys != nil {
+			t.app.standbys.unclaim(id, sum, onDisk)
 		}
 		delete(t.tasks, id)
 		ids = append(ids, id.String())

@@ -131,6 +131,10 @@ func newThread(app *App, idx int) (*thread, error) {
 	return t, nil
 }
 
+// errSimulatedCrash stops a thread as a crash would (App.simulateCrash,
+// tests only).
+var errSimulatedCrash = errors.New("core: simulated crash")
+
 func randomID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -194,6 +198,9 @@ func (t *thread) run(ctx context.Context) (err error) {
 		if ctx.Err() != nil {
 			log.Info("sluice: stream thread stopping")
 			return nil
+		}
+		if t.app.simulateCrash.Load() {
+			return errSimulatedCrash
 		}
 		t.mu.Lock() // rebalance callbacks change what pollWait reads
 		wait := t.pollWait()
