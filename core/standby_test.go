@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/internal/testwait"
@@ -353,5 +354,57 @@ func TestStandbyRunnerClaims(t *testing.T) {
 	r.offsetSums(sums)
 	if sums[id] != 42 {
 		t.Fatalf("offset sum = %d, want 42", sums[id])
+	}
+}
+
+// placeStateful moves a task that needs a new owner to a caught-up
+// instance, never moves a task that keeps its owner, and puts each
+// standby on another instance than the active's, caught-up ones first.
+func TestPlaceStateful(t *testing.T) {
+	b := &taskBalancer{names: map[int]string{0: "v0"}, virtual: map[string]int{"v0": 0},
+		changelogs: map[int][]string{0: {"cl"}}, standbys: 1, acceptableLag: 10, log: testLogger(t),
+		changelogEnds: func([]string) map[string]map[int32]int64 {
+			return map[string]map[int32]int64{"cl": {0: 100, 1: 100, 2: 100}}
+		}}
+	procA, procB, procC := processID{1}, processID{2}, processID{3}
+	t00, t01, t02 := TaskID{0, 0}, TaskID{0, 1}, TaskID{0, 2}
+	mb := &taskMemberBalancer{b: b,
+		members: []kmsg.JoinGroupResponseMember{{MemberID: "a"}, {MemberID: "b"}, {MemberID: "c"}},
+		subs: []*subscriptionInfo{
+			{process: procA, offsetSums: []taskOffsetSum{{t01, activeOffsetSum}}},
+			{process: procB, offsetSums: []taskOffsetSum{{t00, 95}, {t01, 100}}},
+			{process: procC},
+		},
+		owned: map[TaskID]bool{t01: true},
+	}
+	hosts := map[processID]*hostAssignment{procA: {process: procA}, procB: {process: procB}, procC: {process: procC}}
+	plan := mb.placeStateful(map[string]map[string][]int32{"a": {"v0": {0, 1}}, "b": {}, "c": {"v0": {2}}},
+		map[string]int32{"v0": 3}, hosts)
+	if got := plan["b"]["v0"]; len(got) != 1 || got[0] != 0 {
+		t.Errorf("member b got %v, want [0] (task 0_0 moved to its caught-up instance)", got)
+	}
+	if got := plan["a"]["v0"]; len(got) != 1 || got[0] != 1 {
+		t.Errorf("member a got %v, want [1] (its owned task stays)", got)
+	}
+	if got := plan["c"]["v0"]; len(got) != 1 || got[0] != 2 {
+		t.Errorf("member c got %v, want [2] (no caught-up instance elsewhere)", got)
+	}
+	activeOf := map[TaskID]processID{t00: procB, t01: procA, t02: procC}
+	count := map[TaskID]int{}
+	for p, h := range hosts {
+		for _, id := range h.standby {
+			count[id]++
+			if activeOf[id] == p {
+				t.Errorf("standby of %s on its active's instance %s", id, p)
+			}
+		}
+	}
+	for _, id := range []TaskID{t00, t01, t02} {
+		if count[id] != 1 {
+			t.Errorf("task %s has %d standbys, want 1", id, count[id])
+		}
+	}
+	if !containsTask(hosts[procB].standby, t01) {
+		t.Errorf("standby of 0_1 not on the caught-up instance B: %+v", hosts)
 	}
 }
