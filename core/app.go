@@ -204,6 +204,7 @@ func (a *App) run(ctx context.Context) error {
 	}
 	if len(a.balancer.changelogs) > 0 {
 		a.standbys = newStandbyRunner(a)
+		a.standbys.scanLocalState()
 	}
 	threads := make([]*thread, a.cfg.threads)
 	for i := range threads {

@@ -398,6 +398,58 @@ func (r *standbyRunner) close() {
 	}
 }
 
+// scanLocalState reads the checkpoints of the task state directories a
+// previous run of this instance left (Kafka Streams reads its tasks'
+// .checkpoint files at start for the same purpose), so that the first
+// subscription already reports where local state is. A directory that
+// cannot be opened (locked by another process) is skipped.
+func (r *standbyRunner) scanLocalState() {
+	root := filepath.Join(r.app.cfg.stateDir, r.app.cfg.appID)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, en := range entries {
+		if !en.IsDir() || !taskDirName.MatchString(en.Name()) {
+			continue
+		}
+		var sub, part int
+		if _, err := fmt.Sscanf(en.Name(), "%d_%d", &sub, &part); err != nil {
+			continue
+		}
+		id := TaskID{Subtopology: sub, Partition: int32(part)}
+		topics := r.app.balancer.changelogs[sub]
+		if len(topics) == 0 {
+			continue
+		}
+		eng, err := r.app.openEngineAt(filepath.Join(root, en.Name()))
+		if err != nil {
+			r.env.log.Debug("sluice: skipping local task state", "task", id, "err", err)
+			continue
+		}
+		cps, err := eng.Checkpoints()
+		_ = eng.Close()
+		if err != nil {
+			continue
+		}
+		var sum int64
+		complete := true
+		for _, topic := range topics {
+			off, ok := cps[topic+"/"+itoa(part)]
+			if !ok {
+				complete = false
+				break
+			}
+			sum += off
+		}
+		if complete {
+			r.mu.Lock()
+			r.onDisk[id] = sum
+			r.mu.Unlock()
+		}
+	}
+}
+
 // persistentOffsetSum is the sum of the committed changelog checkpoints
 // of a task's state, when every changelogged store is persistent (an
 // in-memory store's state is gone once closed).

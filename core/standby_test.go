@@ -6,14 +6,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/pebblestate"
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/serde"
@@ -406,5 +409,40 @@ func TestPlaceStateful(t *testing.T) {
 	}
 	if !containsTask(hosts[procB].standby, t01) {
 		t.Errorf("standby of 0_1 not on the caught-up instance B: %+v", hosts)
+	}
+}
+
+// The checkpoints of task directories left by an earlier run are reported
+// as offset sums before the first join.
+func TestStandbyScanLocalState(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := newConfig([]Option{WithApplicationID("scan"), WithStateDir(dir), WithLogger(testLogger(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &App{cfg: cfg, balancer: &taskBalancer{changelogs: map[int][]string{0: {"scan-s-changelog"}}},
+		dirs: newStateDirs(filepath.Join(dir, "scan"), time.Hour, cfg.log)}
+	a.blockCache = pebble.NewCache(1 << 20)
+	defer a.blockCache.Unref()
+	for p, cp := range map[int32]int64{2: 1234, 3: -1} {
+		eng, err := pebblestate.Open(filepath.Join(dir, "scan", TaskID{0, p}.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp >= 0 {
+			if err := eng.Commit(map[string]int64{"scan-s-changelog/" + strconv.Itoa(int(p)): cp}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := eng.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := newStandbyRunner(a)
+	r.scanLocalState()
+	sums := map[TaskID]int64{}
+	r.offsetSums(sums)
+	if len(sums) != 1 || sums[TaskID{0, 2}] != 1234 {
+		t.Fatalf("offset sums %v, want only 0_2: 1234 (0_3 has no checkpoint)", sums)
 	}
 }
