@@ -148,6 +148,7 @@ func (r *standbyRunner) reconcile() {
 		}
 		r.tasks[id] = tk
 		delete(r.onDisk, id)
+		delete(r.retryAt, id)
 		opened = append(opened, tk)
 	}
 	if len(opened) == 0 {
