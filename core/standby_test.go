@@ -446,3 +446,57 @@ func TestStandbyScanLocalState(t *testing.T) {
 		t.Fatalf("offset sums %v, want only 0_2: 1234 (0_3 has no checkpoint)", sums)
 	}
 }
+
+// A task whose active closed here (revoked) and which the task map then
+// names as a standby of this instance is reopened from the store the
+// active left: same data, reading on from its checkpoint, nothing wiped.
+func TestStandbyKeepsStoreOfClosedActive(t *testing.T) {
+	b := testbroker.New(t)
+	dir := t.TempDir()
+	app, err := New(countTopology(t), WithBrokers(b.Addr()), WithApplicationID("keep"), WithStateDir(dir),
+		WithNumStandbyReplicas(1), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.blockCache = pebble.NewCache(1 << 20)
+	defer app.blockCache.Unref()
+	id := TaskID{Subtopology: 0, Partition: 0}
+	changelogKey := ChangelogTopic("keep", "counts") + "/0"
+	// The active task's store as it closed: a count and its checkpoint.
+	active := &task{id: id, env: newStandbyRunner(app).env, sub: app.subs[0], streamTime: unknownTime, recordTime: unknownTime}
+	if err := active.openState(app.topo); err != nil {
+		t.Fatal(err)
+	}
+	if err := active.state.persistent.RawPut("counts", []byte("k"), []byte("7")); err != nil {
+		t.Fatal(err)
+	}
+	if err := active.state.persistent.Commit(map[string]int64{changelogKey: 500}); err != nil {
+		t.Fatal(err)
+	}
+	sum, ok := persistentOffsetSum(active.state)
+	if !ok || sum != 500 {
+		t.Fatalf("persistentOffsetSum = %d, %v; want 500, true", sum, ok)
+	}
+	r := newStandbyRunner(app)
+	app.standbys = r
+	r.release(id) // the thread created the active
+	if err := active.close(); err != nil {
+		t.Fatal(err)
+	}
+	r.unclaim(id, sum, ok) // ... and closed it (revoked)
+	app.balancer.latest.Store(&assignmentInfo{generation: 2, hosts: []hostAssignment{{process: app.process, standby: []TaskID{id}}}})
+	r.mu.Lock()
+	r.reconcile()
+	st := r.tasks[id]
+	r.mu.Unlock()
+	defer r.close()
+	if st == nil {
+		t.Fatal("the task was not opened as a standby")
+	}
+	if pos := st.state.changelogs[0].restorePos; pos != 500 {
+		t.Errorf("standby reads its changelog from %d, want 500 (the active's checkpoint)", pos)
+	}
+	if _, v, ok := (&standbyInstance{app: app}).standbyState(id, "k"); !ok || v != "7" {
+		t.Errorf("standby store has k = %q (%v), want the active's 7", v, ok)
+	}
+}
