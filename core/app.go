@@ -59,6 +59,13 @@ type App struct {
 	// dirs tracks the open task state directories and removes those of
 	// tasks that moved away.
 	dirs *stateDirs
+	// standbys runs the standby tasks and knows the local task states
+	// (standby.go); nil for a topology without changelogged stores. Set
+	// in run before the threads start.
+	standbys *standbyRunner
+	// simulateCrash makes every stream thread stop at once as on a crash
+	// (no final commit, a static member stays in the group): tests only.
+	simulateCrash atomic.Bool
 }
 
 // openEngine opens a task's state engine: Pebble under
@@ -104,12 +111,36 @@ func New(topo *Topology, opts ...Option) (*App, error) {
 	}
 	a.balancer = newTaskBalancer(a.topicSub, subscriptionInfo{version: groupInfoVersion, latestVersion: groupInfoVersion,
 		process: a.process, server: cfg.applicationServer}, cfg.log)
+	a.balancer.changelogs = changelogTopics(topo, a.subs, cfg.appID)
+	a.balancer.standbys = cfg.numStandbyReplicas
+	a.balancer.acceptableLag = cfg.acceptableRecoveryLag
+	a.balancer.offsetSums = a.taskOffsetSums
+	a.balancer.changelogEnds = a.changelogEnds
 	a.dirs = newStateDirs(filepath.Join(cfg.stateDir, cfg.appID), cfg.stateCleanupDelay, cfg.log)
 	a.state.listener = cfg.stateListener
 	a.state.threads = make([]atomic.Int32, cfg.threads)
 	a.threadTasks = make([]atomic.Pointer[threadTasks], cfg.threads)
 	a.state.fatalCh = make(chan struct{})
 	return a, nil
+}
+
+// changelogTopics lists the changelog topics of each sub-topology with
+// changelogged stores: its tasks are the stateful ones that standby
+// replicas and state-aware placement apply to.
+func changelogTopics(topo *Topology, subs []*subtopology, appID string) map[int][]string {
+	out := map[int][]string{}
+	for _, st := range subs {
+		for _, name := range st.stores {
+			if spec := topo.stores[name]; spec != nil && !spec.DisableLogging {
+				out[st.id] = append(out[st.id], ChangelogTopic(appID, name))
+			}
+		}
+		sort.Strings(out[st.id])
+		if len(out[st.id]) == 0 {
+			delete(out, st.id)
+		}
+	}
+	return out
 }
 
 // resolveTopic maps an in-topology topic name to the cluster topic:
@@ -171,6 +202,10 @@ func (a *App) run(ctx context.Context) error {
 		a.globals = global.views
 		defer global.close()
 	}
+	if len(a.balancer.changelogs) > 0 {
+		a.standbys = newStandbyRunner(a)
+		a.standbys.scanLocalState()
+	}
 	threads := make([]*thread, a.cfg.threads)
 	for i := range threads {
 		if threads[i], err = newThread(a, i); err != nil {
@@ -198,6 +233,17 @@ func (a *App) run(ctx context.Context) error {
 		go func() {
 			defer close(cleanerDone)
 			a.dirs.run(stop)
+		}()
+	}
+	if a.standbys != nil {
+		standbyDone := make(chan struct{})
+		defer func() {
+			cancel()
+			<-standbyDone
+		}()
+		go func() {
+			defer close(standbyDone)
+			a.standbys.run(runCtx)
 		}()
 	}
 	if global != nil {

@@ -37,8 +37,20 @@ type taskBalancer struct {
 	subTopics  map[int][]string // sub-topology id -> cluster topics
 	virtual    map[string]int   // virtual topic -> sub-topology id
 	names      map[int]string   // sub-topology id -> virtual topic
-	userData   []byte           // this instance's encoded subscriptionInfo
+	self       subscriptionInfo // this instance's subscription, offset sums excluded
 	log        *slog.Logger
+
+	// Standby replicas and state-aware placement (standby.go), set before
+	// the group is joined. changelogs lists the changelog topics of each
+	// stateful sub-topology (partition = task partition); offsetSums
+	// reports this instance's local task offset sums at each join;
+	// changelogEnds lists the changelogs' end offsets for the leader (nil
+	// result: unknown).
+	changelogs    map[int][]string
+	standbys      int
+	acceptableLag int64
+	offsetSums    func() []taskOffsetSum
+	changelogEnds func(topics []string) map[string]map[int32]int64
 
 	// latest is the newest assignment (by generation) any of the
 	// instance's members received; nil before the first.
@@ -52,7 +64,7 @@ func newTaskBalancer(topicToSub map[string]int, self subscriptionInfo, log *slog
 		subTopics:  map[int][]string{},
 		virtual:    map[string]int{},
 		names:      map[int]string{},
-		userData:   self.encode(),
+		self:       self,
 		log:        log,
 	}
 	for topic, sub := range topicToSub {
@@ -84,7 +96,11 @@ func (b *taskBalancer) JoinGroupMetadata(interests []string, current map[string]
 		b.log.Error("sluice: re-read own group metadata", "err", err)
 		return raw
 	}
-	meta.UserData = b.userData
+	si := b.self
+	if b.offsetSums != nil {
+		si.offsetSums = b.offsetSums()
+	}
+	meta.UserData = si.encode()
 	return meta.AppendTo(nil)
 }
 
@@ -127,6 +143,7 @@ func (b *taskBalancer) observe(info *assignmentInfo) {
 
 func (b *taskBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
 	topics := map[string]struct{}{}
+	ownedTasks := map[TaskID]bool{} // tasks some member owns
 	virt := make([]kmsg.JoinGroupResponseMember, len(members))
 	subs := make([]*subscriptionInfo, len(members))
 	for i, m := range members {
@@ -168,6 +185,7 @@ func (b *taskBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (k
 			}
 			for _, p := range o.Partitions {
 				owned[sub][p] = struct{}{}
+				ownedTasks[TaskID{Subtopology: sub, Partition: p}] = true
 			}
 		}
 		for sub, ps := range owned {
@@ -187,13 +205,14 @@ func (b *taskBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (k
 	if err != nil {
 		return nil, nil, err
 	}
-	return &taskMemberBalancer{b: b, members: members, subs: subs, inner: inner}, topics, nil
+	return &taskMemberBalancer{b: b, members: members, subs: subs, inner: inner, owned: ownedTasks}, topics, nil
 }
 
 type taskMemberBalancer struct {
 	b          *taskBalancer
 	members    []kmsg.JoinGroupResponseMember
 	subs       []*subscriptionInfo // by member index; nil: undecodable
+	owned      map[TaskID]bool     // tasks owned by some member before this rebalance
 	inner      kgo.GroupMemberBalancer
 	generation int32 // the generation being balanced into (SetBalanceInfo)
 }
@@ -252,7 +271,8 @@ func (mb *taskMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoS
 			hosts[si.process] = &hostAssignment{process: si.process, server: si.server}
 		}
 	}
-	for memberID, vts := range vplan.AsMemberIDMap() {
+	vmap := mb.placeStateful(vplan.AsMemberIDMap(), vtopics, hosts)
+	for memberID, vts := range vmap {
 		i, ok := byID[memberID]
 		if !ok {
 			continue
@@ -284,6 +304,7 @@ func (mb *taskMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoS
 	info := assignmentInfo{version: groupInfoVersion, latestVersion: groupInfoVersion, generation: mb.generation}
 	for _, h := range hosts {
 		sortTasks(h.active)
+		sortTasks(h.standby)
 		info.hosts = append(info.hosts, *h)
 	}
 	sortHosts(info.hosts)

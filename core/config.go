@@ -74,6 +74,8 @@ type config struct {
 	blockCacheBytes        int64
 	memTableBytes          int64
 	applicationServer      string
+	numStandbyReplicas     int
+	acceptableRecoveryLag  int64
 
 	// misrouteLogged holds the topics whose misrouted records were logged
 	// (partitionCheck): each is logged once per application instance.
@@ -259,6 +261,24 @@ func WithApplicationServer(hostPort string) Option {
 	return func(c *config) { c.applicationServer = hostPort }
 }
 
+// WithNumStandbyReplicas sets how many standby replicas each stateful task
+// has (Kafka Streams' num.standby.replicas): standby tasks on other
+// instances (never the instance of the task's active) keep a copy of the
+// task's stores current by reading its changelogs, so that a task moving
+// to one of them restores only the tail since the standby's checkpoint.
+// A standby never processes input or produces. Fewer instances than
+// replicas + 1 leave replicas unassigned. Default: 0.
+func WithNumStandbyReplicas(n int) Option { return func(c *config) { c.numStandbyReplicas = n } }
+
+// WithAcceptableRecoveryLag sets how far behind its changelogs (in
+// records, summed over the task's changelog partitions) an instance's
+// local copy of a task's state may be for the instance to count as caught
+// up (Kafka Streams' acceptable.recovery.lag): a task that needs a new
+// owner goes to a caught-up instance when there is one. Default: 10,000.
+func WithAcceptableRecoveryLag(records int64) Option {
+	return func(c *config) { c.acceptableRecoveryLag = records }
+}
+
 // WithReplicationFactor sets the replication factor of internal topics.
 // Default: -1, the broker's default.
 func WithReplicationFactor(rf int16) Option { return func(c *config) { c.replicationFactor = rf } }
@@ -280,6 +300,8 @@ func newConfig(opts []Option) (*config, error) {
 		recordingLevel:      RecordingLevelInfo,
 		blockCacheBytes:     64 << 20,
 		memTableBytes:       16 << 20,
+
+		acceptableRecoveryLag: 10_000,
 	}
 	for _, o := range opts {
 		o(c)
@@ -347,6 +369,12 @@ func (c *config) validate() error {
 		if _, err := ParseHostInfo(c.applicationServer); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.numStandbyReplicas < 0 {
+		errs = append(errs, fmt.Errorf("core: num.standby.replicas %d must not be negative", c.numStandbyReplicas))
+	}
+	if c.acceptableRecoveryLag < 0 {
+		errs = append(errs, fmt.Errorf("core: acceptable.recovery.lag %d must not be negative", c.acceptableRecoveryLag))
 	}
 	if c.memTableBytes < 1<<20 || c.memTableBytes >= 4<<30 {
 		errs = append(errs, fmt.Errorf("core: statestore.memtable.bytes %d must be at least 1 MiB and below 4 GiB", c.memTableBytes))

@@ -63,6 +63,14 @@ type Config struct {
 	// for metadata and query routing (see WithApplicationServer). Default
 	// none.
 	ApplicationServer string
+	// NumStandbyReplicas (num.standby.replicas): standby replicas of each
+	// stateful task on other instances (see WithNumStandbyReplicas).
+	// Default 0.
+	NumStandbyReplicas int
+	// AcceptableRecoveryLag (acceptable.recovery.lag): how many changelog
+	// records behind an instance's copy of a task's state may be for the
+	// instance to count as caught up. Default 10,000.
+	AcceptableRecoveryLag int64
 	// KeepGroupOnClose: a graceful stop does not leave the group (a static
 	// member's tasks then wait for it to return). Default false: leave.
 	KeepGroupOnClose bool
@@ -129,6 +137,8 @@ func (c Config) Options() []Option {
 	add(c.TransactionTimeout != 0, WithTransactionTimeout(c.TransactionTimeout))
 	add(c.SessionTimeout != 0, WithSessionTimeout(c.SessionTimeout))
 	add(c.ApplicationServer != "", WithApplicationServer(c.ApplicationServer))
+	add(c.NumStandbyReplicas != 0, WithNumStandbyReplicas(c.NumStandbyReplicas))
+	add(c.AcceptableRecoveryLag != 0, WithAcceptableRecoveryLag(c.AcceptableRecoveryLag))
 	add(c.KeepGroupOnClose, WithLeaveGroupOnClose(false))
 	add(c.TimestampExtractor != nil, WithTimestampExtractor(c.TimestampExtractor))
 	add(c.InvalidTimestampPolicy != FailOnInvalidTimestamp, WithInvalidTimestampPolicy(c.InvalidTimestampPolicy))
@@ -162,10 +172,10 @@ func (c Config) Validate() error {
 func (c Config) String() string {
 	cfg, _ := newConfig(c.Options())
 	var b strings.Builder
-	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d fetch.max.bytes=%d max.partition.fetch.bytes=%d max.buffered.records=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v application.server=%s statestore.block.cache.bytes=%d statestore.memtable.bytes=%d metrics.recording.level=%s kafka.options=%d",
+	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d fetch.max.bytes=%d max.partition.fetch.bytes=%d max.buffered.records=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v application.server=%s statestore.block.cache.bytes=%d statestore.memtable.bytes=%d num.standby.replicas=%d acceptable.recovery.lag=%d metrics.recording.level=%s kafka.options=%d",
 		cfg.appID, strings.Join(cfg.brokers, ","), cfg.guarantee, cfg.commitInterval, cfg.maxTaskIdle, cfg.threads, cfg.stateDir,
 		cfg.stateCleanupDelay, cfg.cacheMaxBytes, cfg.fetchMaxBytes, cfg.partitionFetchBytes, cfg.maxBufferedRecords, cfg.replicationFactor, cfg.instanceID, cfg.txnTimeout, cfg.sessionTimeout, cfg.applicationServer,
-		cfg.blockCacheBytes, cfg.memTableBytes, cfg.recordingLevel, len(cfg.kgoOpts))
+		cfg.blockCacheBytes, cfg.memTableBytes, cfg.numStandbyReplicas, cfg.acceptableRecoveryLag, cfg.recordingLevel, len(cfg.kgoOpts))
 	return b.String()
 }
 

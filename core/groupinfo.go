@@ -39,8 +39,8 @@ func (p processID) String() string { return fmt.Sprintf("%x", p[:]) }
 
 // taskOffsetSum is a task's changelog position as a member reports it
 // (Kafka Streams' task offset sums, KIP-441): the sum of the task's
-// changelog offsets in its local state, or -2 for a task the member runs
-// as active. Reserved: Sluice writes none yet.
+// changelog offsets in its local state, or -2 (activeOffsetSum) for a task
+// the member runs as active. Filled by App.taskOffsetSums at each join.
 type taskOffsetSum struct {
 	task TaskID
 	sum  int64
@@ -60,7 +60,7 @@ type hostAssignment struct {
 	process processID
 	server  string
 	active  []TaskID // sorted
-	standby []TaskID // sorted; reserved (empty) until standby replicas
+	standby []TaskID // sorted; the standby tasks of the instance (num.standby.replicas)
 }
 
 // assignmentInfo is the UserData of every member's assignment: the tasks

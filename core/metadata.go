@@ -93,7 +93,7 @@ type StreamsMetadata struct {
 	// (repartition topics included, by their cluster names), sorted.
 	TopicPartitions []TopicPartition
 	// StandbyStateStoreNames and StandbyTopicPartitions describe its
-	// standby tasks. Sluice has no standby replicas yet: always empty.
+	// standby tasks (WithNumStandbyReplicas).
 	StandbyStateStoreNames []string
 	StandbyTopicPartitions []TopicPartition
 }
@@ -104,8 +104,9 @@ type KeyQueryMetadata struct {
 	// ActiveHost is the application.server of the instance running the
 	// key's task as active; zero when that instance has none.
 	ActiveHost HostInfo
-	// StandbyHosts are the instances with a standby of the task. Sluice
-	// has no standby replicas yet: always empty.
+	// StandbyHosts are the application.servers of the instances with a
+	// standby of the task (WithNumStandbyReplicas); empty without
+	// standby replicas.
 	StandbyHosts []HostInfo
 	// Partition is the store partition (task) holding the key.
 	Partition int32
@@ -272,8 +273,9 @@ type ThreadMetadata struct {
 	// Run), STARTING (joining the group), PARTITIONS_ASSIGNED (restoring
 	// state), RUNNING, or DEAD (after Run).
 	ThreadState string
-	// ActiveTasks are the thread's tasks, in task order; StandbyTasks are
-	// always empty (Sluice has no standby replicas yet).
+	// ActiveTasks are the thread's tasks, in task order. StandbyTasks are
+	// always empty: an instance's standby tasks run beside its stream
+	// threads, not on one (MetadataForAllStreamsClients lists them).
 	ActiveTasks  []TaskMetadata
 	StandbyTasks []TaskMetadata
 }

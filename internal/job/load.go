@@ -37,11 +37,15 @@ type Job struct {
 	// Registry are the registry section's settings under Confluent's
 	// names (URL is RegistryURL; relative TLS file paths resolved against
 	// Dir). They apply to RegistryURL only, never to the embedded registry.
-	Registry       registryconf.Config
-	StateDir       string
-	Threads        int
-	CommitInterval time.Duration
-	CacheMaxBytes  int
+	Registry registryconf.Config
+	StateDir string
+	Threads  int
+	// NumStandbyReplicas and AcceptableRecoveryLag (-1: the engine's
+	// default) set standby replicas and state-aware placement.
+	NumStandbyReplicas    int
+	AcceptableRecoveryLag int64
+	CommitInterval        time.Duration
+	CacheMaxBytes         int
 	// Memory budget (0: the engine's defaults; see DESIGN.md "Memory
 	// budget").
 	BlockCacheBytes, MemTableBytes        int64
@@ -163,7 +167,7 @@ func Parse(path string, data []byte, env func(string) (string, bool)) (*Job, err
 	if err != nil {
 		abs = path
 	}
-	j := &Job{File: path, Dir: filepath.Dir(abs), root: root, Guarantee: core.AtLeastOnce, Threads: 1,
+	j := &Job{File: path, Dir: filepath.Dir(abs), root: root, Guarantee: core.AtLeastOnce, Threads: 1, AcceptableRecoveryLag: -1,
 		CacheMaxBytes: 10 << 20, EmbeddedPartitions: 4}
 	b := &builder{j: j}
 	b.build(root)
@@ -233,6 +237,18 @@ func (b *builder) build(root *Value) {
 			b.fail(v.Pos, "threads: need at least 1")
 		}
 		j.Threads = int(v.Int)
+	}
+	if v := root.Get("num.standby.replicas"); v != nil {
+		if v.Int < 0 {
+			b.fail(v.Pos, "num.standby.replicas: must not be negative")
+		}
+		j.NumStandbyReplicas = int(v.Int)
+	}
+	if v := root.Get("acceptable.recovery.lag"); v != nil {
+		if v.Int < 0 {
+			b.fail(v.Pos, "acceptable.recovery.lag: must not be negative")
+		}
+		j.AcceptableRecoveryLag = v.Int
 	}
 	if v := root.Get("commit.interval.ms"); v != nil {
 		j.CommitInterval, _ = parseDuration(v)

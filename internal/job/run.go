@@ -143,6 +143,12 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 		if j.MaxTaskIdle != 0 {
 			appOpts = append(appOpts, core.WithMaxTaskIdle(j.MaxTaskIdle))
 		}
+		if j.NumStandbyReplicas != 0 {
+			appOpts = append(appOpts, core.WithNumStandbyReplicas(j.NumStandbyReplicas))
+		}
+		if j.AcceptableRecoveryLag >= 0 {
+			appOpts = append(appOpts, core.WithAcceptableRecoveryLag(j.AcceptableRecoveryLag))
+		}
 		if j.BlockCacheBytes != 0 {
 			appOpts = append(appOpts, core.WithBlockCacheBytes(j.BlockCacheBytes))
 		}
