@@ -83,20 +83,28 @@ type Result struct {
 	// cycles during the whole call (the in-process broker's included).
 	Mallocs uint64
 	GCs     uint32
+	// CPU is the process's CPU time (user and system, the in-process
+	// broker's included) during the whole call: on a shared machine it
+	// varies less than the durations. Zero where not measured.
+	CPU time.Duration
 }
 
-type memSnapshot runtime.MemStats
+type memSnapshot struct {
+	runtime.MemStats
+	cpu time.Duration
+}
 
 func memNow() memSnapshot {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return memSnapshot(m)
+	return memSnapshot{MemStats: m, cpu: processCPU()}
 }
 
 func (r *Result) since(before memSnapshot) {
 	after := memNow()
 	r.Mallocs = after.Mallocs - before.Mallocs
 	r.GCs = after.NumGC - before.NumGC
+	r.CPU = after.cpu - before.cpu
 }
 
 // PerSec is the run's throughput.
