@@ -156,7 +156,7 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 		opts := []kgo.Opt{kgo.FetchMaxBytes(t.cfg.fetchMaxBytes), kgo.FetchMaxPartitionBytes(max(t.cfg.partitionFetchBytes, restorePartitionFetchBytes))}
 		opts = append(opts, t.cfg.kgoOpts...)
 		opts = append(opts, kgo.SeedBrokers(t.cfg.brokers...), kgo.ClientID(t.name+"-restore"),
-			kgo.ConsumePartitions(add), kgo.KeepControlRecords())
+			kgo.ConsumePartitions(add), kgo.KeepControlRecords(), kgo.WithPools(&restorePool{}))
 		if t.eos {
 			opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 		}
@@ -182,6 +182,46 @@ func (t *thread) taskOf(cl *changelog) *task {
 		}
 	}
 	return nil
+}
+
+// restorePool lends the restore consumer's decompression buffers and
+// record slices again once their records are applied, instead of
+// allocating them for every fetched batch and leaving them to the garbage
+// collector: a restore reads the whole changelog, and every applied record
+// is recycled (the engines copy what they keep; RawPut's arguments are not
+// retained).
+type restorePool struct {
+	bytes   sync.Pool // of *[]byte
+	records sync.Pool // of *[]kgo.Record
+}
+
+// restoreMinDecompressBytes is the smallest decompression buffer the pool
+// makes (franz-go grows a buffer too small and puts the grown one back).
+const restoreMinDecompressBytes = 256 << 10
+
+func (p *restorePool) GetDecompressBytes(compressed []byte, _ kgo.CompressionCodecType) []byte {
+	if b, ok := p.bytes.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 0, max(4*len(compressed), restoreMinDecompressBytes))
+}
+
+func (p *restorePool) PutDecompressBytes(b []byte) { p.bytes.Put(&b) }
+
+func (p *restorePool) GetRecords(n int) []kgo.Record {
+	if rs, ok := p.records.Get().(*[]kgo.Record); ok && cap(*rs) >= n {
+		return *rs
+	}
+	return make([]kgo.Record, 0, n)
+}
+
+func (p *restorePool) PutRecords(rs []kgo.Record) { p.records.Put(&rs) }
+
+// recycle gives fetched records back to the restore consumer's pool.
+func recycle(records []*kgo.Record) {
+	for _, r := range records {
+		r.Recycle()
+	}
 }
 
 // restoreBatch is one fetched changelog partition's records for one
@@ -225,6 +265,7 @@ func (t *thread) restoreStep(ctx context.Context) error {
 		}
 		cl := t.restoreBy[fp.Topic+"/"+itoa(int(fp.Partition))]
 		if cl == nil {
+			recycle(fp.Records)
 			return // finished, or its task closed
 		}
 		b := &restoreBatch{cl: cl, records: fp.Records}
@@ -274,6 +315,12 @@ const restorePollWait = 20 * time.Millisecond
 // own while the thread waits (see restoreStep) and touches nothing but the
 // engine and the batches' changelogs.
 func applyRestoreBatches(batches []*restoreBatch) {
+	defer func() {
+		for _, b := range batches {
+			recycle(b.records)
+			b.records = nil
+		}
+	}()
 	for _, b := range batches {
 		cl := b.cl
 		for _, r := range b.records {
