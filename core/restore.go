@@ -189,28 +189,37 @@ func (t *thread) taskOf(cl *changelog) *task {
 // allocating them for every fetched batch and leaving them to the garbage
 // collector: a restore reads the whole changelog, and every applied record
 // is recycled (the engines copy what they keep; RawPut's arguments are not
-// retained).
+// retained). franz-go zeroes a slice's whole capacity before it comes back,
+// so a slice much larger than a batch needs is not lent to it (a changelog
+// of small batches would pay for zeroing the large ones).
 type restorePool struct {
 	bytes   sync.Pool // of *[]byte
 	records sync.Pool // of *[]kgo.Record
 }
 
-// restoreMinDecompressBytes is the smallest decompression buffer the pool
-// makes (franz-go grows a buffer too small and puts the grown one back).
-const restoreMinDecompressBytes = 256 << 10
+// restorePoolSlack bounds how much larger than needed a lent slice may be.
+const restorePoolSlack = 8
 
 func (p *restorePool) GetDecompressBytes(compressed []byte, _ kgo.CompressionCodecType) []byte {
+	// The decompressed size is not known: a buffer too small is grown by
+	// franz-go, which puts the grown one back.
 	if b, ok := p.bytes.Get().(*[]byte); ok {
-		return *b
+		if cap(*b) <= restorePoolSlack*2*len(compressed) {
+			return *b
+		}
+		p.bytes.Put(b)
 	}
-	return make([]byte, 0, max(4*len(compressed), restoreMinDecompressBytes))
+	return make([]byte, 0, 2*len(compressed))
 }
 
 func (p *restorePool) PutDecompressBytes(b []byte) { p.bytes.Put(&b) }
 
 func (p *restorePool) GetRecords(n int) []kgo.Record {
-	if rs, ok := p.records.Get().(*[]kgo.Record); ok && cap(*rs) >= n {
-		return *rs
+	if rs, ok := p.records.Get().(*[]kgo.Record); ok {
+		if c := cap(*rs); c >= n && c <= restorePoolSlack*n {
+			return *rs
+		}
+		p.records.Put(rs)
 	}
 	return make([]kgo.Record, 0, n)
 }
