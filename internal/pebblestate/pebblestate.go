@@ -92,8 +92,11 @@ func Open(dir string, opts ...Option) (state.Engine, error) {
 	}
 	wopts := popts.Clone()
 	wopts.EnsureDefaults()
+	// Ingested tables in the row-block format (see backend.writerOpts),
+	// within what the DB's format accepts.
+	ingestFormat := min(max(sstable.TableFormatPebblev4, db.FormatMajorVersion().MinTableFormat()), db.TableFormat())
 	b := &backend{db: db, dir: dir, opts: popts, wo: pebble.NoSync, ro: map[*roCursor]struct{}{},
-		writerOpts: wopts.MakeWriterOptions(0, sstable.TableFormatPebblev4)}
+		writerOpts: wopts.MakeWriterOptions(0, ingestFormat)}
 	if cfg.sync {
 		b.wo = pebble.Sync
 	}
