@@ -6,7 +6,8 @@
 // Uncommitted writes live in a Pebble indexed batch, so the owner reads its
 // own writes (Get and iterators merge batch and database); Commit applies the
 // batch with the checkpoint keys as one Pebble batch. Restore (RawPut) writes
-// to a plain batch while nothing else is pending, which skips the batch index.
+// made while nothing else is pending go to a restore run (run.go), which a
+// large commit writes straight into ingested tables (ingest.go).
 //
 // Durability: commits do not fsync by default (pebble.NoSync). A Pebble
 // batch is one WAL record, replayed entirely or not at all, and the WAL is
