@@ -156,7 +156,7 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 		opts := []kgo.Opt{kgo.FetchMaxBytes(t.cfg.fetchMaxBytes), kgo.FetchMaxPartitionBytes(max(t.cfg.partitionFetchBytes, restorePartitionFetchBytes))}
 		opts = append(opts, t.cfg.kgoOpts...)
 		opts = append(opts, kgo.SeedBrokers(t.cfg.brokers...), kgo.ClientID(t.name+"-restore"),
-			kgo.ConsumePartitions(add), kgo.KeepControlRecords())
+			kgo.ConsumePartitions(add), kgo.KeepControlRecords(), kgo.WithPools(&restorePool{}))
 		if t.eos {
 			opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 		}
@@ -182,6 +182,55 @@ func (t *thread) taskOf(cl *changelog) *task {
 		}
 	}
 	return nil
+}
+
+// restorePool lends the restore consumer's decompression buffers and
+// record slices again once their records are applied, instead of
+// allocating them for every fetched batch and leaving them to the garbage
+// collector: a restore reads the whole changelog, and every applied record
+// is recycled (the engines copy what they keep; RawPut's arguments are not
+// retained). franz-go zeroes a slice's whole capacity before it comes back,
+// so a slice much larger than a batch needs is not lent to it (a changelog
+// of small batches would pay for zeroing the large ones).
+type restorePool struct {
+	bytes   sync.Pool // of *[]byte
+	records sync.Pool // of *[]kgo.Record
+}
+
+// restorePoolSlack bounds how much larger than needed a lent slice may be.
+const restorePoolSlack = 8
+
+func (p *restorePool) GetDecompressBytes(compressed []byte, _ kgo.CompressionCodecType) []byte {
+	// The decompressed size is not known: a buffer too small is grown by
+	// franz-go, which puts the grown one back.
+	if b, ok := p.bytes.Get().(*[]byte); ok {
+		if cap(*b) <= restorePoolSlack*2*len(compressed) {
+			return *b
+		}
+		p.bytes.Put(b)
+	}
+	return make([]byte, 0, 2*len(compressed))
+}
+
+func (p *restorePool) PutDecompressBytes(b []byte) { p.bytes.Put(&b) }
+
+func (p *restorePool) GetRecords(n int) []kgo.Record {
+	if rs, ok := p.records.Get().(*[]kgo.Record); ok {
+		if c := cap(*rs); c >= n && c <= restorePoolSlack*n {
+			return *rs
+		}
+		p.records.Put(rs)
+	}
+	return make([]kgo.Record, 0, n)
+}
+
+func (p *restorePool) PutRecords(rs []kgo.Record) { p.records.Put(&rs) }
+
+// recycle gives fetched records back to the restore consumer's pool.
+func recycle(records []*kgo.Record) {
+	for _, r := range records {
+		r.Recycle()
+	}
 }
 
 // restoreBatch is one fetched changelog partition's records for one
@@ -225,6 +274,7 @@ func (t *thread) restoreStep(ctx context.Context) error {
 		}
 		cl := t.restoreBy[fp.Topic+"/"+itoa(int(fp.Partition))]
 		if cl == nil {
+			recycle(fp.Records)
 			return // finished, or its task closed
 		}
 		b := &restoreBatch{cl: cl, records: fp.Records}
@@ -274,6 +324,12 @@ const restorePollWait = 20 * time.Millisecond
 // own while the thread waits (see restoreStep) and touches nothing but the
 // engine and the batches' changelogs.
 func applyRestoreBatches(batches []*restoreBatch) {
+	defer func() {
+		for _, b := range batches {
+			recycle(b.records)
+			b.records = nil
+		}
+	}()
 	for _, b := range batches {
 		cl := b.cl
 		for _, r := range b.records {

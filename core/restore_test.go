@@ -317,3 +317,22 @@ func TestRestoreLargeChangelogExactlyOnce(t *testing.T) {
 	}
 	check(stateDir, rec, applied, false)
 }
+
+// The restore pool lends a slice again only to a batch of about its size:
+// franz-go zeroes a lent slice's whole capacity, which a small batch must
+// not pay for a large slice. (Whether a fitting slice is lent again is not
+// checked: sync.Pool drops items at random under the race detector.)
+func TestRestorePoolLendsFittingSlices(t *testing.T) {
+	var p restorePool
+	p.PutRecords(make([]kgo.Record, 0, 10_000))
+	if got := p.GetRecords(100); cap(got) >= 10_000 || cap(got) < 100 {
+		t.Errorf("a batch of 100 records was lent a slice of %d", cap(got))
+	}
+	if got := p.GetRecords(20_000); cap(got) < 20_000 {
+		t.Errorf("a batch of 20,000 records was lent a slice of %d", cap(got))
+	}
+	p.PutDecompressBytes(make([]byte, 0, 1<<20))
+	if got := p.GetDecompressBytes(make([]byte, 1000), kgo.CodecSnappy); cap(got) >= 1<<20 {
+		t.Errorf("1,000 compressed bytes were lent a buffer of %d", cap(got))
+	}
+}

@@ -41,7 +41,8 @@ func removeIngestLeftovers(dir string) error {
 	return nil
 }
 
-// ingestEntry is one point write of the transaction being ingested.
+// ingestEntry is one point write of the owner in the transaction being
+// ingested.
 type ingestEntry struct {
 	key, value []byte
 	del        bool
@@ -55,80 +56,64 @@ func compareIngestEntries(x, y ingestEntry) int {
 	return cmp.Compare(x.seq, y.seq)
 }
 
-// mergeIngestEntries merges two sorted runs; a is returned as is when b
-// is empty.
-func mergeIngestEntries(a, b []ingestEntry) []ingestEntry {
-	if len(b) == 0 {
-		return a
-	}
-	out := make([]ingestEntry, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if compareIngestEntries(a[0], b[0]) <= 0 {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
+// collectPointWrites reads a batch's writes, sorted by key (a key's writes
+// in order); it reports false if the batch holds other than point sets and
+// deletes.
+func collectPointWrites(batch *pebble.Batch) ([]ingestEntry, bool, error) {
+	entries := make([]ingestEntry, 0, batch.Count())
+	r := batch.Reader()
+	for {
+		kind, key, value, ok, err := r.Next()
+		if err != nil {
+			return nil, false, err
+		}
+		if !ok {
+			break
+		}
+		switch kind {
+		case pebble.InternalKeyKindSet:
+			entries = append(entries, ingestEntry{key: key, value: value, seq: len(entries)})
+		case pebble.InternalKeyKindDelete:
+			entries = append(entries, ingestEntry{key: key, del: true, seq: len(entries)})
+		default:
+			return nil, false, nil
 		}
 	}
-	out = append(out, a...)
-	return append(out, b...)
+	if !slices.IsSortedFunc(entries, compareIngestEntries) {
+		slices.SortFunc(entries, compareIngestEntries)
+	}
+	return entries, true, nil
 }
 
-// commitByIngest commits the pending transaction (restore writes in bulk,
-// then owner writes in idx) by writing it into new tables and ingesting
-// them into the DB in one step, instead of committing a batch: a restore
-// batch (100,000 records) would otherwise go to the WAL, then through a
-// flushable batch to an L0 table, and every such table would overlap the
-// others (each batch carries the checkpoint key under MetaPrefix, below all
-// data), so compactions rewrote the restored data again and again
-// (measured on `sluice bench --only restore`: compactions, flushes and the
-// WAL were half of the restore's CPU time). Here the engine's metadata and
-// the data go to separate tables; a data table overlapping no other lands
-// directly in the bottom level, without compaction (changelogs of
-// increasing keys), and the others in L0, as a flush would put them.
+// commitByIngest commits the pending transaction (the restore run, then
+// the owner's writes in idx; bulk is empty) by writing it into new tables
+// and ingesting them into the DB in one step, instead of committing a
+// batch: a restore batch (100,000 records) would otherwise go to the WAL,
+// then through a flushable batch to an L0 table, and every such table
+// would overlap the others (each batch carries the checkpoint key under
+// MetaPrefix, below all data), so compactions rewrote the restored data
+// again and again (measured on `sluice bench --only restore`: compactions,
+// flushes and the WAL were half of the restore's CPU time). Here the
+// engine's metadata and the data go to separate tables; a data table
+// overlapping no other lands directly in the bottom level, without
+// compaction (changelogs of increasing keys), and the others in L0, as a
+// flush would put them.
 //
 // Ingesting several tables is one manifest edit, so data and checkpoints
 // become visible and durable together, as with a batch. It reports false,
-// having done nothing, when the transaction holds other than point sets
-// and deletes (range deletions of window retention): the caller commits it
-// as a batch.
+// having done nothing, when the owner's writes hold other than point sets
+// and deletes (range deletions of window retention): the caller commits
+// the transaction as a batch.
 func (b *backend) commitByIngest() (bool, error) {
-	// The restore writes, then the owner's (checkpoints, registry): each
-	// run sorted on its own, then merged; a run of increasing keys (a
-	// changelog written in key order) needs no sort.
-	collect := func(batch *pebble.Batch, seq int) ([]ingestEntry, bool, error) {
-		entries := make([]ingestEntry, 0, batch.Count())
-		r := batch.Reader()
-		for {
-			kind, key, value, ok, err := r.Next()
-			if err != nil {
-				return nil, false, err
-			}
-			if !ok {
-				break
-			}
-			switch kind {
-			case pebble.InternalKeyKindSet:
-				entries = append(entries, ingestEntry{key: key, value: value, seq: seq + len(entries)})
-			case pebble.InternalKeyKindDelete:
-				entries = append(entries, ingestEntry{key: key, del: true, seq: seq + len(entries)})
-			default:
-				return nil, false, nil
-			}
-		}
-		if !slices.IsSortedFunc(entries, compareIngestEntries) {
-			slices.SortFunc(entries, compareIngestEntries)
-		}
-		return entries, true, nil
-	}
-	restored, ok, err := collect(b.bulk, 0)
+	owner, ok, err := collectPointWrites(b.idx)
 	if !ok || err != nil {
 		return false, err
 	}
-	owner, ok, err := collect(b.idx, len(restored))
-	if !ok || err != nil {
-		return false, err
-	}
-	entries := mergeIngestEntries(restored, owner)
+	// The run sorted (a changelog of increasing keys is already), then
+	// merged with the owner's few writes while the tables are written:
+	// of equal keys, the owner's write is the later one.
+	run := &b.run
+	run.sort()
 
 	var paths []string
 	defer func() {
@@ -146,34 +131,69 @@ func (b *backend) commitByIngest() (bool, error) {
 		w = nil
 		return err
 	}
-	for i, e := range entries {
-		if i+1 < len(entries) && bytes.Equal(entries[i+1].key, e.key) {
-			continue // overwritten later in the transaction
-		}
-		meta := len(e.key) > 0 && e.key[0] == stateengine.MetaPrefix
+	write := func(key, value []byte, del bool) error {
+		meta := len(key) > 0 && key[0] == stateengine.MetaPrefix
 		if w == nil || meta != wMeta {
 			if err := finish(); err != nil {
-				return false, err
+				return err
 			}
 			b.ingestSeq++
 			path := filepath.Join(b.dir, fmt.Sprintf("%s%d.sst", ingestFilePrefix, b.ingestSeq))
 			f, err := vfs.Default.Create(path, vfs.WriteCategoryUnspecified)
 			if err != nil {
-				return false, err
+				return err
 			}
 			paths = append(paths, path)
 			w = sstable.NewWriter(objstorageprovider.NewFileWritable(f), b.writerOpts)
 			wMeta = meta
 		}
+		if del {
+			return w.Delete(key)
+		}
+		return w.Set(key, value)
+	}
+	entries := run.entries
+	i, j := 0, 0
+	for i < len(entries) || j < len(owner) {
+		// Of a key's writes within each run, the last wins.
+		if i+1 < len(entries) && bytes.Equal(run.key(entries[i]), run.key(entries[i+1])) {
+			i++
+			continue
+		}
+		if j+1 < len(owner) && bytes.Equal(owner[j].key, owner[j+1].key) {
+			j++
+			continue
+		}
 		var err error
-		if e.del {
-			err = w.Delete(e.key)
-		} else {
-			err = w.Set(e.key, e.value)
+		switch {
+		case i < len(entries) && j < len(owner):
+			e, o := entries[i], owner[j]
+			c := bytes.Compare(run.key(e), o.key)
+			switch {
+			case c == 0: // overwritten by the owner
+				i++
+				continue
+			case c < 0:
+				err = write(run.key(e), run.value(e), e.del)
+				i++
+			default:
+				err = write(o.key, o.value, o.del)
+				j++
+			}
+		case i < len(entries):
+			e := entries[i]
+			err = write(run.key(e), run.value(e), e.del)
+			i++
+		default:
+			o := owner[j]
+			err = write(o.key, o.value, o.del)
+			j++
 		}
 		if err != nil {
-			w.Close()
-			w = nil
+			if w != nil {
+				w.Close()
+				w = nil
+			}
 			return false, err
 		}
 	}

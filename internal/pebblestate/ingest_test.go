@@ -173,3 +173,88 @@ func TestRestoreByIngestion(t *testing.T) {
 		})
 	}
 }
+
+// Restore writes mixed with the owner's in one transaction keep their
+// order, whether the restore run is ingested (large) or committed as a
+// batch (small), and whether a read made the run visible before the
+// commit: the owner's write to a key the restore wrote wins, restore
+// writes after the owner's win over it, and tombstones delete.
+func TestRestoreRunWithOwnerWrites(t *testing.T) {
+	for _, large := range []bool{false, true} {
+		for _, read := range []bool{false, true} {
+			t.Run(fmt.Sprintf("large=%v/read=%v", large, read), func(t *testing.T) {
+				e := openT(t, t.TempDir())
+				defer e.Close()
+				kv, err := e.KeyValue("kv")
+				if err != nil {
+					t.Fatal(err)
+				}
+				must := func(err error) {
+					t.Helper()
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				must(kv.Put([]byte("k-gone"), []byte("committed")))
+				must(e.Commit(nil))
+				n := 100
+				if large {
+					n = 40_000 // 8+ MB: ingested
+				}
+				value := []byte(strings.Repeat("v", 200))
+				want := map[string]string{}
+				for i := range n {
+					k := fmt.Sprintf("k-%07d", (i*7919)%n) // not in key order
+					v := append(fmt.Appendf(nil, "%d:", i), value...)
+					must(e.RawPut("kv", []byte(k), v))
+					want[k] = string(v)
+				}
+				must(e.RawPut("kv", []byte("k-0000001"), []byte("restored twice")))
+				must(e.RawPut("kv", []byte("k-gone"), nil))
+				want["k-0000001"] = "restored twice"
+				if read {
+					v, err := kv.Get([]byte("k-0000001"))
+					must(err)
+					if string(v) != "restored twice" {
+						t.Fatalf("Get before commit = %q, want the restored value", v)
+					}
+					if v, err := kv.Get([]byte("k-gone")); err != nil || v != nil {
+						t.Fatalf("Get of a restored tombstone = %q, %v; want nil", v, err)
+					}
+				}
+				must(kv.Put([]byte("k-0000002"), []byte("owner"))) // after the restore writes: wins
+				want["k-0000002"] = "owner"
+				must(e.RawPut("kv", []byte("k-0000003"), []byte("restored after the owner")))
+				want["k-0000003"] = "restored after the owner"
+				must(e.Commit(map[string]int64{"kv-changelog/0": int64(n + 3)}))
+
+				ro, err := e.ReadOnly().KeyValue("kv")
+				must(err)
+				it, err := ro.All()
+				must(err)
+				got := map[string]string{}
+				for it.Next() {
+					got[string(it.Key())] = string(it.Value())
+				}
+				must(it.Err())
+				it.Close()
+				if len(got) != len(want) {
+					t.Errorf("%d keys, want %d", len(got), len(want))
+				}
+				for k, v := range want {
+					if got[k] != v {
+						t.Fatalf("key %s = %.20q, want %.20q", k, got[k], v)
+					}
+				}
+				cps, err := e.Checkpoints()
+				must(err)
+				if cps["kv-changelog/0"] != int64(n+3) {
+					t.Errorf("checkpoints %v", cps)
+				}
+				if m := pebblestate.Metrics(e); large && !read && m.Ingest.Count == 0 {
+					t.Error("a large restore run was not ingested")
+				}
+			})
+		}
+	}
+}
