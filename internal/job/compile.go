@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -82,6 +83,15 @@ type compiler struct {
 	lastTopics map[string]topicSerdes
 	// queries are the codecs of the stores served to interactive queries.
 	queries []core.QueryCodec
+	// Record recycling (recycle.go): the inputs that qualify, their
+	// serdes, and while compiling a pipeline, its input's serde, the index
+	// of its projection and the pool of the projected records for the
+	// `to` step after it.
+	recyclable map[string]bool
+	recyclers  map[string]*recyclingSerde
+	recycleIn  *recyclingSerde
+	projAt     int
+	releaseTo  *sync.Pool
 }
 
 // topicSerdes are a topic's key and value serdes and types.
@@ -115,6 +125,7 @@ func (j *Job) Compile(opts CompileOptions) (*core.Topology, error) {
 		c.client = client
 	}
 	c.sources = j.declaredSchemas(opts.Plugins)
+	c.recyclable, c.recyclers = j.recyclableInputs(), map[string]*recyclingSerde{}
 	for _, in := range j.Topology.Inputs {
 		c.input(in)
 	}
@@ -211,6 +222,11 @@ func (c *compiler) input(in *Input) {
 			consumed.Extractor = timestampExtractor(p, consumed.Keys, consumed.Values)
 		}
 	}
+	if in.Kind == InputStream && vt.record != nil && c.recyclable[in.Name] {
+		if rs := newRecyclingSerde(consumed.Values); rs != nil {
+			consumed.Values, c.recyclers[in.Name] = rs, rs
+		}
+	}
 	n := &node{key: kt, value: vt, name: in.Name}
 	switch in.Kind {
 	case InputStream:
@@ -278,6 +294,12 @@ func timestampExtractor(p *program, keys, values serde.Serde[any]) core.Timestam
 
 func (c *compiler) pipeline(p *Pipeline) {
 	var cur *node
+	c.recycleIn, c.projAt, c.releaseTo = nil, -1, nil
+	if len(p.From) == 1 {
+		if rs := c.recyclers[p.From[0].Name]; rs != nil {
+			c.recycleIn, c.projAt = rs, projectionAfterFilters(p)
+		}
+	}
 	for i, f := range p.From {
 		n, ok := c.named[f.Name]
 		if !ok {
@@ -383,6 +405,18 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 			}
 			return b
 		}
+		if rs := c.recycleIn; rs != nil && n.kind == kStream && c.step-1 < c.projAt {
+			// A dropped input record has no other reader (recycle.go).
+			keep := s.Op == "filter"
+			test := pred
+			pred = func(k, v any) bool {
+				b := test(k, v)
+				if b != keep && rs.active {
+					rs.put(v)
+				}
+				return b
+			}
+		}
 		switch n.kind {
 		case kStream:
 			if s.Op == "filter" {
@@ -408,6 +442,7 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 		out := &node{kind: n.kind, key: n.key, value: proj.typ}
 		mapper := func(k, v any) any { return proj.eval(k, v) }
 		if n.kind == kStream {
+			mapper = c.recyclingMapper(p, proj, mapper)
 			out.stream = dsl.MapValuesWithKey(n.stream, mapper, name).WithSerdes(c.keySerde(n.key, s.Pos), c.serde(proj.typ, s.Pos))
 		} else {
 			out.table = dsl.MapValuesTable(n.table, func(v any) any { return proj.eval(nil, v) }, name)
@@ -502,6 +537,9 @@ func (c *compiler) stepOn(p *Pipeline, n *node, s *Step) *node {
 		}
 		ks, vs := c.keySerde(kt, s.Pos), c.serde(vt, s.Pos)
 		c.topics[topic] = topicSerdes{keys: ks, values: vs, key: kt, value: vt}
+		if c.releaseTo != nil { // the only reader of a projection's records (recycle.go)
+			vs, c.releaseTo = releasingSerde{vs, c.releaseTo}, nil
+		}
 		n.stream.To(topic, dsl.Produced[any, any]{Keys: ks, Values: vs, Name: string(name)})
 		return n
 	case "groupByKey":

@@ -63,6 +63,11 @@ func (c *compiler) exprType(p *program, at *Value) (vtype, bool) { return c.goTy
 type projected struct {
 	typ  vtype
 	eval func(key, value any) any
+	// into builds a record of fields into dst (nil: a new one); nil for
+	// a projection by one expression. scalar says every field is a
+	// number, string, boolean or time: none can point into the input.
+	into   func(key, value, dst any) any
+	scalar bool
 }
 
 // projection compiles an expression or a map of field expressions over
@@ -115,10 +120,25 @@ func (c *compiler) projection(p *Pipeline, v *Value, vars []variable, suffix str
 	}
 	t := vtype{rt: rt.goType, format: c.internalFormat(), record: rt}
 	build := newRecordBuilder(rt, progs, vars)
-	return &projected{typ: t, eval: func(k, val any) any {
+	scalar := true
+	for _, f := range fields {
+		switch f.rt {
+		case rtInt64, rtFloat64, rtString, rtBool, rtTime:
+		default:
+			scalar = false
+		}
+	}
+	return &projected{typ: t, scalar: scalar, eval: func(k, val any) any {
 		rec := rt.new()
 		build.build(rec, fastArgs{k, val})
 		return rec
+	}, into: func(k, val, dst any) any {
+		if dst == nil {
+			dst = rt.new()
+		}
+		// Every field has an expression, so every field is overwritten.
+		build.build(dst, fastArgs{k, val})
+		return dst
 	}}
 }
 

@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"time"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/serde"
 )
@@ -59,6 +60,34 @@ func (a anySerde[T]) Deserialize(topic string, data []byte) (any, error) {
 
 func wrap[T any](s serde.Serde[T]) serde.Serde[any] { return anySerde[T]{s} }
 
+// stringAny is the string serde of the any-typed streams: keys are
+// strings more often than anything else, so their boxing is worth its
+// own code (boxString).
+type stringAny struct{ anySerde[string] }
+
+func (stringAny) Deserialize(_ string, data []byte) (any, error) { return boxString(data), nil }
+
+// boxString returns string(b) in an interface with one allocation, where
+// converting costs two: the string's bytes, then the 16-byte string
+// header the interface points to (the Go DSL, holding typed strings,
+// makes only the first). Here the header and the bytes share one block,
+// header first. The block is allocated as bytes, so the garbage
+// collector does not scan it; it need not: the header's pointer points
+// into the block itself, which the interface (and any string copied out
+// of it, an interior pointer) keeps alive, and the block never moves.
+func boxString(b []byte) any {
+	if len(b) == 0 {
+		return ""
+	}
+	const header = unsafe.Sizeof("")
+	block := make([]byte, int(header)+len(b))
+	copy(block[header:], b)
+	*(*string)(unsafe.Pointer(&block[0])) = unsafe.String(&block[header], len(b))
+	var v any = ""
+	(*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] = unsafe.Pointer(&block[0])
+	return v
+}
+
 // jsonAny is the schemaless JSON serde: objects as map[string]any, whole
 // numbers as int64, other numbers as float64.
 type jsonAny struct{}
@@ -110,7 +139,7 @@ func serdeOf(t vtype, isKey bool) (serde.Serde[any], error) {
 	}
 	switch t.format {
 	case "string":
-		return wrap(serde.String()), nil
+		return stringAny{anySerde[string]{serde.String()}}, nil
 	case "bytes":
 		return wrap(serde.Bytes()), nil
 	case "long":

@@ -107,6 +107,25 @@ func (s *reflectSerde) encode(w *writerEntry, ptr unsafe.Pointer) (out []byte, e
 // Deserialize decodes a wire-format record into a new *typ. It does not
 // retain data.
 func (s *reflectSerde) Deserialize(topic string, data []byte) (any, error) {
+	return s.deserialize(topic, data, nil)
+}
+
+// DeserializeInto is Deserialize decoding into dst, a *typ that the caller
+// owns and no longer reads, instead of a newly allocated one (a record
+// recycled once its pipeline is done with it saves an allocation and its
+// garbage collection). dst is zeroed first, so nested records, lists and
+// maps are allocated anew as by Deserialize: values that earlier contents
+// shared are never written. It returns dst, or nil for a null value; a dst
+// of another type is ignored (Deserialize's behavior). Callers find this
+// method by type assertion on NewReflect's serde.
+func (s *reflectSerde) DeserializeInto(topic string, data []byte, dst any) (any, error) {
+	if reflect.TypeOf(dst) != s.ptrTyp || reflect2.PtrOf(dst) == nil {
+		return s.deserialize(topic, data, nil)
+	}
+	return s.deserialize(topic, data, dst)
+}
+
+func (s *reflectSerde) deserialize(topic string, data []byte, dst any) (any, error) {
 	id, body, err := schemaregistry.ParseHeader(data)
 	if err != nil {
 		return nil, &Error{Kind: ErrWireFormat, Op: "deserialize", Topic: topic, SchemaID: -1, detail: err.Error()}
@@ -125,10 +144,19 @@ func (s *reflectSerde) Deserialize(topic string, data []byte) (any, error) {
 	if null {
 		return nil, nil
 	}
-	// reflect2 allocates without reflect.New's look-up of the pointer
-	// type (a sync.Map load for a struct type built at run time, which
-	// has no cached pointer type: 40% of reflect.New's cost here).
-	ptr := s.inner.typ.UnsafeNew()
+	var ptr unsafe.Pointer
+	if dst != nil {
+		// Zeroed, not decoded over: hamba/avro decodes into the existing
+		// targets of pointers and into existing maps (keeping their other
+		// keys), which would change values the previous record shared.
+		reflect.ValueOf(dst).Elem().SetZero()
+		ptr = reflect2.PtrOf(dst)
+	} else {
+		// reflect2 allocates without reflect.New's look-up of the pointer
+		// type (a sync.Map load for a struct type built at run time, which
+		// has no cached pointer type: 40% of reflect.New's cost here).
+		ptr = s.inner.typ.UnsafeNew()
+	}
 	if err := s.decode(r.dec, body, ptr); err != nil {
 		if strings.Contains(err.Error(), " is unsupported") {
 			return nil, &Error{Kind: ErrIncompatibleSchema, Op: "deserialize", Topic: topic, SchemaID: int(id), Err: err,
@@ -136,6 +164,9 @@ func (s *reflectSerde) Deserialize(topic string, data []byte) (any, error) {
 		}
 		return nil, &Error{Kind: ErrCorrupt, Op: "deserialize", Topic: topic, SchemaID: int(id), Err: err,
 			detail: fmt.Sprintf("record body (%d bytes after the header) does not decode with writer schema id %d", len(body), id)}
+	}
+	if dst != nil {
+		return dst, nil
 	}
 	return s.inner.typ.PackEFace(ptr), nil
 }
