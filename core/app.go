@@ -114,6 +114,8 @@ func New(topo *Topology, opts ...Option) (*App, error) {
 	a.balancer.changelogs = changelogTopics(topo, a.subs, cfg.appID)
 	a.balancer.standbys = cfg.numStandbyReplicas
 	a.balancer.acceptableLag = cfg.acceptableRecoveryLag
+	a.balancer.maxWarmups = cfg.maxWarmupReplicas
+	a.balancer.probingInterval = cfg.probingInterval
 	a.balancer.offsetSums = a.taskOffsetSums
 	a.balancer.changelogEnds = a.changelogEnds
 	a.dirs = newStateDirs(filepath.Join(cfg.stateDir, cfg.appID), cfg.stateCleanupDelay, cfg.log)

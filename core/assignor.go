@@ -3,6 +3,7 @@ package core
 import (
 	"slices"
 	"sort"
+	"time"
 )
 
 // activeOffsetSum is the offset sum a member reports for a task it runs as
@@ -28,9 +29,12 @@ const activeOffsetSum = -2
 // subscription (sums of local changelog checkpoints; activeOffsetSum for
 // a running active task) against the changelogs' end offsets, which the
 // leader lists. It fills hosts' standby lists and returns the adjusted
-// plan. Warm-up replicas and probing rebalances are not implemented: a
-// task placed on a caught-up instance stays there even if that leaves the
-// group unbalanced, until the next rebalance for another reason.
+// plan. The instance the balancer chose for a task kept elsewhere gets a
+// warm-up replica of it (a standby task; at most max.warmup.replicas at
+// once), and the leader forces a probing rebalance after
+// probing.rebalance.interval: by then the warm-up has caught up, the
+// balancer's choice stands, and the task moves with only the tail to
+// restore (Kafka Streams' warm-up replicas and probing rebalances).
 func (mb *taskMemberBalancer) placeStateful(vplan map[string]map[string][]int32, vtopics map[string]int32, hosts map[processID]*hostAssignment) map[string]map[string][]int32 {
 	b := mb.b
 	if len(b.changelogs) == 0 {
@@ -89,7 +93,14 @@ func (mb *taskMemberBalancer) placeStateful(vplan map[string]map[string][]int32,
 	lags := mb.taskLags(tasks, procs)
 	caughtUp := func(id TaskID, p processID) bool { return lags[id][p] <= b.acceptableLag }
 
-	// Actives that need a new owner.
+	// Actives that need a new owner. A task kept from the balancer's
+	// choice (an instance without caught-up state) gets a warm-up replica
+	// there (KIP-441), so that a probing rebalance can move it later.
+	type warmup struct {
+		id   TaskID
+		proc processID
+	}
+	var warmups []warmup
 	for _, id := range tasks {
 		m, assigned := activeMember[id]
 		if !assigned || mb.owned[id] {
@@ -114,6 +125,7 @@ func (mb *taskMemberBalancer) placeStateful(vplan map[string]map[string][]int32,
 		if best == "" {
 			continue
 		}
+		warmups = append(warmups, warmup{id, procOf[m]})
 		vt := b.names[id.Subtopology]
 		plan[m][vt] = slices.DeleteFunc(plan[m][vt], func(p int32) bool { return p == id.Partition })
 		if len(plan[m][vt]) == 0 {
@@ -129,6 +141,27 @@ func (mb *taskMemberBalancer) placeStateful(vplan map[string]map[string][]int32,
 		b.log.Info("sluice: task placed on an instance with caught-up state", "task", id, "lag", bestLag)
 	}
 
+	defer func() {
+		// Warm-up replicas, after the standbys: up to max.warmup.replicas,
+		// on instances that do not hold the task as standby already. The
+		// leader then forces a probing rebalance after the interval.
+		hosting := func(h *hostAssignment, id TaskID) bool { return slices.Contains(h.standby, id) }
+		n := 0
+		for _, w := range warmups {
+			h := hosts[w.proc]
+			if n == b.maxWarmups || h == nil || hosting(h, w.id) {
+				continue
+			}
+			h.standby = append(h.standby, w.id)
+			n++
+			b.log.Info("sluice: warm-up replica assigned; the task moves there once its state caught up", "task", w.id)
+		}
+		if n > 0 {
+			b.probeAt.Store(time.Now().Add(b.probingInterval).UnixNano())
+		} else {
+			b.probeAt.Store(0)
+		}
+	}()
 	if b.standbys == 0 {
 		return plan
 	}

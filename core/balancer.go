@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,8 +50,14 @@ type taskBalancer struct {
 	changelogs    map[int][]string
 	standbys      int
 	acceptableLag int64
-	offsetSums    func() []taskOffsetSum
-	changelogEnds func(topics []string) map[string]map[int32]int64
+	// maxWarmups and probingInterval: warm-up replicas (assignor.go);
+	// probeAt is when this instance, having assigned warm-ups as the
+	// group's leader, forces the probing rebalance (unix ns; 0: none).
+	maxWarmups      int
+	probingInterval time.Duration
+	probeAt         atomic.Int64
+	offsetSums      func() []taskOffsetSum
+	changelogEnds   func(topics []string) map[string]map[int32]int64
 
 	// latest is the newest assignment (by generation) any of the
 	// instance's members received; nil before the first.

@@ -76,6 +76,8 @@ type config struct {
 	applicationServer      string
 	numStandbyReplicas     int
 	acceptableRecoveryLag  int64
+	maxWarmupReplicas      int
+	probingInterval        time.Duration
 
 	// misrouteLogged holds the topics whose misrouted records were logged
 	// (partitionCheck): each is logged once per application instance.
@@ -279,6 +281,22 @@ func WithAcceptableRecoveryLag(records int64) Option {
 	return func(c *config) { c.acceptableRecoveryLag = records }
 }
 
+// WithMaxWarmupReplicas sets how many warm-up replicas may be assigned at
+// once (Kafka Streams' max.warmup.replicas, KIP-441): when the balancer
+// would give a stateful task to an instance whose state is not caught up
+// while another instance is, the task stays on the caught-up instance and
+// the other gets a warm-up replica (a standby task) that restores the
+// state; a probing rebalance then moves the task once the warm-up caught
+// up, and it restores only the tail. Default: 2.
+func WithMaxWarmupReplicas(n int) Option { return func(c *config) { c.maxWarmupReplicas = n } }
+
+// WithProbingRebalanceInterval sets how long after assigning warm-up
+// replicas the group rebalances again to check whether they caught up
+// (Kafka Streams' probing.rebalance.interval.ms). Default: 10 minutes.
+func WithProbingRebalanceInterval(d time.Duration) Option {
+	return func(c *config) { c.probingInterval = d }
+}
+
 // WithReplicationFactor sets the replication factor of internal topics.
 // Default: -1, the broker's default.
 func WithReplicationFactor(rf int16) Option { return func(c *config) { c.replicationFactor = rf } }
@@ -302,6 +320,8 @@ func newConfig(opts []Option) (*config, error) {
 		memTableBytes:       16 << 20,
 
 		acceptableRecoveryLag: 10_000,
+		maxWarmupReplicas:     2,
+		probingInterval:       10 * time.Minute,
 	}
 	for _, o := range opts {
 		o(c)
@@ -372,6 +392,12 @@ func (c *config) validate() error {
 	}
 	if c.numStandbyReplicas < 0 {
 		errs = append(errs, fmt.Errorf("core: num.standby.replicas %d must not be negative", c.numStandbyReplicas))
+	}
+	if c.maxWarmupReplicas < 1 {
+		errs = append(errs, fmt.Errorf("core: max.warmup.replicas %d must be at least 1", c.maxWarmupReplicas))
+	}
+	if c.probingInterval <= 0 {
+		errs = append(errs, fmt.Errorf("core: probing.rebalance.interval %v must be positive", c.probingInterval))
 	}
 	if c.acceptableRecoveryLag < 0 {
 		errs = append(errs, fmt.Errorf("core: acceptable.recovery.lag %d must not be negative", c.acceptableRecoveryLag))

@@ -71,6 +71,13 @@ type Config struct {
 	// records behind an instance's copy of a task's state may be for the
 	// instance to count as caught up. Default 10,000.
 	AcceptableRecoveryLag int64
+	// MaxWarmupReplicas (max.warmup.replicas): warm-up replicas assigned
+	// at once (see WithMaxWarmupReplicas). Default 2.
+	MaxWarmupReplicas int
+	// ProbingRebalanceInterval (probing.rebalance.interval.ms): how long
+	// after assigning warm-ups the group rebalances to check on them.
+	// Default 10 minutes.
+	ProbingRebalanceInterval time.Duration
 	// KeepGroupOnClose: a graceful stop does not leave the group (a static
 	// member's tasks then wait for it to return). Default false: leave.
 	KeepGroupOnClose bool
@@ -139,6 +146,8 @@ func (c Config) Options() []Option {
 	add(c.ApplicationServer != "", WithApplicationServer(c.ApplicationServer))
 	add(c.NumStandbyReplicas != 0, WithNumStandbyReplicas(c.NumStandbyReplicas))
 	add(c.AcceptableRecoveryLag != 0, WithAcceptableRecoveryLag(c.AcceptableRecoveryLag))
+	add(c.MaxWarmupReplicas != 0, WithMaxWarmupReplicas(c.MaxWarmupReplicas))
+	add(c.ProbingRebalanceInterval != 0, WithProbingRebalanceInterval(c.ProbingRebalanceInterval))
 	add(c.KeepGroupOnClose, WithLeaveGroupOnClose(false))
 	add(c.TimestampExtractor != nil, WithTimestampExtractor(c.TimestampExtractor))
 	add(c.InvalidTimestampPolicy != FailOnInvalidTimestamp, WithInvalidTimestampPolicy(c.InvalidTimestampPolicy))
@@ -172,10 +181,10 @@ func (c Config) Validate() error {
 func (c Config) String() string {
 	cfg, _ := newConfig(c.Options())
 	var b strings.Builder
-	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d fetch.max.bytes=%d max.partition.fetch.bytes=%d max.buffered.records=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v application.server=%s statestore.block.cache.bytes=%d statestore.memtable.bytes=%d num.standby.replicas=%d acceptable.recovery.lag=%d metrics.recording.level=%s kafka.options=%d",
+	fmt.Fprintf(&b, "application.id=%s bootstrap.servers=%s processing.guarantee=%s commit.interval=%v max.task.idle=%v num.stream.threads=%d state.dir=%s state.cleanup.delay=%v statestore.cache.max.bytes=%d fetch.max.bytes=%d max.partition.fetch.bytes=%d max.buffered.records=%d replication.factor=%d group.instance.id=%s transaction.timeout=%v session.timeout=%v application.server=%s statestore.block.cache.bytes=%d statestore.memtable.bytes=%d num.standby.replicas=%d acceptable.recovery.lag=%d max.warmup.replicas=%d probing.rebalance.interval=%v metrics.recording.level=%s kafka.options=%d",
 		cfg.appID, strings.Join(cfg.brokers, ","), cfg.guarantee, cfg.commitInterval, cfg.maxTaskIdle, cfg.threads, cfg.stateDir,
 		cfg.stateCleanupDelay, cfg.cacheMaxBytes, cfg.fetchMaxBytes, cfg.partitionFetchBytes, cfg.maxBufferedRecords, cfg.replicationFactor, cfg.instanceID, cfg.txnTimeout, cfg.sessionTimeout, cfg.applicationServer,
-		cfg.blockCacheBytes, cfg.memTableBytes, cfg.numStandbyReplicas, cfg.acceptableRecoveryLag, cfg.recordingLevel, len(cfg.kgoOpts))
+		cfg.blockCacheBytes, cfg.memTableBytes, cfg.numStandbyReplicas, cfg.acceptableRecoveryLag, cfg.maxWarmupReplicas, cfg.probingInterval, cfg.recordingLevel, len(cfg.kgoOpts))
 	return b.String()
 }
 

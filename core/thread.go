@@ -220,6 +220,12 @@ func (t *thread) run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		// The probing rebalance after warm-up replicas were assigned
+		// (assignor.go): one thread of the leader's instance rejoins.
+		if at := t.app.balancer.probeAt.Load(); at != 0 && time.Now().UnixNano() >= at && t.app.balancer.probeAt.CompareAndSwap(at, 0) {
+			log.Info("sluice: probing rebalance: checking whether warm-up replicas caught up")
+			t.cl.ForceRebalance()
+		}
 	}
 }
 

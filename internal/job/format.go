@@ -174,6 +174,8 @@ var (
 			{Name: "state.dir", Shape: nameShape, Default: ".sluice/<job>", Doc: "Where state stores (and the embedded broker's data) live, relative to the job file."},
 			{Name: "threads", Shape: &Shape{Kind: ShapeInt}, Default: "1", Doc: "Stream threads (num.stream.threads)."},
 			{Name: "num.standby.replicas", Shape: &Shape{Kind: ShapeInt}, Default: "0", Doc: "Standby replicas of each stateful task on other instances of the job (num.standby.replicas): they keep a copy of the task's stores current from its changelogs, so a task moving to one of them restores only the tail. Useful when the job runs in several processes."},
+			{Name: "max.warmup.replicas", Shape: &Shape{Kind: ShapeInt}, Default: "2", Doc: "Warm-up replicas assigned at once (max.warmup.replicas): a task the balancer would give to an instance without caught-up state stays where its state is, and that instance restores it as a warm-up first."},
+			{Name: "probing.rebalance.interval.ms", Shape: durationShape, Default: "10m", Doc: "How long after assigning warm-up replicas the group rebalances to move warmed-up tasks (probing.rebalance.interval.ms)."},
 			{Name: "acceptable.recovery.lag", Shape: &Shape{Kind: ShapeInt}, Default: "10000", Doc: "How many changelog records behind an instance's copy of a task's state may be for the instance to count as caught up (acceptable.recovery.lag): a task that needs a new owner goes to a caught-up instance when there is one."},
 			{Name: "commit.interval.ms", Shape: durationShape, Doc: "How often progress is committed (default: 100 ms under exactly_once_v2, 30 s otherwise)."},
 			{Name: "cache.max.bytes", Shape: &Shape{Kind: ShapeInt}, Default: "10485760", Doc: "Record cache size (statestore.cache.max.bytes)."},

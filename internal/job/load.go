@@ -44,8 +44,11 @@ type Job struct {
 	// default) set standby replicas and state-aware placement.
 	NumStandbyReplicas    int
 	AcceptableRecoveryLag int64
-	CommitInterval        time.Duration
-	CacheMaxBytes         int
+	// MaxWarmupReplicas and ProbingInterval (0: the engine's defaults).
+	MaxWarmupReplicas int
+	ProbingInterval   time.Duration
+	CommitInterval    time.Duration
+	CacheMaxBytes     int
 	// Memory budget (0: the engine's defaults; see DESIGN.md "Memory
 	// budget").
 	BlockCacheBytes, MemTableBytes        int64
@@ -249,6 +252,15 @@ func (b *builder) build(root *Value) {
 			b.fail(v.Pos, "acceptable.recovery.lag: must not be negative")
 		}
 		j.AcceptableRecoveryLag = v.Int
+	}
+	if v := root.Get("max.warmup.replicas"); v != nil {
+		if v.Int < 1 {
+			b.fail(v.Pos, "max.warmup.replicas: must be at least 1")
+		}
+		j.MaxWarmupReplicas = int(v.Int)
+	}
+	if v := root.Get("probing.rebalance.interval.ms"); v != nil {
+		j.ProbingInterval, _ = parseDuration(v)
 	}
 	if v := root.Get("commit.interval.ms"); v != nil {
 		j.CommitInterval, _ = parseDuration(v)

@@ -146,6 +146,12 @@ func Run(ctx context.Context, j *Job, opts RunOptions) error {
 		if j.NumStandbyReplicas != 0 {
 			appOpts = append(appOpts, core.WithNumStandbyReplicas(j.NumStandbyReplicas))
 		}
+		if j.MaxWarmupReplicas != 0 {
+			appOpts = append(appOpts, core.WithMaxWarmupReplicas(j.MaxWarmupReplicas))
+		}
+		if j.ProbingInterval > 0 {
+			appOpts = append(appOpts, core.WithProbingRebalanceInterval(j.ProbingInterval))
+		}
 		if j.AcceptableRecoveryLag >= 0 {
 			appOpts = append(appOpts, core.WithAcceptableRecoveryLag(j.AcceptableRecoveryLag))
 		}
