@@ -96,10 +96,6 @@ func (mb *taskMemberBalancer) placeStateful(vplan map[string]map[string][]int32,
 	// Actives that need a new owner. A task kept from the balancer's
 	// choice (an instance without caught-up state) gets a warm-up replica
 	// there (KIP-441), so that a probing rebalance can move it later.
-	type warmup struct {
-		id   TaskID
-		proc processID
-	}
 	var warmups []warmup
 	for _, id := range tasks {
 		m, assigned := activeMember[id]
@@ -141,28 +137,8 @@ func (mb *taskMemberBalancer) placeStateful(vplan map[string]map[string][]int32,
 		b.log.Info("sluice: task placed on an instance with caught-up state", "task", id, "lag", bestLag)
 	}
 
-	defer func() {
-		// Warm-up replicas, after the standbys: up to max.warmup.replicas,
-		// on instances that do not hold the task as standby already. The
-		// leader then forces a probing rebalance after the interval.
-		hosting := func(h *hostAssignment, id TaskID) bool { return slices.Contains(h.standby, id) }
-		n := 0
-		for _, w := range warmups {
-			h := hosts[w.proc]
-			if n == b.maxWarmups || h == nil || hosting(h, w.id) {
-				continue
-			}
-			h.standby = append(h.standby, w.id)
-			n++
-			b.log.Info("sluice: warm-up replica assigned; the task moves there once its state caught up", "task", w.id)
-		}
-		if n > 0 {
-			b.probeAt.Store(time.Now().Add(b.probingInterval).UnixNano())
-		} else {
-			b.probeAt.Store(0)
-		}
-	}()
 	if b.standbys == 0 {
+		b.placeWarmups(warmups, hosts)
 		return plan
 	}
 	standbyLoad := map[processID]int{}
@@ -206,7 +182,36 @@ func (mb *taskMemberBalancer) placeStateful(vplan map[string]map[string][]int32,
 		b.log.Warn("sluice: not enough instances for the standby replicas; add instances to keep num.standby.replicas",
 			"num_standby_replicas", b.standbys, "instances", len(procs), "missing_standbys", short)
 	}
+	b.placeWarmups(warmups, hosts)
 	return plan
+}
+
+// warmup is a warm-up replica to place: task id on instance proc.
+type warmup struct {
+	id   TaskID
+	proc processID
+}
+
+// placeWarmups adds warm-up replicas after the standbys: up to
+// max.warmup.replicas, on instances that do not hold the task as standby
+// already. With any placed, this instance (the leader) forces a probing
+// rebalance after the interval.
+func (b *taskBalancer) placeWarmups(warmups []warmup, hosts map[processID]*hostAssignment) {
+	n := 0
+	for _, w := range warmups {
+		h := hosts[w.proc]
+		if n == b.maxWarmups || h == nil || slices.Contains(h.standby, w.id) {
+			continue
+		}
+		h.standby = append(h.standby, w.id)
+		n++
+		b.log.Info("sluice: warm-up replica assigned; the task moves there once its state caught up", "task", w.id)
+	}
+	if n > 0 {
+		b.probeAt.Store(time.Now().Add(b.probingInterval).UnixNano())
+	} else {
+		b.probeAt.Store(0)
+	}
 }
 
 // taskLags returns, for every stateful task, each instance's lag: how many

@@ -104,6 +104,60 @@ func startStandbyInstance(t testing.TB, b *testbroker.Broker, i int, opts ...Opt
 	return in
 }
 
+// countInputs feeds the counting application: each round is one record
+// per key on "in"; total keeps how many each key got.
+type countInputs struct {
+	b     *testbroker.Broker
+	keys  int
+	total map[string]int
+}
+
+func newCountInputs(b *testbroker.Broker, keys int) *countInputs {
+	return &countInputs{b: b, keys: keys, total: map[string]int{}}
+}
+
+func (c *countInputs) produce(t testing.TB, rounds int) {
+	t.Helper()
+	var recs []*kgo.Record
+	for r := range rounds {
+		for k := range c.keys {
+			key := fmt.Sprintf("key-%03d", k)
+			c.total[key]++
+			recs = append(recs, &kgo.Record{Topic: "in", Key: []byte(key), Value: []byte(strconv.Itoa(r))})
+		}
+	}
+	c.b.Produce(t, recs...)
+}
+
+// counted reports whether "out" holds one output per input produced.
+func (c *countInputs) counted(t testing.TB) bool {
+	n := 0
+	for _, k := range c.total {
+		n += k
+	}
+	return len(c.b.ReadAll(t, "out")) == n
+}
+
+// checkOnce asserts exactly-once output: per key, the counts in "out" are
+// 1..n in order, n the key's inputs.
+func (c *countInputs) checkOnce(t testing.TB) {
+	t.Helper()
+	seen := map[string][]string{}
+	for _, r := range c.b.ReadAll(t, "out") {
+		seen[string(r.Key)] = append(seen[string(r.Key)], string(r.Value))
+	}
+	for key, n := range c.total {
+		got := seen[key]
+		ok := len(got) == n
+		for i := 0; ok && i < n; i++ {
+			ok = got[i] == strconv.Itoa(i+1)
+		}
+		if !ok {
+			t.Errorf("key %s: counts %v, want 1..%d", key, got, n)
+		}
+	}
+}
+
 // taskHolders returns the instances (indexes into ins) that the latest task
 // map names as active and as standbys of task id.
 func taskHolders(ins []*standbyInstance, info *assignmentInfo, id TaskID) (active int, standbys []int) {
@@ -196,29 +250,9 @@ func TestStandbyReplicasFailover(t *testing.T) {
 		return true
 	})
 
-	total := map[string]int{}
-	produce := func(rounds int) {
-		t.Helper()
-		var recs []*kgo.Record
-		for r := range rounds {
-			for k := range keys {
-				key := fmt.Sprintf("key-%03d", k)
-				total[key]++
-				recs = append(recs, &kgo.Record{Topic: "in", Key: []byte(key), Value: []byte(strconv.Itoa(r))})
-			}
-		}
-		b.Produce(t, recs...)
-	}
-	outputs := func() int { return len(b.ReadAll(t, "out")) }
-	want := func() int {
-		n := 0
-		for _, c := range total {
-			n += c
-		}
-		return n
-	}
-	produce(perKey)
-	testwait.Until(t, "every input counted", time.Minute, func() bool { return outputs() == want() })
+	inputs := newCountInputs(b, keys)
+	inputs.produce(t, perKey)
+	testwait.Until(t, "every input counted", time.Minute, func() bool { return inputs.counted(t) })
 
 	// (a) The standbys catch up with the changelogs and hold the counts.
 	adm := kadm.NewClient(b.Client(t))
@@ -252,7 +286,7 @@ func TestStandbyReplicasFailover(t *testing.T) {
 				return false
 			}
 		}
-		for key, n := range total {
+		for key, n := range inputs.total {
 			id := TaskID{Subtopology: 0, Partition: partitionOf[key]}
 			_, v, ok := ins[standbyHolder[id]].standbyState(id, key)
 			if !ok || v != strconv.Itoa(n) {
@@ -292,8 +326,8 @@ func TestStandbyReplicasFailover(t *testing.T) {
 	}
 	ins[victim].app.simulateCrash.Store(true)
 	<-ins[victim].done
-	produce(perKey / 2)
-	testwait.Until(t, "every input counted after the failover", 2*time.Minute, func() bool { return outputs() == want() })
+	inputs.produce(t, perKey/2)
+	testwait.Until(t, "every input counted after the failover", 2*time.Minute, func() bool { return inputs.counted(t) })
 
 	after := ins[(victim+1)%3].app.balancer.latest.Load()
 	for _, id := range moved {
@@ -317,21 +351,7 @@ func TestStandbyReplicasFailover(t *testing.T) {
 		}
 	}
 
-	// Exactly once: per key, the counts are 1..n in order.
-	seen := map[string][]string{}
-	for _, r := range b.ReadAll(t, "out") {
-		seen[string(r.Key)] = append(seen[string(r.Key)], string(r.Value))
-	}
-	for key, n := range total {
-		got := seen[key]
-		ok := len(got) == n
-		for i := 0; ok && i < n; i++ {
-			ok = got[i] == strconv.Itoa(i+1)
-		}
-		if !ok {
-			t.Errorf("key %s: counts %v, want 1..%d", key, got, n)
-		}
-	}
+	inputs.checkOnce(t)
 }
 
 // A standby's stores are released to an active task of the same instance

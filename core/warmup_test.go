@@ -1,12 +1,8 @@
 package core
 
 import (
-	"fmt"
-	"strconv"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/internal/testwait"
@@ -34,29 +30,9 @@ func TestWarmupReplicas(t *testing.T) {
 	for p := range tasks {
 		tasks[p] = TaskID{Subtopology: 0, Partition: int32(p)}
 	}
-	total := map[string]int{}
-	produce := func(rounds int) {
-		t.Helper()
-		var recs []*kgo.Record
-		for r := range rounds {
-			for k := range keys {
-				key := fmt.Sprintf("key-%03d", k)
-				total[key]++
-				recs = append(recs, &kgo.Record{Topic: "in", Key: []byte(key), Value: []byte(strconv.Itoa(r))})
-			}
-		}
-		b.Produce(t, recs...)
-	}
-	want := func() int {
-		n := 0
-		for _, c := range total {
-			n += c
-		}
-		return n
-	}
-	outputs := func() int { return len(b.ReadAll(t, "out")) }
-	produce(perKey)
-	testwait.Until(t, "every input counted by the first instance", time.Minute, func() bool { return outputs() == want() })
+	inputs := newCountInputs(b, keys)
+	inputs.produce(t, perKey)
+	testwait.Until(t, "every input counted by the first instance", time.Minute, func() bool { return inputs.counted(t) })
 
 	ins = append(ins, startStandbyInstance(t, b, 1, opts...))
 	// First the new instance holds warm-ups only: the first instance keeps
@@ -95,8 +71,8 @@ func TestWarmupReplicas(t *testing.T) {
 		}
 		return len(moved) > 0
 	})
-	produce(perKey / 2)
-	testwait.Until(t, "every input counted after the move", time.Minute, func() bool { return outputs() == want() })
+	inputs.produce(t, perKey/2)
+	testwait.Until(t, "every input counted after the move", time.Minute, func() bool { return inputs.counted(t) })
 	rec := ins[1].restores
 	rec.mu.Lock()
 	for _, id := range moved {
@@ -111,18 +87,5 @@ func TestWarmupReplicas(t *testing.T) {
 	rec.mu.Unlock()
 
 	// Exactly once: per key, the counts are 1..n in order.
-	seen := map[string][]string{}
-	for _, r := range b.ReadAll(t, "out") {
-		seen[string(r.Key)] = append(seen[string(r.Key)], string(r.Value))
-	}
-	for key, n := range total {
-		got := seen[key]
-		ok := len(got) == n
-		for i := 0; ok && i < n; i++ {
-			ok = got[i] == strconv.Itoa(i+1)
-		}
-		if !ok {
-			t.Errorf("key %s: counts %v, want 1..%d", key, got, n)
-		}
-	}
+	inputs.checkOnce(t)
 }

@@ -120,7 +120,7 @@ func RunRestore(ctx context.Context, cfg Config, w io.Writer) ([2]Result, error)
 		}
 		base.since(before)
 		fmt.Fprintf(w, "round %d: %-62s %10.0f records/s  %5.2f allocs/record  %d GCs  %4.0f ns CPU/record\n", round+1, base.Name, base.PerSec(),
-			float64(base.Mallocs)/float64(base.Records), base.GCs, float64(base.CPU)/float64(base.Records))
+			float64(base.Mallocs)/float64(base.Records), base.GCs, float64(base.CPUPerRecord()))
 		before = memNow()
 		got, err := restoreOnce(ctx, cfg, w, round)
 		if err != nil {
@@ -128,7 +128,7 @@ func RunRestore(ctx context.Context, cfg Config, w io.Writer) ([2]Result, error)
 		}
 		got.since(before)
 		fmt.Fprintf(w, "round %d: %-62s %10.0f records/s  %5.2f allocs/record  %d GCs  %4.0f ns CPU/record (%.0f records/s with start-up)\n", round+1, got.Name, got.PerSec(),
-			float64(got.Mallocs)/float64(got.Records), got.GCs, float64(got.CPU)/float64(got.Records), float64(got.Records)/got.Total.Seconds())
+			float64(got.Mallocs)/float64(got.Records), got.GCs, float64(got.CPUPerRecord()), float64(got.Records)/got.Total.Seconds())
 		bases, restores = append(bases, base), append(restores, got)
 	}
 	fmt.Fprintln(w)
