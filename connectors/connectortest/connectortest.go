@@ -263,11 +263,13 @@ func TestSource(t *testing.T, s Source) {
 			var want []string
 			for round := 0; round < 2; round++ {
 				want = append(want, s.Append(t, round*200, 200)...)
+				// Counted before the start: a fast task may finish the
+				// round before the test looks again.
+				n := len(topicIDs(t, b, "out"))
 				c, err := w.StartSource(context.Background(), cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
-				n := len(topicIDs(t, b, "out"))
 				waitFor(t, "progress before the crash", s.Timeout, func() bool { return len(topicIDs(t, b, "out")) > n })
 				c.Crash()
 			}
@@ -439,11 +441,13 @@ func TestSink(t *testing.T, s Sink) {
 			recs, ids := sinkRecords("in", round*300, 300)
 			b.Produce(t, recs...)
 			want = append(want, ids...)
+			// Counted before the start: a fast task may finish the round
+			// before the test looks again.
+			n := len(s.Written(t))
 			c, err := w.StartSink(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			n := len(s.Written(t))
 			waitFor(t, "progress before the crash", s.Timeout, func() bool { return len(s.Written(t)) > n })
 			c.Crash()
 		}
