@@ -3,11 +3,11 @@ package datagen
 import (
 	"context"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/cputime"
 )
 
 // BenchmarkPollOrders measures Poll of the orders quickstart, one task,
@@ -115,7 +115,7 @@ func BenchmarkPollAvroOrders(b *testing.B) {
 // clock says more about the neighbours than about the code.
 func benchPoll(b *testing.B, poll func() int) {
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	b.ResetTimer()
 	records := 0
 	for records < b.N {
@@ -123,15 +123,7 @@ func benchPoll(b *testing.B, poll func() int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-	if cpu := cpuTime() - cpu0; cpu > 0 {
+	if cpu := cputime.Process() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(records)/cpu.Seconds(), "records/cpu-s")
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,12 +5,12 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
 
+	"github.com/sluicehq/sluice/internal/cputime"
 	"github.com/sluicehq/sluice/internal/testdb"
 )
 
@@ -62,7 +62,7 @@ func BenchmarkPollStream(b *testing.B) {
 		}
 	}
 	b.ResetTimer()
-	c0 := cpuNow()
+	c0 := cputime.Process()
 	start := time.Now()
 	got := 0
 	for got < n {
@@ -73,14 +73,5 @@ func BenchmarkPollStream(b *testing.B) {
 		got += len(recs)
 	}
 	b.ReportMetric(float64(got)/time.Since(start).Seconds(), "events/s")
-	b.ReportMetric(float64(cpuNow()-c0)/float64(time.Since(start)), "poll-cpu/wall")
-}
-
-// cpuNow is the process's CPU time (user and system): next to the wall
-// time it shows whether Poll is CPU-bound (about 1 core: the binlog reader
-// and Poll do not overlap) or waits.
-func cpuNow() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(cputime.Process()-c0)/float64(time.Since(start)), "poll-cpu/wall")
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/dsl"
+	"github.com/sluicehq/sluice/internal/cputime"
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/serde"
@@ -98,7 +99,7 @@ type memSnapshot struct {
 func memNow() memSnapshot {
 	var m memSnapshot
 	runtime.ReadMemStats(&m.MemStats)
-	m.cpu = processCPU()
+	m.cpu = cputime.Process()
 	return m
 }
 

@@ -6,13 +6,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/internal/cputime"
 	"github.com/sluicehq/sluice/internal/testbroker"
 	"github.com/sluicehq/sluice/serde/avro"
 	"github.com/sluicehq/sluice/serde/registry"
@@ -92,7 +92,7 @@ func (e *benchEnv) run(b *testing.B, topo *core.Topology, out string) {
 	d.ReadOutput(out)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		if err := d.Pipe(e.inputs[i%len(e.inputs)]); err != nil {
 			b.Fatal(err)
@@ -103,16 +103,7 @@ func (e *benchEnv) run(b *testing.B, topo *core.Topology, out string) {
 	}
 	// The process's CPU time (garbage collection included) varies less
 	// than the wall time on a machine shared with other work.
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-// processCPU is the CPU time the process used, in nanoseconds.
-func processCPU() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 func benchPipelines(b *testing.B, goT func(avroRegistry, string) (*core.Topology, string, error), steps string) {
