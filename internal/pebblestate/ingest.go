@@ -104,80 +104,15 @@ func collectPointWrites(batch *pebble.Batch) ([]ingestEntry, bool, error) {
 // having done nothing, when the owner's writes hold other than point sets
 // and deletes (range deletions of window retention): the caller commits
 // the transaction as a batch.
-//
-// Unless commits sync (WithSync), the tables are written and ingested on a
-// goroutine of their own (an ingestion), while the owner goes on filling
-// the next run: writing the tables was 60% of the restoring goroutine's
-// time (`sluice bench --only restore --cpuprofile`). The owner's next use
-// of the DB waits for the ingestion first (settle), so every read and
-// every later commit sees it, in commit order; an ingestion that failed
-// fails that use and every later one.
 func (b *backend) commitByIngest() (bool, error) {
 	owner, ok, err := collectPointWrites(b.idx)
 	if !ok || err != nil {
 		return false, err
 	}
-	if b.wo == pebble.Sync {
-		return true, b.writeIngest(&b.run, owner)
-	}
-	// idx is reset when Commit returns: the ingestion gets copies of the
-	// owner's writes (a restore's are its few checkpoint keys).
-	for i := range owner {
-		owner[i].key, owner[i].value = bytes.Clone(owner[i].key), bytes.Clone(owner[i].value)
-	}
-	in := &ingestion{done: make(chan struct{}), run: b.run}
-	b.run, b.spare = b.spare, restoreRun{}
-	b.ingesting.Store(in)
-	go func() {
-		defer close(in.done)
-		in.err = b.writeIngest(&in.run, owner)
-		in.run.reset(true) // back to the owner as its next spare run
-	}()
-	return true, nil
-}
-
-// ingestion is a restore run being written into tables and ingested on a
-// goroutine of its own. The owner hands it the run and takes it back (as
-// its spare) once done is closed; err is set before that.
-type ingestion struct {
-	done chan struct{}
-	run  restoreRun
-	err  error
-}
-
-// settle waits, on the owner's goroutine, for the ingestion in progress and
-// takes its run back; it returns the error of a failed ingestion, then and
-// at every later call.
-func (b *backend) settle() error {
-	if in := b.ingesting.Load(); in != nil {
-		<-in.done
-		b.ingesting.Store(nil)
-		if in.err != nil && b.ingestErr == nil {
-			b.ingestErr = fmt.Errorf("state: commit restored data of %s: %w", b.dir, in.err)
-		}
-		b.spare = in.run
-	}
-	return b.ingestErr
-}
-
-// awaitIngest is settle for readers on other goroutines: it waits for the
-// ingestion in progress without taking anything back.
-func (b *backend) awaitIngest() error {
-	if in := b.ingesting.Load(); in != nil {
-		<-in.done
-		if in.err != nil {
-			return fmt.Errorf("state: commit restored data of %s: %w", b.dir, in.err)
-		}
-	}
-	return nil
-}
-
-// writeIngest writes run (sorted here) merged with the owner's writes into
-// tables and ingests them.
-func (b *backend) writeIngest(run *restoreRun, owner []ingestEntry) error {
 	// The run sorted (a changelog of increasing keys is already), then
 	// merged with the owner's few writes while the tables are written:
 	// of equal keys, the owner's write is the later one.
+	run := &b.run
 	run.sort()
 
 	var paths []string
@@ -259,17 +194,17 @@ func (b *backend) writeIngest(run *restoreRun, owner []ingestEntry) error {
 				w.Close()
 				w = nil
 			}
-			return err
+			return false, err
 		}
 	}
 	if err := finish(); err != nil {
-		return err
+		return false, err
 	}
 	if len(paths) == 0 {
-		return nil
+		return true, nil
 	}
 	if err := b.db.Ingest(context.Background(), paths); err != nil {
-		return fmt.Errorf("ingest restored tables: %w", err)
+		return false, fmt.Errorf("ingest restored tables: %w", err)
 	}
-	return nil
+	return true, nil
 }

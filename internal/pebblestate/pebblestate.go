@@ -22,7 +22,6 @@ package pebblestate
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -170,13 +169,6 @@ type backend struct {
 	// compactions rewrite them in the DB's format.
 	writerOpts sstable.WriterOptions
 	ingestSeq  int
-	// ingesting is the ingestion in progress (commitByIngest), nil if
-	// none; spare is the run buffers it handed back, for the next run;
-	// ingestErr is the first failed ingestion's error, returned by every
-	// later use.
-	ingesting atomic.Pointer[ingestion]
-	spare     restoreRun
-	ingestErr error
 
 	// pend mirrors the owner's point writes of the open transaction (latest
 	// per key; deleted: nil value with present set), so that Get serves
@@ -215,9 +207,6 @@ type backend struct {
 func (b *backend) indexed() (*pebble.Batch, error) {
 	if b.closed.Load() {
 		return nil, state.ErrClosed
-	}
-	if err := b.settle(); err != nil {
-		return nil, err
 	}
 	if b.bulk.Empty() && b.run.empty() {
 		return b.idx, nil
@@ -306,9 +295,6 @@ func (b *backend) droppedAt(key string) uint64 {
 func (b *backend) Get(key []byte) ([]byte, error) {
 	if b.closed.Load() {
 		return nil, state.ErrClosed
-	}
-	if err := b.settle(); err != nil {
-		return nil, err
 	}
 	if !b.pendOff && b.bulk.Empty() && b.run.empty() {
 		v, ok := b.pend[string(key)]
@@ -494,9 +480,6 @@ func (b *backend) Commit() error {
 	if b.closed.Load() {
 		return state.ErrClosed
 	}
-	if err := b.settle(); err != nil {
-		return err
-	}
 	var err error
 	var ingested bool
 	idxUsed, bulkUsed, runUsed := !b.idx.Empty(), !b.bulk.Empty(), !b.run.empty()
@@ -572,9 +555,6 @@ func (b *backend) reset(idxUsed, bulkUsed, runIngested bool) {
 	if runIngested || b.run.retained || !b.run.empty() {
 		b.run.reset(runIngested)
 	}
-	if !runIngested {
-		b.spare = restoreRun{}
-	}
 	if bulkUsed {
 		b.bulk.Close()
 		b.bulk = b.db.NewBatch()
@@ -604,7 +584,6 @@ func (b *backend) Close() error {
 	if b.closed.Load() {
 		return nil
 	}
-	ierr := b.settle()
 	b.closed.Store(true)
 	b.roMu.Lock()
 	for c := range b.ro {
@@ -620,7 +599,7 @@ func (b *backend) Close() error {
 	if err := b.db.Close(); err != nil {
 		return err
 	}
-	return errors.Join(ierr, ferr)
+	return ferr
 }
 
 func (b *backend) Destroy() error {
@@ -659,9 +638,6 @@ func (r committedReader) Get(key []byte) ([]byte, error) {
 	if r.b.closed.Load() {
 		return nil, state.ErrClosed
 	}
-	if err := r.b.awaitIngest(); err != nil {
-		return nil, err
-	}
 	return get(r.b.db.Get(key))
 }
 
@@ -670,9 +646,6 @@ func (r committedReader) NewCursor(lower, upper []byte) (stateengine.Cursor, err
 	defer r.b.closeMu.RUnlock()
 	if r.b.closed.Load() {
 		return nil, state.ErrClosed
-	}
-	if err := r.b.awaitIngest(); err != nil {
-		return nil, err
 	}
 	it, err := r.b.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
