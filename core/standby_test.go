@@ -79,13 +79,25 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// standbyOptions configures instance i of the counting application: exactly
+// once, a static member (instance id sby-<i>) with a 6 s session timeout,
+// so that an instance that crashes keeps its tasks until the timeout as
+// after a SIGKILL. The in-process instances (startStandbyInstance) and the
+// child processes of the SIGKILL tests (TestSigkillHelper) share it.
+func standbyOptions(t testing.TB, brokerAddr string, i int, stateDir string, restores RestoreListener) []Option {
+	return []Option{WithBrokers(brokerAddr), WithApplicationID("sby"), WithStateDir(stateDir),
+		WithProcessingGuarantee(ExactlyOnceV2), WithRestoreListener(restores), WithLogger(testLogger(t)),
+		WithApplicationServer(standbyServer(i)), WithInstanceID(fmt.Sprintf("sby-%d", i)), WithSessionTimeout(6 * time.Second),
+		WithKafkaOptions(kgo.HeartbeatInterval(100 * time.Millisecond))}
+}
+
+// standbyServer is the application server instance i advertises.
+func standbyServer(i int) string { return fmt.Sprintf("127.0.0.1:%d", 7001+i) }
+
 func startStandbyInstance(t testing.TB, b *testbroker.Broker, i int, opts ...Option) *standbyInstance {
 	t.Helper()
-	in := &standbyInstance{server: fmt.Sprintf("127.0.0.1:%d", 7001+i), restores: newRestoreRecorder(), done: make(chan struct{})}
-	all := append([]Option{WithBrokers(b.Addr()), WithApplicationID("sby"), WithStateDir(t.TempDir()),
-		WithProcessingGuarantee(ExactlyOnceV2), WithRestoreListener(in.restores), WithLogger(testLogger(t)),
-		WithApplicationServer(in.server), WithInstanceID(fmt.Sprintf("sby-%d", i)), WithSessionTimeout(6 * time.Second),
-		WithKafkaOptions(kgo.HeartbeatInterval(100 * time.Millisecond))}, opts...)
+	in := &standbyInstance{server: standbyServer(i), restores: newRestoreRecorder(), done: make(chan struct{})}
+	all := append(standbyOptions(t, b.Addr(), i, t.TempDir(), in.restores), opts...)
 	app, err := New(countTopology(t), all...)
 	if err != nil {
 		t.Fatal(err)
