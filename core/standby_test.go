@@ -444,6 +444,27 @@ func TestPlaceStateful(t *testing.T) {
 	}
 }
 
+// A task kept from the balancer's choice schedules the probing rebalance
+// that moves it later even when no warm-up replica is added for it: the
+// chosen instance holds the task's standby already, which warms it up.
+func TestPlaceWarmupsProbesWithStandby(t *testing.T) {
+	b := &taskBalancer{maxWarmups: 2, probingInterval: time.Minute, log: testLogger(t)}
+	procB := processID{2}
+	t00 := TaskID{0, 0}
+	hosts := map[processID]*hostAssignment{procB: {process: procB, standby: []TaskID{t00}}}
+	b.placeWarmups([]warmup{{t00, procB}}, hosts)
+	if got := hosts[procB].standby; len(got) != 1 {
+		t.Errorf("standbys of B %v, want only [0_0] (its standby is the warm-up)", got)
+	}
+	if b.probeAt.Load() == 0 {
+		t.Error("no probing rebalance scheduled: the task would never move to B")
+	}
+	b.placeWarmups(nil, hosts)
+	if b.probeAt.Load() != 0 {
+		t.Error("probing rebalance still scheduled with no task kept from the balancer's choice")
+	}
+}
+
 // The checkpoints of task directories left by an earlier run are reported
 // as offset sums before the first join.
 func TestStandbyScanLocalState(t *testing.T) {
