@@ -53,6 +53,7 @@ const (
 	sigkillInstanceEnv = "SLUICE_SIGKILL_INSTANCE" // instance number (standbyOptions)
 	sigkillStandbysEnv = "SLUICE_SIGKILL_STANDBYS" // num.standby.replicas
 	sigkillLagEnv      = "SLUICE_SIGKILL_LAG"      // acceptable.recovery.lag; the default without it
+	sigkillProbingEnv  = "SLUICE_SIGKILL_PROBING"  // probing.rebalance.interval (a Go duration); the default without it
 )
 
 // TestSigkillHelper is not a test: it is the child process of the SIGKILL
@@ -81,6 +82,13 @@ func TestSigkillHelper(t *testing.T) {
 		}
 		opts = append(opts, WithAcceptableRecoveryLag(lag))
 	}
+	if v := os.Getenv(sigkillProbingEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("%s: %v", sigkillProbingEnv, err)
+		}
+		opts = append(opts, WithProbingRebalanceInterval(d))
+	}
 	app, err := New(countTopology(t), opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +107,9 @@ func TestSigkillHelper(t *testing.T) {
 	}()
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
-	tick := time.NewTicker(20 * time.Millisecond)
+	// Polled every 10 ms: the failover benchmark times the survivor's
+	// rebalance from its line.
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	var (
 		state      State
@@ -237,6 +247,7 @@ type sigkillRestore struct {
 	restored   int64
 	ended      bool
 	at         time.Time // OnRestoreStart, by the child's clock
+	endedAt    time.Time // OnRestoreEnd
 }
 
 // sigkillChild is the parent's handle on one child process: the child's
@@ -263,8 +274,8 @@ type sigkillReport struct {
 	standby     []TaskID
 	positions   map[TaskID]int64 // standby task -> changelog position
 	restores    []sigkillRestore // in the order they started
-	rebalances  int64
-	rebalanceAt time.Time
+	rebalances  int64            // the count in the latest rebalance line
+	rebalanceAt []time.Time      // when the child saw the count change, per line
 }
 
 // sigkillConfig is a child's configuration (see the environment variables
@@ -272,7 +283,8 @@ type sigkillReport struct {
 type sigkillConfig struct {
 	instance int
 	standbys int
-	lag      int64 // 0: the default acceptable recovery lag
+	lag      int64         // 0: the default acceptable recovery lag
+	probing  time.Duration // 0: the default probing rebalance interval
 }
 
 // startSigkillChild starts instance cfg.instance of the counting
@@ -288,6 +300,9 @@ func startSigkillChild(t testing.TB, b *testbroker.Broker, cfg sigkillConfig) *s
 		sigkillStandbysEnv+"="+strconv.Itoa(cfg.standbys))
 	if cfg.lag > 0 {
 		c.cmd.Env = append(c.cmd.Env, sigkillLagEnv+"="+strconv.FormatInt(cfg.lag, 10))
+	}
+	if cfg.probing > 0 {
+		c.cmd.Env = append(c.cmd.Env, sigkillProbingEnv+"="+cfg.probing.String())
 	}
 	// The child stops when its stdin closes: when this process exits,
 	// however it exits, no child is left running.
@@ -383,7 +398,8 @@ func (c *sigkillChild) handle(line string) {
 	case "standby":
 		c.report.positions[task()] = num("pos")
 	case "rebalance":
-		c.report.rebalances, c.report.rebalanceAt = num("n"), at
+		c.report.rebalances = num("n")
+		c.report.rebalanceAt = append(c.report.rebalanceAt, at)
 	case "restore-start":
 		c.report.restores = append(c.report.restores, sigkillRestore{task: task(), start: num("start"), end: num("end"), at: at})
 	case "restore-batch", "restore-end":
@@ -393,7 +409,7 @@ func (c *sigkillChild) handle(line string) {
 				if fields[0] == "restore-batch" {
 					r.restored += num("n")
 				} else {
-					r.ended = true
+					r.ended, r.endedAt = true, at
 				}
 				break
 			}
@@ -407,6 +423,7 @@ func (c *sigkillChild) snapshot() sigkillReport {
 	defer c.mu.Unlock()
 	s := c.report
 	s.active, s.standby, s.restores = slices.Clone(s.active), slices.Clone(s.standby), slices.Clone(s.restores)
+	s.rebalanceAt = slices.Clone(s.rebalanceAt)
 	s.positions = maps.Clone(s.positions)
 	return s
 }
