@@ -249,13 +249,13 @@ func failoverSigkillOnce(b *testing.B, keys, standbys int) {
 		pos, ok := g[survivor].snapshot().positions[task]
 		return ok && pos >= int64(keys/failoverPartitions)
 	})
-	// Kill when the victim has no transaction open. A transaction open at
-	// the kill (one with offsets, as after the rebalance that just placed
-	// the tasks) holds the victim's task back until the broker aborts it
-	// at the transaction timeout (10 s): the survivor's stable-offset fetch
-	// waits for it, standby or not, so the failover would measure the
-	// timeout. The victim is idle here and ends its transaction within a
-	// commit interval.
+	// Kill when the victim has no transaction open: the failover of an
+	// idle instance. A transaction open at the kill holds the last stable
+	// offset of the victim's output partitions until the broker aborts it
+	// at the transaction timeout (10 s), standby or not, so a busy
+	// victim's failover measures that timeout (TestSigkillStandbyFailover
+	// kills one mid-transaction). The victim is idle here and ends a
+	// transaction within a commit interval.
 	adm := kadm.NewClient(cl)
 	txnID := fmt.Sprintf("sby-sby-%d-1", victim) // the application id, its instance id, the thread
 	g.waitUntil(b, "no transaction of the victim open", time.Minute, func() bool {
