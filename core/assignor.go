@@ -194,8 +194,13 @@ type warmup struct {
 
 // placeWarmups adds warm-up replicas after the standbys: up to
 // max.warmup.replicas, on instances that do not hold the task as standby
-// already. With any placed, this instance (the leader) forces a probing
-// rebalance after the interval.
+// already (there the standby warms the task up). With any task kept from
+// the balancer's choice, this instance (the leader) forces a probing
+// rebalance after the interval, as Kafka Streams does whenever task
+// movements are pending: also when the chosen instance's standby is the
+// warm-up, or when no warm-up slot was left, or the task would stay on the
+// caught-up instance for good (seen with one standby replica: an instance
+// joining a running one got every task as a standby and none as active).
 func (b *taskBalancer) placeWarmups(warmups []warmup, hosts map[processID]*hostAssignment) {
 	n := 0
 	for _, w := range warmups {
@@ -207,7 +212,7 @@ func (b *taskBalancer) placeWarmups(warmups []warmup, hosts map[processID]*hostA
 		n++
 		b.log.Info("sluice: warm-up replica assigned; the task moves there once its state caught up", "task", w.id)
 	}
-	if n > 0 {
+	if len(warmups) > 0 {
 		b.probeAt.Store(time.Now().Add(b.probingInterval).UnixNano())
 	} else {
 		b.probeAt.Store(0)

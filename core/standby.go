@@ -180,7 +180,8 @@ func (r *standbyRunner) reconcile() {
 		return
 	}
 	cfg := r.app.cfg
-	opts := []kgo.Opt{kgo.FetchMaxBytes(cfg.fetchMaxBytes), kgo.FetchMaxPartitionBytes(max(cfg.partitionFetchBytes, restorePartitionFetchBytes))}
+	opts := []kgo.Opt{kgo.FetchMaxBytes(cfg.fetchMaxBytes), kgo.FetchMaxPartitionBytes(max(cfg.partitionFetchBytes, restorePartitionFetchBytes)),
+		kgo.FetchMaxWait(fetchMaxWait)}
 	opts = append(opts, cfg.kgoOpts...)
 	opts = append(opts, kgo.SeedBrokers(cfg.brokers...), kgo.ClientID(cfg.appID+"-standby"),
 		kgo.ConsumePartitions(add), kgo.KeepControlRecords(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))

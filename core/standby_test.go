@@ -79,13 +79,25 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// standbyOptions configures instance i of the counting application: exactly
+// once, a static member (instance id sby-<i>) with a 6 s session timeout,
+// so that an instance that crashes keeps its tasks until the timeout as
+// after a SIGKILL. The in-process instances (startStandbyInstance) and the
+// child processes of the SIGKILL tests (TestSigkillHelper) share it.
+func standbyOptions(t testing.TB, brokerAddr string, i int, stateDir string, restores RestoreListener) []Option {
+	return []Option{WithBrokers(brokerAddr), WithApplicationID("sby"), WithStateDir(stateDir),
+		WithProcessingGuarantee(ExactlyOnceV2), WithRestoreListener(restores), WithLogger(testLogger(t)),
+		WithApplicationServer(standbyServer(i)), WithInstanceID(fmt.Sprintf("sby-%d", i)), WithSessionTimeout(6 * time.Second),
+		WithKafkaOptions(kgo.HeartbeatInterval(100 * time.Millisecond))}
+}
+
+// standbyServer is the application server instance i advertises.
+func standbyServer(i int) string { return fmt.Sprintf("127.0.0.1:%d", 7001+i) }
+
 func startStandbyInstance(t testing.TB, b *testbroker.Broker, i int, opts ...Option) *standbyInstance {
 	t.Helper()
-	in := &standbyInstance{server: fmt.Sprintf("127.0.0.1:%d", 7001+i), restores: newRestoreRecorder(), done: make(chan struct{})}
-	all := append([]Option{WithBrokers(b.Addr()), WithApplicationID("sby"), WithStateDir(t.TempDir()),
-		WithProcessingGuarantee(ExactlyOnceV2), WithRestoreListener(in.restores), WithLogger(testLogger(t)),
-		WithApplicationServer(in.server), WithInstanceID(fmt.Sprintf("sby-%d", i)), WithSessionTimeout(6 * time.Second),
-		WithKafkaOptions(kgo.HeartbeatInterval(100 * time.Millisecond))}, opts...)
+	in := &standbyInstance{server: standbyServer(i), restores: newRestoreRecorder(), done: make(chan struct{})}
+	all := append(standbyOptions(t, b.Addr(), i, t.TempDir(), in.restores), opts...)
 	app, err := New(countTopology(t), all...)
 	if err != nil {
 		t.Fatal(err)
@@ -429,6 +441,27 @@ func TestPlaceStateful(t *testing.T) {
 	}
 	if !containsTask(hosts[procB].standby, t01) {
 		t.Errorf("standby of 0_1 not on the caught-up instance B: %+v", hosts)
+	}
+}
+
+// A task kept from the balancer's choice schedules the probing rebalance
+// that moves it later even when no warm-up replica is added for it: the
+// chosen instance holds the task's standby already, which warms it up.
+func TestPlaceWarmupsProbesWithStandby(t *testing.T) {
+	b := &taskBalancer{maxWarmups: 2, probingInterval: time.Minute, log: testLogger(t)}
+	procB := processID{2}
+	t00 := TaskID{0, 0}
+	hosts := map[processID]*hostAssignment{procB: {process: procB, standby: []TaskID{t00}}}
+	b.placeWarmups([]warmup{{t00, procB}}, hosts)
+	if got := hosts[procB].standby; len(got) != 1 {
+		t.Errorf("standbys of B %v, want only [0_0] (its standby is the warm-up)", got)
+	}
+	if b.probeAt.Load() == 0 {
+		t.Error("no probing rebalance scheduled: the task would never move to B")
+	}
+	b.placeWarmups(nil, hosts)
+	if b.probeAt.Load() != 0 {
+		t.Error("probing rebalance still scheduled with no task kept from the balancer's choice")
 	}
 }
 

@@ -67,6 +67,17 @@ type thread struct {
 	series threadSeries
 }
 
+// fetchMaxWait is how long the broker may hold a fetch that finds no data:
+// Kafka's fetch.max.wait.ms default, 500 ms, not franz-go's 5 s. A
+// partition newly assigned to a consumer (a task that moved in a
+// rebalance, a standby's changelog) is fetched only from the next fetch
+// request, after the one in flight returned: with 5 s, a task taken over
+// after a crash waited up to 5 s more for its input, standby or not
+// (BenchmarkFailoverSigkill: 10 s from SIGKILL to output with a 6 s session
+// timeout and a standby at the changelog end). The stream threads and the
+// standby consumer use it; WithKafkaOptions(kgo.FetchMaxWait(d)) overrides.
+const fetchMaxWait = 500 * time.Millisecond
+
 func newThread(app *App, idx int) (*thread, error) {
 	cfg := app.cfg
 	t := &thread{app: app, cfg: cfg, idx: idx, eos: cfg.guarantee == ExactlyOnceV2, tasks: map[TaskID]*task{}}
@@ -75,10 +86,10 @@ func newThread(app *App, idx int) (*thread, error) {
 		openEngine: app.openEngine, cache: &cacheBudget{max: cfg.cacheMaxBytes / cfg.threads}, globals: app.globals,
 		records: &recordPool{}, fail: app.state.fail}
 
-	// The memory settings come first so that WithKafkaOptions can
-	// override them with franz-go's own options.
+	// The memory settings and the fetch wait come first so that
+	// WithKafkaOptions can override them with franz-go's own options.
 	opts := []kgo.Opt{kgo.FetchMaxBytes(cfg.fetchMaxBytes), kgo.FetchMaxPartitionBytes(cfg.partitionFetchBytes),
-		kgo.MaxBufferedRecords(cfg.maxBufferedRecords)}
+		kgo.MaxBufferedRecords(cfg.maxBufferedRecords), kgo.FetchMaxWait(fetchMaxWait)}
 	opts = append(opts, cfg.kgoOpts...)
 	opts = append(opts,
 		kgo.SeedBrokers(cfg.brokers...),
