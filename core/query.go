@@ -404,8 +404,8 @@ type mergedIterator struct {
 	its   []state.Iterator
 	parts []int32 // the partition of each of its; all partitions read
 	srcs  []PartitionSource
-	live  []bool  // its[i] has a current entry
-	cur   int     // index of the current entry, -1 before the first / after the end
+	live  []bool // its[i] has a current entry
+	cur   int    // index of the current entry, -1 before the first / after the end
 	err   error
 }
 
