@@ -16,7 +16,10 @@ import (
 // data only: what the stores held at the last commit of their task (the
 // read-only engine views never show a task's uncommitted writes, and the
 // record cache is flushed before every commit). A store's partitions are
-// queryable once their task is assigned to this instance and restored.
+// queryable once their task is assigned to this instance and restored;
+// with WithStaleStores, also the partitions this instance holds as a
+// standby replica or as an active task still restoring, which report
+// their lag (PartitionSource, App.AllLocalStorePartitionLags).
 //
 // A key lives in partition murmur2(serialized key) mod the store's task
 // count (the partition count of its sub-topology's input topics, which is
@@ -332,7 +335,8 @@ func (kq *KeyValueQuery[K, V]) Lookup(k K) (KeyValueResult[V], error) {
 
 // Range iterates the keys from from to to, both included (as Kafka
 // Streams' range), in serialized-key byte order, merged across the local
-// partitions. Only local partitions are read.
+// partitions. Only local partitions are read (with WithStaleStores,
+// standby and restoring ones included; see the iterator's Source).
 func (kq *KeyValueQuery[K, V]) Range(from, to K) (*KeyValueIterator[K, V], error) {
 	fb, err := serializeKey(kq.q, kq.keys, from)
 	if err != nil {
