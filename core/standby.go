@@ -55,6 +55,7 @@ type standbyRunner struct {
 	onDisk   map[TaskID]int64      // checkpoint offset sums of closed tasks' persistent state
 	cl       *kgo.Client           // the changelog consumer, created with its first partitions
 	lastSave time.Time
+	endsAt   time.Time // run's goroutine only: when learnEnds may list again after a failure
 	closed   bool
 }
 
@@ -366,8 +367,11 @@ func (r *standbyRunner) closeTask(tk *task, why string) {
 // end is not known yet (just opened), for the lag that stale queries
 // report; later the fetches keep them current. The listing runs without
 // mu: it only stores into the changelogs' atomics, harmless on a task
-// closed meanwhile. A failed listing is retried on the next call.
+// closed meanwhile. A failed listing is retried after standbyRetry.
 func (r *standbyRunner) learnEnds(ctx context.Context) {
+	if time.Now().Before(r.endsAt) {
+		return
+	}
 	r.mu.Lock()
 	var unknown []*changelog
 	topics := map[string]bool{}
@@ -392,11 +396,12 @@ func (r *standbyRunner) learnEnds(ctx context.Context) {
 	ends, err := r.app.listChangelogEnds(ctx, names)
 	if err != nil {
 		r.env.log.Debug("sluice: list standby changelog ends; retrying", "err", err)
+		r.endsAt = time.Now().Add(standbyRetry)
 		return
 	}
 	for _, cl := range unknown {
-		if end, ok := ends.Lookup(cl.topic, cl.partition); ok && end.Err == nil && cl.queryEnd.Load() < 0 {
-			cl.queryEnd.Store(end.Offset)
+		if end, ok := ends.Lookup(cl.topic, cl.partition); ok && end.Err == nil {
+			cl.queryEnd.CompareAndSwap(-1, end.Offset) // unless a fetch told it first
 		}
 	}
 }
