@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -217,6 +218,38 @@ func TestStaleStoreQueries(t *testing.T) {
 	}
 	if a := staleGet(t, base(standby)+"?stale=maybe"); a.status != http.StatusBadRequest {
 		t.Errorf("GET ?stale=maybe: %+v, want 400", a)
+	}
+	// A local scan with stale reads the standby partition too, marked.
+	for _, stale := range []bool{false, true} {
+		url := "http://" + standby.server + "/stores/counts?route=local"
+		if stale {
+			url += "&stale=true"
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var scan struct {
+			Entries    []staleAnswer `json:"entries"`
+			Partitions []int32       `json:"partitions"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&scan)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d, %v", url, resp.StatusCode, err)
+		}
+		found := false
+		for _, e := range scan.Entries {
+			if e.Key == key {
+				found = true
+			}
+			if (*e.Part == p && e.Replica != "standby") || (e.Replica != "") != (e.Lag != nil) || (!stale && e.Replica != "") {
+				t.Errorf("GET %s: entry %s of partition %d with replica %q, lag %v", url, e.Key, *e.Part, e.Replica, e.Lag)
+			}
+		}
+		if found != stale || slices.Contains(scan.Partitions, p) != stale {
+			t.Errorf("GET %s: key %s found %v, partitions %v; want partition %d read only with stale", url, key, found, scan.Partitions, p)
+		}
 	}
 
 	// The active owner unreachable: a stale lookup on the instance without
