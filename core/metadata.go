@@ -341,3 +341,20 @@ func (t *thread) publishTasks() {
 	sort.Slice(tt.active, func(i, j int) bool { return taskLess(tt.active[i].TaskID, tt.active[j].TaskID) })
 	t.app.threadTasks[t.idx].Store(tt)
 }
+
+// standbyServers are the application.servers of the other instances with
+// a standby of partition p of q's store, in the task map's order.
+func (a *App) standbyServers(q *storeQuery, p int32) []string {
+	out := []string{}
+	info := a.balancer.latest.Load()
+	if info == nil {
+		return out
+	}
+	id := TaskID{Subtopology: q.sub.id, Partition: p}
+	for _, h := range info.hosts {
+		if h.process != a.process && h.server != "" && containsTask(h.standby, id) {
+			out = append(out, h.server)
+		}
+	}
+	return out
+}

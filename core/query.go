@@ -16,7 +16,10 @@ import (
 // data only: what the stores held at the last commit of their task (the
 // read-only engine views never show a task's uncommitted writes, and the
 // record cache is flushed before every commit). A store's partitions are
-// queryable once their task is assigned to this instance and restored.
+// queryable once their task is assigned to this instance and restored;
+// with WithStaleStores, also the partitions this instance holds as a
+// standby replica or as an active task still restoring, which report
+// their lag (PartitionSource, App.AllLocalStorePartitionLags).
 //
 // A key lives in partition murmur2(serialized key) mod the store's task
 // count (the partition count of its sub-topology's input topics, which is
@@ -28,9 +31,10 @@ import (
 
 // ErrNotLocal is returned by key lookups when the key's partition of the
 // store is not held by this instance: another instance of the application
-// holds it, or the task is still restoring, or a rebalance is moving it.
-// Ask the instance that holds it, or retry later. It comes wrapped in a
-// *NotLocalError naming the partition.
+// holds it, or the task is still restoring, or a rebalance is moving it
+// (with WithStaleStores: this instance has neither the active task nor a
+// standby of it). Ask the instance that holds it, or retry later. It
+// comes wrapped in a *NotLocalError naming the partition.
 var ErrNotLocal = errors.New("core: store partition is not local to this instance")
 
 // NotLocalError is the error key lookups return for a key whose partition
@@ -60,7 +64,63 @@ type QueryOption func(*queryConfig)
 
 type queryConfig struct {
 	timestamped bool
+	stale       bool
 }
+
+// WithStaleStores lets the query also read the partitions this instance
+// holds as a standby replica (WithNumStandbyReplicas) or as an active task
+// that is still restoring, when the partition is not active and running
+// here (Kafka Streams' StoreQueryParameters#enableStaleStores). Such a
+// copy serves the data committed to it so far, which may be behind the
+// active task's: the reads report where they stand in the changelog
+// (KeyValueQuery.Lookup, the iterators' Source; App.AllLocalStorePartitionLags
+// lists every local partition's lag). A partition active and running here
+// is always read from the active task. Default: only active, restored
+// partitions are read, and a key elsewhere returns ErrNotLocal.
+func WithStaleStores() QueryOption { return func(c *queryConfig) { c.stale = true } }
+
+// LagInfo is how far a local copy of a store partition is behind the end
+// of its changelog (Kafka Streams' LagInfo).
+type LagInfo struct {
+	// CurrentOffsetPosition is the changelog offset up to which the copy's
+	// committed data (what queries see) has applied the changelog
+	// (currentOffsetPosition).
+	CurrentOffsetPosition int64 `json:"currentOffsetPosition"`
+	// EndOffsetPosition is the changelog's end offset (the last stable
+	// offset under exactly_once_v2), -1 when not known yet
+	// (endOffsetPosition).
+	EndOffsetPosition int64 `json:"endOffsetPosition"`
+	// OffsetLag is EndOffsetPosition - CurrentOffsetPosition, at least 0;
+	// -1 when the end is not known yet (offsetLag). It counts offsets, not
+	// records: transaction markers and compacted records count too.
+	OffsetLag int64 `json:"offsetLag"`
+}
+
+func newLagInfo(pos, end int64) LagInfo {
+	if end < 0 {
+		return LagInfo{CurrentOffsetPosition: pos, EndOffsetPosition: -1, OffsetLag: -1}
+	}
+	end = max(end, pos)
+	return LagInfo{CurrentOffsetPosition: pos, EndOffsetPosition: end, OffsetLag: end - pos}
+}
+
+// PartitionSource says which local copy of a store partition a query read.
+type PartitionSource struct {
+	Partition int32
+	// Standby: a standby replica of the partition's task; Restoring: the
+	// active task, still restoring. Both only with WithStaleStores; both
+	// false for the active task, restored and running.
+	Standby, Restoring bool
+	// Lag is, for a standby or restoring copy, the lag of the data read
+	// (as of the copy's last commit and the end offset its owner last
+	// learned, so a few commit intervals may pass before it reaches 0
+	// after the copy caught up); zero for the active task.
+	Lag LagInfo
+}
+
+// Stale reports whether the partition was read from a standby or
+// restoring copy, which may be behind the active task.
+func (s PartitionSource) Stale() bool { return s.Standby || s.Restoring }
 
 // WithTimestampedValues reads values in Kafka Streams' ValueAndTimestamp
 // layout ([8-byte big-endian timestamp][value]), the layout of the DSL's
@@ -79,6 +139,7 @@ type storeQuery struct {
 	sub         *subtopology
 	topic       string // the serde topic: the store's changelog topic name
 	timestamped bool
+	stale       bool // WithStaleStores
 }
 
 func newStoreQuery(app *App, store string, kind StoreKind, opts []QueryOption) (*storeQuery, error) {
@@ -96,7 +157,7 @@ func newStoreQuery(app *App, store string, kind StoreKind, opts []QueryOption) (
 	if spec.Kind != kind {
 		return nil, fmt.Errorf("%w: %q is a %s store, queried as %s", ErrUnknownStore, store, spec.Kind, kind)
 	}
-	q := &storeQuery{app: app, store: store, kind: kind, topic: ChangelogTopic(app.cfg.appID, store), timestamped: cfg.timestamped}
+	q := &storeQuery{app: app, store: store, kind: kind, topic: ChangelogTopic(app.cfg.appID, store), timestamped: cfg.timestamped, stale: cfg.stale}
 	for _, st := range app.subs {
 		if containsString(st.stores, store) {
 			q.sub = st
@@ -142,19 +203,16 @@ func keyPartition(key []byte, partitions int32) int32 {
 	return int32(kpart.ForKey(key, int(partitions)))
 }
 
-// engineFor returns the local read-only engine of the key's partition.
-func (q *storeQuery) engineFor(key []byte) (int32, state.ReadOnlyEngine, error) {
+// engineFor returns the local instance of the key's partition.
+func (q *storeQuery) engineFor(key []byte) (int32, localStore, error) {
 	p, err := q.partitionOf(key)
 	if err != nil {
-		return 0, nil, err
+		return 0, localStore{}, err
 	}
-	ps, ls := q.app.queryable.partitions(q.store)
-	for i, lp := range ps {
-		if lp == p {
-			return p, ls[i].engine, nil
-		}
+	if l, ok := q.app.queryable.partition(q.store, p, q.stale); ok {
+		return p, l, nil
 	}
-	return p, nil, &NotLocalError{Store: q.store, Partition: p}
+	return p, localStore{}, &NotLocalError{Store: q.store, Partition: p}
 }
 
 // value splits a stored value into the value bytes and its timestamp
@@ -216,43 +274,69 @@ func (kq *KeyValueQuery[K, V]) Partition(k K) (int32, error) {
 // Get returns k's committed value. It returns ErrNotLocal (wrapped) when
 // k's partition is not held by this instance.
 func (kq *KeyValueQuery[K, V]) Get(k K) (v V, found bool, err error) {
-	v, _, found, err = kq.GetWithTimestamp(k)
-	return v, found, err
+	r, err := kq.Lookup(k)
+	return r.Value, r.Found, err
 }
 
 // GetWithTimestamp is Get, also returning the value's timestamp (epoch
 // milliseconds; -1 without WithTimestampedValues).
 func (kq *KeyValueQuery[K, V]) GetWithTimestamp(k K) (v V, ts int64, found bool, err error) {
+	r, err := kq.Lookup(k)
+	return r.Value, r.Timestamp, r.Found, err
+}
+
+// KeyValueResult is a key lookup's answer (KeyValueQuery.Lookup).
+type KeyValueResult[V any] struct {
+	Value V
+	// Timestamp is the value's timestamp (epoch milliseconds; -1 without
+	// WithTimestampedValues).
+	Timestamp int64
+	Found     bool
+	// Source is the partition read, and with WithStaleStores whether a
+	// standby or restoring copy answered, with its lag.
+	Source PartitionSource
+}
+
+// Lookup is Get, also saying where the value was read: the key's
+// partition, and with WithStaleStores whether a standby replica or a
+// restoring active task answered and how far it is behind its changelog.
+// Source is set even when the key is not found.
+func (kq *KeyValueQuery[K, V]) Lookup(k K) (KeyValueResult[V], error) {
+	var r KeyValueResult[V]
 	q := kq.q
 	kb, err := serializeKey(q, kq.keys, k)
 	if err != nil {
-		return v, 0, false, err
+		return r, err
 	}
-	_, eng, err := q.engineFor(kb)
+	p, l, err := q.engineFor(kb)
 	if err != nil {
-		return v, 0, false, err
+		return r, err
 	}
-	st, err := eng.KeyValue(q.store)
+	st, err := l.engine.KeyValue(q.store)
 	if err != nil {
-		return v, 0, false, fmt.Errorf("core: query store %q: %w", q.store, err)
+		return r, fmt.Errorf("core: query store %q: %w", q.store, err)
 	}
+	// The lag before the read: the data read is at least this current.
+	r.Source = l.source(p)
 	raw, err := st.Get(kb)
 	if err != nil || raw == nil {
-		return v, 0, false, err
+		return r, err
 	}
 	vb, ts, err := q.value(raw)
 	if err != nil {
-		return v, 0, false, err
+		return r, err
 	}
-	if v, err = kq.values.Deserialize(q.topic, vb); err != nil {
-		return v, 0, false, fmt.Errorf("core: query store %q: deserialize value: %w", q.store, err)
+	if r.Value, err = kq.values.Deserialize(q.topic, vb); err != nil {
+		return r, fmt.Errorf("core: query store %q: deserialize value: %w", q.store, err)
 	}
-	return v, ts, true, nil
+	r.Timestamp, r.Found = ts, true
+	return r, nil
 }
 
 // Range iterates the keys from from to to, both included (as Kafka
 // Streams' range), in serialized-key byte order, merged across the local
-// partitions. Only local partitions are read.
+// partitions. Only local partitions are read (with WithStaleStores,
+// standby and restoring ones included; see the iterator's Source).
 func (kq *KeyValueQuery[K, V]) Range(from, to K) (*KeyValueIterator[K, V], error) {
 	fb, err := serializeKey(kq.q, kq.keys, from)
 	if err != nil {
@@ -287,7 +371,7 @@ func (q *storeQuery) rangeRaw(from, to []byte, bounded bool) (*mergedIterator, e
 		upper = append(bytes.Clone(to), 0) // the successor of to: includes to
 	}
 	m := &mergedIterator{q: q}
-	ps, ls := q.app.queryable.partitions(q.store)
+	ps, ls := q.app.queryable.partitions(q.store, q.stale)
 	if bounded && from != nil && upper != nil && bytes.Compare(from, upper) >= 0 {
 		// An empty range (from after to): nothing to read, but the
 		// partitions still count as read (see QueryHandler's fan-out).
@@ -312,6 +396,7 @@ func (q *storeQuery) rangeRaw(from, to []byte, bounded bool) (*mergedIterator, e
 		}
 		m.its = append(m.its, it)
 		m.parts = append(m.parts, ps[i])
+		m.srcs = append(m.srcs, l.source(ps[i]))
 	}
 	return m, nil
 }
@@ -322,8 +407,9 @@ type mergedIterator struct {
 	q     *storeQuery
 	its   []state.Iterator
 	parts []int32 // the partition of each of its; all partitions read
-	live  []bool  // its[i] has a current entry
-	cur   int     // index of the current entry, -1 before the first / after the end
+	srcs  []PartitionSource
+	live  []bool // its[i] has a current entry
+	cur   int    // index of the current entry, -1 before the first / after the end
 	err   error
 }
 
@@ -413,6 +499,11 @@ func (it *KeyValueIterator[K, V]) Timestamp() int64 { return it.ts }
 // Partition is the store partition the current entry was read from.
 func (it *KeyValueIterator[K, V]) Partition() int32 { return it.raw.partition() }
 
+// Source is where the current entry was read from: its partition, and
+// with WithStaleStores whether from a standby or restoring copy, with the
+// copy's lag when the iterator was opened.
+func (it *KeyValueIterator[K, V]) Source() PartitionSource { return it.raw.srcs[it.raw.cur] }
+
 // Err returns the first decoding or store error.
 func (it *KeyValueIterator[K, V]) Err() error {
 	if it.err != nil {
@@ -477,27 +568,29 @@ func (wq *WindowQuery[K, V]) FetchRange(k K, from, to int64) (*WindowIterator[K,
 	if err != nil {
 		return nil, err
 	}
-	p, _ := wq.q.partitionOf(kb)
+	src := st.src
 	it, err := st.FetchRange(kb, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("core: query store %q: %w", wq.q.store, err)
 	}
-	return &WindowIterator[K, V]{its: []state.WindowIterator{it}, parts: []int32{p}, wq: wq}, nil
+	return &WindowIterator[K, V]{its: []state.WindowIterator{it}, parts: []int32{src.Partition}, srcs: []PartitionSource{src}, wq: wq}, nil
 }
 
 // FetchAll iterates every key's windows with start in [from, to] in the
 // local partitions, partition after partition.
 func (wq *WindowQuery[K, V]) FetchAll(from, to int64) (*WindowIterator[K, V], error) {
 	q := wq.q
-	ps, ls := q.app.queryable.partitions(q.store)
+	ps, ls := q.app.queryable.partitions(q.store, q.stale)
 	out := &WindowIterator[K, V]{wq: wq}
 	for i, l := range ls {
+		src := l.source(ps[i])
 		st, err := l.engine.Window(q.store)
 		if err == nil {
 			var it state.WindowIterator
 			if it, err = st.FetchAll(from, to); err == nil {
 				out.its = append(out.its, it)
 				out.parts = append(out.parts, ps[i])
+				out.srcs = append(out.srcs, src)
 				continue
 			}
 		}
@@ -507,20 +600,26 @@ func (wq *WindowQuery[K, V]) FetchAll(from, to int64) (*WindowIterator[K, V], er
 	return out, nil
 }
 
-func (wq *WindowQuery[K, V]) local(k K) (state.ReadOnlyWindowStore, []byte, error) {
+// localWindow is the local window store holding a key, and where it is.
+type localWindow struct {
+	state.ReadOnlyWindowStore
+	src PartitionSource
+}
+
+func (wq *WindowQuery[K, V]) local(k K) (localWindow, []byte, error) {
 	kb, err := serializeKey(wq.q, wq.keys, k)
 	if err != nil {
-		return nil, nil, err
+		return localWindow{}, nil, err
 	}
-	_, eng, err := wq.q.engineFor(kb)
+	p, l, err := wq.q.engineFor(kb)
 	if err != nil {
-		return nil, nil, err
+		return localWindow{}, nil, err
 	}
-	st, err := eng.Window(wq.q.store)
+	st, err := l.engine.Window(wq.q.store)
 	if err != nil {
-		return nil, nil, fmt.Errorf("core: query store %q: %w", wq.q.store, err)
+		return localWindow{}, nil, fmt.Errorf("core: query store %q: %w", wq.q.store, err)
 	}
-	return st, kb, nil
+	return localWindow{st, l.source(p)}, kb, nil
 }
 
 // WindowIterator walks windows of a window query. Use it from one
@@ -528,6 +627,7 @@ func (wq *WindowQuery[K, V]) local(k K) (state.ReadOnlyWindowStore, []byte, erro
 type WindowIterator[K, V any] struct {
 	its   []state.WindowIterator
 	parts []int32
+	srcs  []PartitionSource
 	i     int
 	wq    *WindowQuery[K, V]
 	key   K
@@ -576,6 +676,11 @@ func (it *WindowIterator[K, V]) WindowStart() int64 { return it.its[it.i].Window
 func (it *WindowIterator[K, V]) Value() V           { return it.value }
 func (it *WindowIterator[K, V]) Timestamp() int64   { return it.ts }
 
+// Source is where the current window was read from: its partition, and
+// with WithStaleStores whether from a standby or restoring copy, with the
+// copy's lag when the iterator was opened.
+func (it *WindowIterator[K, V]) Source() PartitionSource { return it.srcs[it.i] }
+
 // Err returns the first decoding or store error.
 func (it *WindowIterator[K, V]) Err() error { return it.err }
 
@@ -620,19 +725,20 @@ func (sq *SessionQuery[K, V]) Fetch(k K) (*SessionIterator[K, V], error) {
 	if err != nil {
 		return nil, err
 	}
-	_, eng, err := q.engineFor(kb)
+	p, l, err := q.engineFor(kb)
 	if err != nil {
 		return nil, err
 	}
-	st, err := eng.Session(q.store)
+	st, err := l.engine.Session(q.store)
 	if err != nil {
 		return nil, fmt.Errorf("core: query store %q: %w", q.store, err)
 	}
+	src := l.source(p)
 	it, err := st.Fetch(kb)
 	if err != nil {
 		return nil, fmt.Errorf("core: query store %q: %w", q.store, err)
 	}
-	return &SessionIterator[K, V]{it: it, sq: sq}, nil
+	return &SessionIterator[K, V]{it: it, sq: sq, src: src}, nil
 }
 
 // SessionIterator walks sessions of a session query. Use it from one
@@ -640,6 +746,7 @@ func (sq *SessionQuery[K, V]) Fetch(k K) (*SessionIterator[K, V], error) {
 type SessionIterator[K, V any] struct {
 	it    state.SessionIterator
 	sq    *SessionQuery[K, V]
+	src   PartitionSource
 	key   K
 	value V
 	ts    int64
@@ -674,6 +781,11 @@ func (it *SessionIterator[K, V]) Start() int64     { return it.it.Start() }
 func (it *SessionIterator[K, V]) End() int64       { return it.it.End() }
 func (it *SessionIterator[K, V]) Value() V         { return it.value }
 func (it *SessionIterator[K, V]) Timestamp() int64 { return it.ts }
+
+// Source is where the sessions are read from: the key's partition, and
+// with WithStaleStores whether from a standby or restoring copy, with the
+// copy's lag when the iterator was opened.
+func (it *SessionIterator[K, V]) Source() PartitionSource { return it.src }
 
 // Err returns the first decoding or store error.
 func (it *SessionIterator[K, V]) Err() error {

@@ -28,15 +28,16 @@ type QueryCodec struct {
 type storeEndpoint struct {
 	kind  StoreKind
 	query *storeQuery // the store's partitions and owners
+	// Each function reads with WithStaleStores when stale is true.
 	// key-value; scan also returns the local partitions it read, and each
 	// entry's serialized key (RawKey) for merging across instances
-	get  func(key string) (queryEntry, bool, error)
-	scan func(from, to *string) ([]queryEntry, []int32, error)
+	get  func(key string, stale bool) (queryEntry, bool, error)
+	scan func(from, to *string, stale bool) ([]queryEntry, []int32, error)
 	// window; allWindows also returns the local partitions it read
-	windows    func(key string, from, to int64) ([]queryEntry, error)
-	allWindows func(from, to int64) ([]queryEntry, []int32, error)
+	windows    func(key string, from, to int64, stale bool) ([]queryEntry, error)
+	allWindows func(from, to int64, stale bool) ([]queryEntry, []int32, error)
 	// session
-	sessions func(key string) ([]queryEntry, error)
+	sessions func(key string, stale bool) ([]queryEntry, error)
 }
 
 // queryEntry is one JSON result row.
@@ -47,9 +48,37 @@ type queryEntry struct {
 	End       *int64 `json:"end,omitempty"`   // session end (epoch ms, inclusive)
 	Timestamp *int64 `json:"timestamp,omitempty"`
 	Partition *int32 `json:"partition,omitempty"`
+	// Replica ("standby" or "restoring") and Lag are set on entries read
+	// from a stale copy (?stale=true); absent for the active task.
+	Replica string   `json:"replica,omitempty"`
+	Lag     *LagInfo `json:"lag,omitempty"`
 	// RawKey is the serialized key, sent between instances only (with the
 	// hop header) so that a fan-out merges in serialized-key order.
 	RawKey []byte `json:"rawKey,omitempty"`
+}
+
+// setSource records where an entry was read: its partition, and for a
+// stale copy which one and its lag.
+func (e *queryEntry) setSource(src PartitionSource) {
+	p := src.Partition
+	e.Partition = &p
+	switch {
+	case src.Standby:
+		e.Replica = "standby"
+	case src.Restoring:
+		e.Replica = "restoring"
+	default:
+		return
+	}
+	lag := src.Lag
+	e.Lag = &lag
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // errBadRequest marks request errors (unparsable keys or times).
@@ -78,32 +107,38 @@ func NewQueryCodec[K, V any](store string, keys serde.Serde[K], values serde.Ser
 		}
 		return &ms
 	}
+	staleOpts := append(append([]QueryOption{}, opts...), WithStaleStores())
 	return QueryCodec{store: store, open: func(app *App) (*storeEndpoint, error) {
 		spec := app.topo.stores[store]
 		if spec == nil {
 			return nil, fmt.Errorf("%w: %q is not in the topology", ErrUnknownStore, store)
 		}
 		ep := &storeEndpoint{kind: spec.Kind}
+		var err error
 		switch spec.Kind {
 		case KeyValueStoreKind:
-			kq, err := QueryKeyValue(app, store, keys, values, opts...)
-			if err != nil {
-				return nil, err
+			kqs := [2]*KeyValueQuery[K, V]{}
+			for i, o := range [][]QueryOption{opts, staleOpts} {
+				if kqs[i], err = QueryKeyValue(app, store, keys, values, o...); err != nil {
+					return nil, err
+				}
 			}
-			ep.query = kq.q
-			ep.get = func(text string) (queryEntry, bool, error) {
+			ep.query = kqs[0].q
+			ep.get = func(text string, stale bool) (queryEntry, bool, error) {
 				k, err := parse(text)
 				if err != nil {
 					return queryEntry{}, false, err
 				}
-				v, t, found, err := kq.GetWithTimestamp(k)
-				if err != nil || !found {
+				res, err := kqs[b2i(stale)].Lookup(k)
+				if err != nil || !res.Found {
 					return queryEntry{}, false, err
 				}
-				p, _ := kq.Partition(k)
-				return queryEntry{Key: k, Value: render(v), Timestamp: ts(t), Partition: &p}, true, nil
+				e := queryEntry{Key: k, Value: render(res.Value), Timestamp: ts(res.Timestamp)}
+				e.setSource(res.Source)
+				return e, true, nil
 			}
-			ep.scan = func(from, to *string) ([]queryEntry, []int32, error) {
+			ep.scan = func(from, to *string, stale bool) ([]queryEntry, []int32, error) {
+				kq := kqs[b2i(stale)]
 				var fb, tb []byte
 				for _, b := range []struct {
 					text *string
@@ -128,18 +163,20 @@ func NewQueryCodec[K, V any](store string, keys serde.Serde[K], values serde.Ser
 				parts := append([]int32{}, it.raw.parts...)
 				out := []queryEntry{}
 				for it.Next() {
-					p := it.Partition()
-					out = append(out, queryEntry{Key: it.Key(), Value: render(it.Value()), Timestamp: ts(it.Timestamp()), Partition: &p,
-						RawKey: bytes.Clone(it.raw.key())})
+					e := queryEntry{Key: it.Key(), Value: render(it.Value()), Timestamp: ts(it.Timestamp()), RawKey: bytes.Clone(it.raw.key())}
+					e.setSource(it.Source())
+					out = append(out, e)
 				}
 				return out, parts, it.Err()
 			}
 		case WindowStoreKind:
-			wq, err := QueryWindow(app, store, keys, values, opts...)
-			if err != nil {
-				return nil, err
+			wqs := [2]*WindowQuery[K, V]{}
+			for i, o := range [][]QueryOption{opts, staleOpts} {
+				if wqs[i], err = QueryWindow(app, store, keys, values, o...); err != nil {
+					return nil, err
+				}
 			}
-			ep.query = wq.q
+			ep.query = wqs[0].q
 			collect := func(it *WindowIterator[K, V], err error) ([]queryEntry, []int32, error) {
 				if err != nil {
 					return nil, nil, err
@@ -148,32 +185,38 @@ func NewQueryCodec[K, V any](store string, keys serde.Serde[K], values serde.Ser
 				parts := append([]int32{}, it.parts...)
 				out := []queryEntry{}
 				for it.Next() {
-					start, p := it.WindowStart(), it.parts[it.i]
-					out = append(out, queryEntry{Key: it.Key(), Value: render(it.Value()), Start: &start, Timestamp: ts(it.Timestamp()), Partition: &p})
+					start := it.WindowStart()
+					e := queryEntry{Key: it.Key(), Value: render(it.Value()), Start: &start, Timestamp: ts(it.Timestamp())}
+					e.setSource(it.Source())
+					out = append(out, e)
 				}
 				return out, parts, it.Err()
 			}
-			ep.windows = func(text string, from, to int64) ([]queryEntry, error) {
+			ep.windows = func(text string, from, to int64, stale bool) ([]queryEntry, error) {
 				k, err := parse(text)
 				if err != nil {
 					return nil, err
 				}
-				out, _, err := collect(wq.FetchRange(k, from, to))
+				out, _, err := collect(wqs[b2i(stale)].FetchRange(k, from, to))
 				return out, err
 			}
-			ep.allWindows = func(from, to int64) ([]queryEntry, []int32, error) { return collect(wq.FetchAll(from, to)) }
-		case SessionStoreKind:
-			sq, err := QuerySession(app, store, keys, values, opts...)
-			if err != nil {
-				return nil, err
+			ep.allWindows = func(from, to int64, stale bool) ([]queryEntry, []int32, error) {
+				return collect(wqs[b2i(stale)].FetchAll(from, to))
 			}
-			ep.query = sq.q
-			ep.sessions = func(text string) ([]queryEntry, error) {
+		case SessionStoreKind:
+			sqs := [2]*SessionQuery[K, V]{}
+			for i, o := range [][]QueryOption{opts, staleOpts} {
+				if sqs[i], err = QuerySession(app, store, keys, values, o...); err != nil {
+					return nil, err
+				}
+			}
+			ep.query = sqs[0].q
+			ep.sessions = func(text string, stale bool) ([]queryEntry, error) {
 				k, err := parse(text)
 				if err != nil {
 					return nil, err
 				}
-				it, err := sq.Fetch(k)
+				it, err := sqs[b2i(stale)].Fetch(k)
 				if err != nil {
 					return nil, err
 				}
@@ -181,7 +224,11 @@ func NewQueryCodec[K, V any](store string, keys serde.Serde[K], values serde.Ser
 				out := []queryEntry{}
 				for it.Next() {
 					start, end := it.Start(), it.End()
-					out = append(out, queryEntry{Key: it.Key(), Value: render(it.Value()), Start: &start, End: &end, Timestamp: ts(it.Timestamp())})
+					e := queryEntry{Key: it.Key(), Value: render(it.Value()), Start: &start, End: &end, Timestamp: ts(it.Timestamp())}
+					if src := it.Source(); src.Stale() {
+						e.setSource(src) // the partition only on stale answers, as before
+					}
+					out = append(out, e)
 				}
 				return out, it.Err()
 			}
@@ -219,6 +266,24 @@ func NewQueryCodec[K, V any](store string, keys serde.Serde[K], values serde.Ser
 // instance's partitions only (adding "partitions": the partitions read).
 // Requests between instances carry the header X-Sluice-Query-Hop and are
 // always answered locally, so a request is forwarded at most once.
+//
+// Stale reads: ?stale=true (any request) lets each instance also answer
+// from its standby replicas and from active tasks still restoring
+// (WithStaleStores), for partitions not active and running there. An
+// entry read from such a copy carries "replica" ("standby" or
+// "restoring") and "lag" ({"currentOffsetPosition", "endOffsetPosition",
+// "offsetLag"}, LagInfo) besides its "partition"; a key lookup answered
+// so also has the header X-Sluice-Query-Lag (the offset lag). A key whose
+// partition this instance holds neither as active nor as standby is
+// forwarded to the active owner as usual; when the owner is unknown, has
+// no application.server or does not answer, the request goes to the
+// instances with a standby of the partition (App.QueryMetadataForKey's
+// StandbyHosts) in turn, and the first that answers (200 or 404) is
+// passed through. With route=address the 421 body also lists
+// "standbyHosts". Range and all-key requests read a partition from a
+// local stale copy rather than from its remote active. Without the
+// parameter, answers are as described above: active tasks only, and no
+// "replica" or "lag" fields.
 //
 // Errors are JSON {"error": "..."}: 404 for an unknown store or key, 400 for
 // an unparsable key, time or route, or an endpoint of another store kind;
@@ -268,6 +333,11 @@ const QueryHopHeader = "X-Sluice-Query-Hop"
 // queryOwnerHeader names, on a forwarded answer, the instance that served
 // it.
 const queryOwnerHeader = "X-Sluice-Query-Owner"
+
+// QueryLagHeader is set on a key lookup answered from a stale copy
+// (?stale=true): the copy's offset lag (LagInfo.OffsetLag), as in the
+// body's "lag".
+const QueryLagHeader = "X-Sluice-Query-Lag"
 
 // queryForwardTimeout bounds one request to another instance.
 const queryForwardTimeout = 30 * time.Second
@@ -327,46 +397,68 @@ func route(r *http.Request) (string, error) {
 	}
 }
 
+// staleParam is the stale query parameter: true lets the request read
+// standby and restoring copies (WithStaleStores).
+func staleParam(r *http.Request) (bool, error) {
+	q := r.URL.Query()
+	if !q.Has("stale") {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(q.Get("stale"))
+	if err != nil {
+		return false, fmt.Errorf("%w: stale=%q (want true or false)", errBadRequest, q.Get("stale"))
+	}
+	return v, nil
+}
+
 // endpoint returns the store's endpoint if it has the wanted kind and the
-// route parameter is valid, else writes the error.
-func (h *queryHandler) endpoint(w http.ResponseWriter, r *http.Request, kind StoreKind) (*storeEndpoint, string) {
+// route and stale parameters are valid, else writes the error.
+func (h *queryHandler) endpoint(w http.ResponseWriter, r *http.Request, kind StoreKind) (*storeEndpoint, string, bool) {
 	name := r.PathValue("store")
 	ep := h.stores[name]
 	if ep == nil {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("unknown store %q", name)})
-		return nil, ""
+		return nil, "", false
 	}
 	if ep.kind != kind {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("store %q is a %s store, not a %s store", name, ep.kind, kind)})
-		return nil, ""
+		return nil, "", false
 	}
 	mode, err := route(r)
 	if err != nil {
 		writeQueryError(w, err)
-		return nil, ""
+		return nil, "", false
 	}
-	return ep, mode
+	stale, err := staleParam(r)
+	if err != nil {
+		writeQueryError(w, err)
+		return nil, "", false
+	}
+	return ep, mode, stale
 }
 
 func (h *queryHandler) get(w http.ResponseWriter, r *http.Request) {
-	ep, mode := h.endpoint(w, r, KeyValueStoreKind)
+	ep, mode, stale := h.endpoint(w, r, KeyValueStoreKind)
 	if ep == nil {
 		return
 	}
-	e, found, err := ep.get(r.PathValue("key"))
+	e, found, err := ep.get(r.PathValue("key"), stale)
 	switch {
-	case h.routed(w, r, ep, mode, err):
+	case h.routed(w, r, ep, mode, stale, err):
 	case err != nil:
 		writeQueryError(w, err)
 	case !found:
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("key %q not found in store %q", r.PathValue("key"), r.PathValue("store"))})
 	default:
+		if e.Lag != nil {
+			w.Header().Set(QueryLagHeader, strconv.FormatInt(e.Lag.OffsetLag, 10))
+		}
 		writeJSON(w, http.StatusOK, e)
 	}
 }
 
 func (h *queryHandler) scan(w http.ResponseWriter, r *http.Request) {
-	ep, mode := h.endpoint(w, r, KeyValueStoreKind)
+	ep, mode, stale := h.endpoint(w, r, KeyValueStoreKind)
 	if ep == nil {
 		return
 	}
@@ -379,7 +471,7 @@ func (h *queryHandler) scan(w http.ResponseWriter, r *http.Request) {
 		s := q.Get("to")
 		to = &s
 	}
-	entries, parts, err := ep.scan(from, to)
+	entries, parts, err := ep.scan(from, to, stale)
 	if err != nil {
 		writeQueryError(w, err)
 		return
@@ -390,7 +482,7 @@ func (h *queryHandler) scan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *queryHandler) windows(w http.ResponseWriter, r *http.Request) {
-	ep, mode := h.endpoint(w, r, WindowStoreKind)
+	ep, mode, stale := h.endpoint(w, r, WindowStoreKind)
 	if ep == nil {
 		return
 	}
@@ -405,9 +497,9 @@ func (h *queryHandler) windows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if key := r.PathValue("key"); key != "" {
-		entries, err := ep.windows(key, from, to)
+		entries, err := ep.windows(key, from, to, stale)
 		switch {
-		case h.routed(w, r, ep, mode, err):
+		case h.routed(w, r, ep, mode, stale, err):
 		case err != nil:
 			writeQueryError(w, err)
 		default:
@@ -415,7 +507,7 @@ func (h *queryHandler) windows(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	entries, parts, err := ep.allWindows(from, to)
+	entries, parts, err := ep.allWindows(from, to, stale)
 	if err != nil {
 		writeQueryError(w, err)
 		return
@@ -428,13 +520,13 @@ func (h *queryHandler) windows(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *queryHandler) sessions(w http.ResponseWriter, r *http.Request) {
-	ep, mode := h.endpoint(w, r, SessionStoreKind)
+	ep, mode, stale := h.endpoint(w, r, SessionStoreKind)
 	if ep == nil {
 		return
 	}
-	entries, err := ep.sessions(r.PathValue("key"))
+	entries, err := ep.sessions(r.PathValue("key"), stale)
 	switch {
-	case h.routed(w, r, ep, mode, err):
+	case h.routed(w, r, ep, mode, stale, err):
 	case err != nil:
 		writeQueryError(w, err)
 	default:
@@ -445,7 +537,10 @@ func (h *queryHandler) sessions(w http.ResponseWriter, r *http.Request) {
 // routed answers a key request whose partition is not local (err wraps a
 // *NotLocalError) and reports whether it did: forwarded to the owner, or
 // 421 with its address, or 503 while the owner is unknown or cannot serve.
-func (h *queryHandler) routed(w http.ResponseWriter, r *http.Request, ep *storeEndpoint, mode string, err error) bool {
+// With stale, an owner that is unknown, without application.server or
+// unreachable is replaced by the instances with a standby of the
+// partition, asked in turn.
+func (h *queryHandler) routed(w http.ResponseWriter, r *http.Request, ep *storeEndpoint, mode string, stale bool, err error) bool {
 	var nl *NotLocalError
 	if !errors.As(err, &nl) {
 		return false
@@ -461,31 +556,81 @@ func (h *queryHandler) routed(w http.ResponseWriter, r *http.Request, ep *storeE
 			nl.Store, nl.Partition)
 	}
 	o, err := h.app.partitionOwner(ep.query, nl.Partition)
+	// With stale, when the active owner cannot be asked, its standbys can.
+	viaStandby := func() bool {
+		if !stale || mode != routeProxy {
+			return false
+		}
+		return h.forwardToStandby(w, r, ep, nl.Partition)
+	}
 	switch {
 	case err != nil:
+		if viaStandby() {
+			return true
+		}
 		return reply(http.StatusServiceUnavailable, "%v; retry", err)
 	case o.self:
 		return reply(http.StatusServiceUnavailable, "store %q partition %d is assigned to this instance but not queryable yet (restoring, or the rebalance is in progress); retry",
 			nl.Store, nl.Partition)
 	case o.server == "":
+		if viaStandby() {
+			return true
+		}
 		return reply(http.StatusMisdirectedRequest, "store %q partition %d is held by an instance without application.server; set it (WithApplicationServer) on every instance to route queries",
 			nl.Store, nl.Partition)
 	case mode != routeProxy:
 		body["host"] = o.server
+		if stale {
+			body["standbyHosts"] = h.app.standbyServers(ep.query, nl.Partition)
+		}
 		w.Header().Set("Location", "http://"+o.server+r.URL.RequestURI())
 		return reply(http.StatusMisdirectedRequest, "store %q partition %d is held by the instance at %s", nl.Store, nl.Partition, o.server)
 	}
 	resp, err := h.forward(r, o.server, r.URL.RequestURI())
 	if err != nil {
+		if viaStandby() {
+			return true
+		}
 		return reply(http.StatusServiceUnavailable, "store %q partition %d: its owner %s did not answer (%v); retry once the group has rebalanced",
 			nl.Store, nl.Partition, o.server, err)
 	}
 	defer resp.Body.Close()
+	passThrough(w, resp, o.server)
+	return true
+}
+
+// passThrough writes another instance's answer as this request's.
+func passThrough(w http.ResponseWriter, resp *http.Response, server string) {
 	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-	w.Header().Set(queryOwnerHeader, o.server)
+	if lag := resp.Header.Get(QueryLagHeader); lag != "" {
+		w.Header().Set(QueryLagHeader, lag)
+	}
+	w.Header().Set(queryOwnerHeader, server)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
-	return true
+}
+
+// forwardToStandby asks the instances with a standby of partition p of
+// the store, in the task map's order, for their local answer to a stale
+// key request, and passes the first answer through (a found key, or 404
+// for a key the standby does not have); it reports whether one answered.
+// An instance that cannot serve the partition (not there yet, or no
+// longer) is skipped.
+func (h *queryHandler) forwardToStandby(w http.ResponseWriter, r *http.Request, ep *storeEndpoint, p int32) bool {
+	for _, server := range h.app.standbyServers(ep.query, p) {
+		resp, err := h.forward(r, server, r.URL.RequestURI())
+		if err != nil {
+			continue
+		}
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
+			resp.Body.Close()
+			continue
+		}
+		passThrough(w, resp, server)
+		resp.Body.Close()
+		return true
+	}
+	return false
 }
 
 // forward sends a GET of uri to the instance at server, marked as a hop.
@@ -546,6 +691,8 @@ type remoteAnswer struct {
 		End       *int64          `json:"end"`
 		Timestamp *int64          `json:"timestamp"`
 		Partition *int32          `json:"partition"`
+		Replica   string          `json:"replica"`
+		Lag       *LagInfo        `json:"lag"`
 		RawKey    []byte          `json:"rawKey"`
 	} `json:"entries"`
 	Partitions []int32 `json:"partitions"`
@@ -646,7 +793,8 @@ func (h *queryHandler) fetchPartitions(r *http.Request, server string, want map[
 		if e.Partition == nil || !want[*e.Partition] {
 			continue // a partition read from another instance
 		}
-		out = append(out, queryEntry{Key: e.Key, Value: e.Value, Start: e.Start, End: e.End, Timestamp: e.Timestamp, Partition: e.Partition, RawKey: e.RawKey})
+		out = append(out, queryEntry{Key: e.Key, Value: e.Value, Start: e.Start, End: e.End, Timestamp: e.Timestamp, Partition: e.Partition,
+			Replica: e.Replica, Lag: e.Lag, RawKey: e.RawKey})
 	}
 	return out, nil
 }

@@ -115,9 +115,12 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 	}
 	add := map[string]map[int32]kgo.Offset{}
 	pause := map[string][]int32{}
+	var restoring []*task
 	for i, cl := range cls {
 		from, end := froms[i], kadm.ListedOffset{Offset: endOffsets[i]}
 		cl.restoreFrom, cl.restoreEnd, cl.restorePos, cl.restored = from, end.Offset, from, 0
+		cl.queryPos.Store(from)
+		cl.queryEnd.Store(end.Offset)
 		if from == end.Offset {
 			continue // up to date: the local store is reused as is
 		}
@@ -134,6 +137,7 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 		owner := t.taskOf(cl)
 		owner.state.restoring++
 		if owner.state.restoring == 1 {
+			restoring = append(restoring, owner)
 			for _, q := range owner.queues {
 				pause[q.topic] = append(pause[q.topic], q.partition)
 			}
@@ -144,6 +148,11 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 			l.OnRestoreStart(cl.store, cl.topic, cl.partition, from, end.Offset)
 		}
 		t.reportRestore(cl, owner, 0)
+	}
+	for _, tk := range restoring {
+		// Queryable with WithStaleStores while it restores; finishRestore
+		// makes it active for every query, closeTasks removes it.
+		t.app.queryable.addStale(tk, false)
 	}
 	if len(pause) > 0 {
 		t.cl.PauseFetchPartitions(pause)
@@ -398,6 +407,7 @@ func checkpointRestore(cl *changelog) error {
 	if err := cl.engine.Commit(map[string]int64{cl.key: cl.restorePos}); err != nil {
 		return fmt.Errorf("core: checkpoint restore of store %q: %w", cl.store, err)
 	}
+	cl.queryPos.Store(cl.restorePos)
 	return nil
 }
 

@@ -31,6 +31,15 @@ import (
 // order: thread.mu before standbyRunner.mu; the runner takes no other lock
 // while holding it (stateDirs.mu is taken inside, as by the threads).
 //
+// Its stores are published to stale queries (WithStaleStores) in the
+// App's storeRegistry while they are open: registered after they opened,
+// unregistered in closeTask before they close. Queries read them through
+// the engines' read-only views, which see only what save committed and
+// stay safe to call after the close (storeRegistry explains why no
+// reference counting is needed); the lag they report is the changelogs'
+// queryPos (set after each commit) and queryEnd (the end offsets the
+// runner lists when a task opens and then learns from its fetches).
+//
 // It also remembers the checkpoint offset sums of task states left on
 // disk by closed tasks, which the instance reports in its subscription so
 // that the leader can place tasks where their state is (assignor.go).
@@ -46,6 +55,7 @@ type standbyRunner struct {
 	onDisk   map[TaskID]int64      // checkpoint offset sums of closed tasks' persistent state
 	cl       *kgo.Client           // the changelog consumer, created with its first partitions
 	lastSave time.Time
+	endsAt   time.Time // run's goroutine only: when learnEnds may list again after a failure
 	closed   bool
 }
 
@@ -81,6 +91,7 @@ func (r *standbyRunner) run(ctx context.Context) {
 			}
 			continue
 		}
+		r.learnEnds(ctx)
 		pollCtx, cancel := context.WithTimeout(ctx, standbyPollWait)
 		fetches := cl.PollFetches(pollCtx)
 		cancel()
@@ -150,6 +161,7 @@ func (r *standbyRunner) reconcile() {
 		delete(r.onDisk, id)
 		delete(r.retryAt, id)
 		opened = append(opened, tk)
+		r.app.queryable.addStale(tk, true)
 	}
 	if len(opened) == 0 {
 		return
@@ -212,8 +224,20 @@ func (r *standbyRunner) apply(fetches kgo.Fetches) {
 	var failed []*task
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		cl := r.byKey[fp.Topic+"/"+itoa(int(fp.Partition))]
-		if cl == nil || len(fp.Records) == 0 {
+		if cl == nil {
 			return // closed meanwhile
+		}
+		if fp.Err == nil {
+			end := fp.HighWatermark
+			if r.app.cfg.guarantee == ExactlyOnceV2 {
+				end = fp.LastStableOffset // read_committed reads up to here
+			}
+			if end >= 0 {
+				cl.queryEnd.Store(end)
+			}
+		}
+		if len(fp.Records) == 0 {
+			return
 		}
 		for _, rec := range fp.Records {
 			if rec.Offset < cl.restorePos {
@@ -296,6 +320,7 @@ func (r *standbyRunner) save(tk *task) error {
 	for _, cl := range tk.state.changelogs {
 		cl.restored = 0
 		cl.restoreFrom = cl.restorePos
+		cl.queryPos.Store(cl.restorePos)
 	}
 	return nil
 }
@@ -312,6 +337,7 @@ func (r *standbyRunner) saveAll() {
 // closeTask commits and closes a standby task, stops reading its
 // changelogs and remembers its checkpoints. Runs with mu held.
 func (r *standbyRunner) closeTask(tk *task, why string) {
+	r.app.queryable.remove(tk) // before the engines close
 	err := r.save(tk)
 	remove := map[string][]int32{}
 	for _, cl := range tk.state.changelogs {
@@ -336,6 +362,49 @@ func (r *standbyRunner) closeTask(tk *task, why string) {
 		r.env.log.Warn("sluice: closing standby task", "task", tk.id, "err", err)
 	}
 	r.env.log.Info("sluice: standby task closed", "task", tk.id, "why", why)
+}
+
+// learnEnds lists the changelog end offsets of the standby stores whose
+// end is not known yet (just opened), for the lag that stale queries
+// report; later the fetches keep them current. The listing runs without
+// mu: it only stores into the changelogs' atomics, harmless on a task
+// closed meanwhile. A failed listing is retried after standbyRetry.
+func (r *standbyRunner) learnEnds(ctx context.Context) {
+	if time.Now().Before(r.endsAt) {
+		return
+	}
+	r.mu.Lock()
+	var unknown []*changelog
+	topics := map[string]bool{}
+	for _, tk := range r.tasks {
+		for _, cl := range tk.state.changelogs {
+			if cl.queryEnd.Load() < 0 {
+				unknown = append(unknown, cl)
+				topics[cl.topic] = true
+			}
+		}
+	}
+	r.mu.Unlock()
+	if len(unknown) == 0 || r.app.admin == nil {
+		return
+	}
+	names := make([]string, 0, len(topics))
+	for topic := range topics {
+		names = append(names, topic)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ends, err := r.app.listChangelogEnds(ctx, names)
+	if err != nil {
+		r.env.log.Debug("sluice: list standby changelog ends; retrying", "err", err)
+		r.endsAt = time.Now().Add(standbyRetry)
+		return
+	}
+	for _, cl := range unknown {
+		if end, ok := ends.Lookup(cl.topic, cl.partition); ok && end.Err == nil {
+			cl.queryEnd.CompareAndSwap(-1, end.Offset) // unless a fetch told it first
+		}
+	}
 }
 
 // release is called by a stream thread creating task id as active (with
@@ -504,15 +573,10 @@ func (a *App) taskOffsetSums() []taskOffsetSum {
 	return out
 }
 
-// changelogEnds lists the end offsets of changelog topics for the leader's
-// lag computation (the last stable offsets under exactly_once_v2, where
-// standbys read committed data only); nil when they cannot be listed.
-func (a *App) changelogEnds(topics []string) map[string]map[int32]int64 {
-	if a.admin == nil || len(topics) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+// listChangelogEnds lists the end offsets of changelog topics: the last
+// stable offsets under exactly_once_v2, where the standbys and restores
+// read committed data only, else the high watermarks.
+func (a *App) listChangelogEnds(ctx context.Context, topics []string) (kadm.ListedOffsets, error) {
 	var ends kadm.ListedOffsets
 	var err error
 	if a.cfg.guarantee == ExactlyOnceV2 {
@@ -523,6 +587,19 @@ func (a *App) changelogEnds(topics []string) map[string]map[int32]int64 {
 	if err == nil {
 		err = ends.Error()
 	}
+	return ends, err
+}
+
+// changelogEnds lists the end offsets of changelog topics for the leader's
+// lag computation (the last stable offsets under exactly_once_v2, where
+// standbys read committed data only); nil when they cannot be listed.
+func (a *App) changelogEnds(topics []string) map[string]map[int32]int64 {
+	if a.admin == nil || len(topics) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ends, err := a.listChangelogEnds(ctx, topics)
 	if err != nil {
 		a.cfg.log.Warn("sluice: list changelog end offsets for the assignment; lags are estimated from the members' reports", "err", err)
 		return nil

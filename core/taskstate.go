@@ -70,6 +70,20 @@ type changelog struct {
 	restoreFrom, restoreEnd, restorePos int64
 	restored                            int64
 	restoreStart                        time.Time
+
+	// queryPos and queryEnd are what a stale query reports as its lag
+	// (LagInfo), read by any goroutine while the store is registered as
+	// stale (storeRegistry.addStale): queryPos is the changelog position
+	// of the committed data a query sees, written by the owner after each
+	// commit of a standby or restoring store; queryEnd the changelog's end
+	// offset as the owner last learned it (-1: not known yet).
+	queryPos, queryEnd atomic.Int64
+}
+
+// lag is the changelog lag of the store's committed data, for stale
+// queries.
+func (c *changelog) lag() LagInfo {
+	return newLagInfo(c.queryPos.Load(), c.queryEnd.Load())
 }
 
 func (c *changelog) checkpointKey() string { return c.topic + "/" + strconv.Itoa(int(c.partition)) }
@@ -180,6 +194,8 @@ func (tk *task) openState(topo *Topology) error {
 		if off, ok := cps[cl.key]; ok {
 			cl.restoreFrom = off
 		}
+		cl.queryPos.Store(max(cl.restoreFrom, 0))
+		cl.queryEnd.Store(-1)
 	}
 	return nil
 }

@@ -13,12 +13,13 @@ import (
 // (MaterializedAs) to keep it stable across topology changes. For a table
 // materialized with serdes other than its stream's (Table with
 // Materialized.Keys/Values), use core.QueryKeyValue with those serdes and
-// core.WithTimestampedValues.
-func QueryTable[K, V any](app *core.App, t *KTable[K, V]) (*core.KeyValueQuery[K, V], error) {
+// core.WithTimestampedValues. opts are more query options
+// (core.WithStaleStores to also read standby replicas).
+func QueryTable[K, V any](app *core.App, t *KTable[K, V], opts ...core.QueryOption) (*core.KeyValueQuery[K, V], error) {
 	if err := queryable(t); err != nil {
 		return nil, err
 	}
-	return core.QueryKeyValue(app, t.store, t.keys, t.values, core.WithTimestampedValues())
+	return core.QueryKeyValue(app, t.store, t.keys, t.values, append([]core.QueryOption{core.WithTimestampedValues()}, opts...)...)
 }
 
 // TableQueryCodec is the core.QueryHandler codec of a materialized table:
