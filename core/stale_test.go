@@ -100,27 +100,11 @@ func TestStaleStoreQueries(t *testing.T) {
 	for p := range tasks {
 		tasks[p] = TaskID{Subtopology: 0, Partition: int32(p)}
 	}
-	var info *assignmentInfo
-	stableMap := func() {
-		t.Helper()
-		testwait.Until(t, "a task map with an active and a standby for every task on three instances", time.Minute, func() bool {
-			info = ins[0].app.balancer.latest.Load()
-			if info == nil || len(info.hosts) != 3 {
-				return false
-			}
-			for _, id := range tasks {
-				if a, s := taskHolders(ins, info, id); a < 0 || len(s) != 1 || s[0] == a {
-					return false
-				}
-			}
-			return true
-		})
-	}
-	stableMap()
+	awaitStandbyMap(t, ins, tasks)
 	inputs := newCountInputs(b, keys)
 	inputs.produce(t, 5)
 	testwait.Until(t, "every input counted", time.Minute, func() bool { return inputs.counted(t) })
-	stableMap()
+	info := awaitStandbyMap(t, ins, tasks)
 
 	// A key and the instances around its partition.
 	const key = "key-007"

@@ -170,6 +170,27 @@ func (c *countInputs) checkOnce(t testing.TB) {
 	}
 }
 
+// awaitStandbyMap waits for a stable task map of the three instances:
+// every instance known, every task active on one instance and standby on
+// another; it returns that map.
+func awaitStandbyMap(t *testing.T, ins []*standbyInstance, tasks []TaskID) *assignmentInfo {
+	t.Helper()
+	var info *assignmentInfo
+	testwait.Until(t, "a task map with an active and a standby for every task on three instances", time.Minute, func() bool {
+		info = ins[0].app.balancer.latest.Load()
+		if info == nil || len(info.hosts) != 3 {
+			return false
+		}
+		for _, id := range tasks {
+			if a, s := taskHolders(ins, info, id); a < 0 || len(s) != 1 || s[0] == a {
+				return false
+			}
+		}
+		return true
+	})
+	return info
+}
+
 // taskHolders returns the instances (indexes into ins) that the latest task
 // map names as active and as standbys of task id.
 func taskHolders(ins []*standbyInstance, info *assignmentInfo, id TaskID) (active int, standbys []int) {
@@ -246,21 +267,7 @@ func TestStandbyReplicasFailover(t *testing.T) {
 	for p := range tasks {
 		tasks[p] = TaskID{Subtopology: 0, Partition: int32(p)}
 	}
-	// Wait for a stable map: every instance known, every task active on
-	// one instance and standby on another.
-	var info *assignmentInfo
-	testwait.Until(t, "a task map with an active and a standby for every task on three instances", time.Minute, func() bool {
-		info = ins[0].app.balancer.latest.Load()
-		if info == nil || len(info.hosts) != 3 {
-			return false
-		}
-		for _, id := range tasks {
-			if a, s := taskHolders(ins, info, id); a < 0 || len(s) != 1 || s[0] == a {
-				return false
-			}
-		}
-		return true
-	})
+	info := awaitStandbyMap(t, ins, tasks)
 
 	inputs := newCountInputs(b, keys)
 	inputs.produce(t, perKey)
