@@ -349,13 +349,7 @@ func applyRestoreBatches(batches []*restoreBatch) {
 				continue // fetched before a seek (a task closed and created again)
 			}
 			if !r.Attrs.IsControl() {
-				var err error
-				if cl.restore != nil {
-					err = cl.restore(r.Key, r.Value, r.Timestamp.UnixMilli())
-				} else {
-					err = cl.engine.RawPut(cl.store, r.Key, r.Value)
-				}
-				if err != nil {
+				if err := cl.apply(r); err != nil {
 					b.err = fmt.Errorf("core: restore store %q from %s[%d]@%d: %w", cl.store, cl.topic, cl.partition, r.Offset, err)
 					return
 				}

@@ -244,13 +244,7 @@ func (r *standbyRunner) apply(fetches kgo.Fetches) {
 				continue // fetched before a re-open
 			}
 			if !rec.Attrs.IsControl() {
-				var err error
-				if cl.restore != nil {
-					err = cl.restore(rec.Key, rec.Value, rec.Timestamp.UnixMilli())
-				} else {
-					err = cl.engine.RawPut(cl.store, rec.Key, rec.Value)
-				}
-				if err != nil {
+				if err := cl.apply(rec); err != nil {
 					r.env.log.Warn("sluice: standby apply; reopening the standby task", "store", cl.store, "topic", cl.topic,
 						"partition", cl.partition, "offset", rec.Offset, "err", err)
 					if tk := r.taskOf(cl); tk != nil {

@@ -86,6 +86,15 @@ func (c *changelog) lag() LagInfo {
 	return newLagInfo(c.queryPos.Load(), c.queryEnd.Load())
 }
 
+// apply writes one changelog record into the store: restore and standby
+// tasks replay changelogs through it.
+func (c *changelog) apply(r *kgo.Record) error {
+	if c.restore != nil {
+		return c.restore(r.Key, r.Value, r.Timestamp.UnixMilli())
+	}
+	return c.engine.RawPut(c.store, r.Key, r.Value)
+}
+
 func (c *changelog) checkpointKey() string { return c.topic + "/" + strconv.Itoa(int(c.partition)) }
 
 // openState opens the task's stores. Restore is not done here: the

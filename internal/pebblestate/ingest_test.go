@@ -101,28 +101,7 @@ func TestRestoreByIngestion(t *testing.T) {
 
 			check := func(e state.Engine) {
 				t.Helper()
-				ro, err := e.ReadOnly().KeyValue("kv")
-				if err != nil {
-					t.Fatal(err)
-				}
-				it, err := ro.All()
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := map[string]string{}
-				for it.Next() {
-					got[string(it.Key())] = string(it.Value())
-				}
-				must(it.Err())
-				it.Close()
-				if len(got) != len(want) {
-					t.Errorf("%d keys, want %d", len(got), len(want))
-				}
-				for k, v := range want {
-					if got[k] != v {
-						t.Fatalf("key %s = %.20q, want %.20q", k, got[k], v)
-					}
-				}
+				checkKV(t, e, want)
 				cps, err := e.Checkpoints()
 				must(err)
 				if cps["kv-changelog/0"] != offset || cps["w-changelog/0"] != 20_000 {
@@ -228,24 +207,7 @@ func TestRestoreRunWithOwnerWrites(t *testing.T) {
 				want["k-0000003"] = "restored after the owner"
 				must(e.Commit(map[string]int64{"kv-changelog/0": int64(n + 3)}))
 
-				ro, err := e.ReadOnly().KeyValue("kv")
-				must(err)
-				it, err := ro.All()
-				must(err)
-				got := map[string]string{}
-				for it.Next() {
-					got[string(it.Key())] = string(it.Value())
-				}
-				must(it.Err())
-				it.Close()
-				if len(got) != len(want) {
-					t.Errorf("%d keys, want %d", len(got), len(want))
-				}
-				for k, v := range want {
-					if got[k] != v {
-						t.Fatalf("key %s = %.20q, want %.20q", k, got[k], v)
-					}
-				}
+				checkKV(t, e, want)
 				cps, err := e.Checkpoints()
 				must(err)
 				if cps["kv-changelog/0"] != int64(n+3) {
@@ -255,6 +217,36 @@ func TestRestoreRunWithOwnerWrites(t *testing.T) {
 					t.Error("a large restore run was not ingested")
 				}
 			})
+		}
+	}
+}
+
+// checkKV reads the committed content of store "kv" and compares it with
+// want.
+func checkKV(t *testing.T, e state.Engine, want map[string]string) {
+	t.Helper()
+	ro, err := e.ReadOnly().KeyValue("kv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := ro.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	got := map[string]string{}
+	for it.Next() {
+		got[string(it.Key())] = string(it.Value())
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d keys, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("key %s = %.20q, want %.20q", k, got[k], v)
 		}
 	}
 }
