@@ -34,6 +34,22 @@ type RestoreListener interface {
 // (progress is logged either way).
 func WithRestoreListener(l RestoreListener) Option { return func(c *config) { c.restoreListener = l } }
 
+// changelogReaderOpts are the options of a consumer that replays
+// changelogs (a thread's restore consumer, the standby runner's): fetch
+// sizes and the fetch wait first, so that WithKafkaOptions can override
+// them, control records kept (they advance the position past a
+// transaction's end), read_committed under exactly-once.
+func changelogReaderOpts(cfg *config, clientID string, partitions map[string]map[int32]kgo.Offset, more ...kgo.Opt) []kgo.Opt {
+	opts := []kgo.Opt{kgo.FetchMaxBytes(cfg.fetchMaxBytes), kgo.FetchMaxPartitionBytes(max(cfg.partitionFetchBytes, restorePartitionFetchBytes)),
+		kgo.FetchMaxWait(fetchMaxWait)}
+	opts = append(opts, cfg.kgoOpts...)
+	opts = append(opts, kgo.SeedBrokers(cfg.brokers...), kgo.ClientID(clientID), kgo.ConsumePartitions(partitions), kgo.KeepControlRecords())
+	if cfg.guarantee == ExactlyOnceV2 {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	return append(opts, more...)
+}
+
 // restorePartitionFetchBytes is the restore consumer's
 // max.partition.fetch.bytes unless WithMaxPartitionFetchBytes is larger:
 // Kafka's default (1 MiB), four times the stream threads' 256 KiB. A
@@ -161,14 +177,7 @@ func (t *thread) startRestores(ctx context.Context, tasks []*task) error {
 		return nil
 	}
 	if t.restoreCl == nil {
-		// Fetch sizes first, so that WithKafkaOptions can override them.
-		opts := []kgo.Opt{kgo.FetchMaxBytes(t.cfg.fetchMaxBytes), kgo.FetchMaxPartitionBytes(max(t.cfg.partitionFetchBytes, restorePartitionFetchBytes))}
-		opts = append(opts, t.cfg.kgoOpts...)
-		opts = append(opts, kgo.SeedBrokers(t.cfg.brokers...), kgo.ClientID(t.name+"-restore"),
-			kgo.ConsumePartitions(add), kgo.KeepControlRecords(), kgo.WithPools(&restorePool{}))
-		if t.eos {
-			opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-		}
+		opts := changelogReaderOpts(t.cfg, t.name+"-restore", add, kgo.WithPools(&restorePool{}))
 		if t.restoreCl, err = kgo.NewClient(opts...); err != nil {
 			return fmt.Errorf("core: restore client: %w", err)
 		}

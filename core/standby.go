@@ -191,16 +191,7 @@ func (r *standbyRunner) reconcile() {
 		r.cl.AddConsumePartitions(add)
 		return
 	}
-	cfg := r.app.cfg
-	opts := []kgo.Opt{kgo.FetchMaxBytes(cfg.fetchMaxBytes), kgo.FetchMaxPartitionBytes(max(cfg.partitionFetchBytes, restorePartitionFetchBytes)),
-		kgo.FetchMaxWait(fetchMaxWait)}
-	opts = append(opts, cfg.kgoOpts...)
-	opts = append(opts, kgo.SeedBrokers(cfg.brokers...), kgo.ClientID(cfg.appID+"-standby"),
-		kgo.ConsumePartitions(add), kgo.KeepControlRecords(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if cfg.guarantee == ExactlyOnceV2 {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(changelogReaderOpts(r.app.cfg, r.app.cfg.appID+"-standby", add, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		r.env.log.Warn("sluice: standby changelog consumer; retrying", "err", err)
 		for _, tk := range opened {

@@ -75,7 +75,8 @@ type thread struct {
 // after a crash waited up to 5 s more for its input, standby or not
 // (BenchmarkFailoverSigkill: 10 s from SIGKILL to output with a 6 s session
 // timeout and a standby at the changelog end). The stream threads and the
-// standby consumer use it; WithKafkaOptions(kgo.FetchMaxWait(d)) overrides.
+// changelog readers (restore, standby) use it; WithKafkaOptions(kgo.FetchMaxWait(d))
+// overrides.
 const fetchMaxWait = 500 * time.Millisecond
 
 func newThread(app *App, idx int) (*thread, error) {
